@@ -1,0 +1,39 @@
+# glacierlab: `make demo` runs the main job on the demo region, `make test` runs the test suite.
+# Both create .venv when missing and install the pinned stack (torch==2.13.0 first, then the rest).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# A local wheel folder (as on the project machines) is used when present; elsewhere PyPI serves torch.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+# ../shared/data seeds the download cache when it exists (developers, CI); otherwise files are fetched.
+SHARED_DATA ?= $(abspath ../shared/data)
+export GLACIERLAB_SEED_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
+EXTRAS := notebooks,widgets,distributed,stac,dev
+PYTEST_ARGS ?=
+
+.PHONY: demo test install lint browser-deps clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q $(FIND_LINKS) torch==2.13.0
+	$(PIP) install -q $(FIND_LINKS) -e ".[$(EXTRAS)]"
+	$(PY) -m ipykernel install --sys-prefix --name glacierlab --display-name "Python (glacierlab)" >/dev/null
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/glacierlab demo --out outputs/demo
+
+browser-deps:
+	@bash tools/install_browser.sh
+
+test: $(VENV)/.installed browser-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check glacierlab widgets tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

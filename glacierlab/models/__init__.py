@@ -1,0 +1,1 @@
+"""GlaViTU and baselines in PyTorch (imports torch)."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: real data from ../shared/data (never copied into the repo), isolated caches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get("GLACIERLAB_SEED_DIR") or os.environ.get("GLACIERLAB_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real public data folder (``../shared/data``). In CI its absence fails the test loudly."""
+    d = _shared_data_dir()
+    if not (d / "SHA256SUMS").exists():
+        msg = f"real data folder not found at {d}: set GLACIERLAB_SEED_DIR to a copy of shared/data"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return d
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures(shared_data: Path) -> Path:
+    """``../shared/fixtures`` (Keras reference model)."""
+    return shared_data.parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, shared_data_env: None) -> None:
+    """Every test uses one session-wide cache folder under pytest's tmp, seeded from shared data."""
+    monkeypatch.setenv("GLACIERLAB_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+
+
+_CACHE: list[Path] = []
+
+
+def _session_cache(factory: pytest.TempPathFactory) -> Path:
+    if not _CACHE:
+        _CACHE.append(factory.mktemp("glacierlab-cache"))
+    return _CACHE[0]
+
+
+@pytest.fixture(scope="session")
+def shared_data_env() -> None:
+    """Point the download cache's seed folder at the shared data when it exists."""
+    d = _shared_data_dir()
+    if d.exists():
+        os.environ.setdefault("GLACIERLAB_SEED_DIR", str(d))

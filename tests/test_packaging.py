@@ -1,0 +1,101 @@
+"""The package's shape: pins in sync, cheap imports, one import direction, namespaced widgets."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+import glacierlab
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_pins() -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pins |= set(extra)
+    return pins
+
+
+def test_every_dependency_is_pinned_exactly() -> None:
+    loose = [p for p in _pyproject_pins() if "==" not in p]
+    assert not loose, f"unpinned dependencies in pyproject.toml: {loose}"
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert "conda-forge" in env["channels"]
+    deps = env["dependencies"]
+    assert any(str(d).startswith("python=3.11") for d in deps)
+    pip_list = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    assert pip_list[0].startswith("--extra-index-url"), "the CPU torch index must come first (Binder only)"
+    assert pip_list[1] == "torch==2.13.0", "torch must be installed first and pinned"
+    pins = {p for p in pip_list if not p.startswith("-")}
+    assert pins == _pyproject_pins(), (
+        f"environment.yml and pyproject.toml disagree: only in env {sorted(pins - _pyproject_pins())}, "
+        f"only in pyproject {sorted(_pyproject_pins() - pins)}; run `python tools/sync_environment.py`"
+    )
+
+
+def _run(code: str) -> str:
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_import_glacierlab_is_cheap() -> None:
+    out = _run(
+        "import sys, glacierlab, glacierlab.errors, glacierlab.catalog;"
+        "print(sorted(m for m in ('torch','leafmap','ipywidgets','papermill') if m in sys.modules))"
+    )
+    assert out.strip() == "[]", f"import glacierlab pulled in heavy modules: {out}"
+
+
+def test_library_never_imports_widget_stack() -> None:
+    """Every glacierlab module imports with ipywidgets/leafmap/localtileserver blocked."""
+    names = [m.name for m in pkgutil.walk_packages(glacierlab.__path__, "glacierlab.")]
+    assert len(names) > 5
+    code = (
+        "import sys, importlib\n"
+        "for blocked in ('ipywidgets', 'leafmap', 'localtileserver', 'ipyleaflet', 'glacierlab_widgets'):\n"
+        "    sys.modules[blocked] = None\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print('ok')\n"
+    )
+    assert _run(code).strip() == "ok"
+
+
+def test_widgets_importable_under_namespaced_name() -> None:
+    out = _run("import glacierlab_widgets, os; print(os.path.realpath(glacierlab_widgets.__file__))")
+    assert Path(out.strip()) == (REPO / "widgets" / "__init__.py").resolve()
+
+
+def test_plain_install_contains_both_packages(tmp_path: Path) -> None:
+    """A non-editable install (what a wheel gives) places glacierlab and glacierlab_widgets."""
+    target = tmp_path / "site"
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "-q",
+         "--target", str(target), str(REPO)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (target / "glacierlab_widgets" / "__init__.py").exists()
+    assert (target / "glacierlab" / "errors.py").exists()
+    code = "import glacierlab_widgets, glacierlab; print(glacierlab_widgets.__file__)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert str(target) in res.stdout
+
+
+def test_modules_stay_small() -> None:
+    big = {str(p.relative_to(REPO)): n for p in list((REPO / "glacierlab").rglob("*.py")) + list(
+        (REPO / "widgets").rglob("*.py")) if (n := len(p.read_text().splitlines())) > 450}
+    assert not big, f"modules over 450 lines (split them by noun): {big}"

@@ -1,0 +1,1 @@
+"""glacierlab_widgets: ipywidgets + leafmap components that wrap glacierlab library functions."""
