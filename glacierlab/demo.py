@@ -24,7 +24,7 @@ def run_demo(out: Path, region: str = "everest", overwrite: bool = False) -> Pat
     matplotlib.use("Agg")
     from glacierlab.catalog import load_catalog
     from glacierlab.plot import region_overview
-    from glacierlab.stack import stack_region
+    from glacierlab.stack import group, stack_region
 
     cat = load_catalog()
     reg = cat.region(region)
@@ -39,7 +39,7 @@ def run_demo(out: Path, region: str = "everest", overwrite: bool = False) -> Pat
         "name": reg.name,
         "crs": str(stack.rio.crs),
         "shape": [int(stack.sizes["y"]), int(stack.sizes["x"])],
-        "groups": {g: [str(b) for b in stack[g]["band"].values] for g in ("optical", "dem") if g in stack},
+        "groups": {g: [str(b) for b in group(stack, g)["band"].values] for g in ("optical", "dem") if g in stack},
         "glacier_fraction": None if ref is None else float((ref == 1).sum() / max((ref != 255).sum(), 1)),
     }
     with atomic_path(out / "summary.json", overwrite=overwrite) as tmp:

@@ -30,7 +30,7 @@ def stretch(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray
     return np.clip((a - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
 
 
-def _extent(da: xr.DataArray) -> tuple[float, float, float, float]:
+def _extent(da: xr.DataArray | xr.Dataset) -> tuple[float, float, float, float]:
     left, bottom, right, top = da.rio.bounds()
     return (left, right, bottom, top)
 
@@ -58,12 +58,14 @@ def region_overview(stack: xr.Dataset, title: str = "") -> Figure:
     """
     import matplotlib.pyplot as plt
 
+    from glacierlab.stack import group
+
     panels = [p for p in ("optical", "dem", "reference") if p in stack]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), constrained_layout=True)
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, panels, strict=True):
-        da = stack[name]
-        ext = _extent(da)
+        da = group(stack, name) if name in ("optical", "dem") else stack[name]
+        ext = _extent(stack)
         if name == "optical":
             ax.imshow(rgb_image(da), extent=ext)
             ax.set_title("optical (" + ", ".join(str(b) for b in da["band"].values) + ")")
@@ -79,7 +81,7 @@ def region_overview(stack: xr.Dataset, title: str = "") -> Figure:
             ax.imshow(ref, extent=ext, cmap="Blues", vmin=0, vmax=1.2, interpolation="nearest")
             frac = np.nanmean(ref) * 100
             ax.set_title(f"reference glacier mask ({frac:.1f} % glacier)")
-        ax.set_xlabel(f"x ({da.rio.crs.to_string() if da.rio.crs else 'no CRS'})")
+        ax.set_xlabel(f"x ({stack.rio.crs.to_string() if stack.rio.crs else 'no CRS'})")
         ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title)

@@ -1,0 +1,158 @@
+"""Outline loaders: catalog vector sources -> GeoDataFrames with repaired geometries and provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from pyproj import CRS
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from glacierlab.catalog import Catalog, Source, load_catalog
+from glacierlab.errors import CatalogError, CorruptFileError, GridError, NoDataError
+
+BBox = tuple[float, float, float, float]
+
+
+def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
+    """Keep the polygonal parts of a geometry (make_valid may return collections with lines/points)."""
+    if geom is None or geom.is_empty:
+        return None
+    if isinstance(geom, Polygon | MultiPolygon):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if isinstance(g, Polygon | MultiPolygon) and not g.is_empty]
+    polys = [p for g in parts for p in (g.geoms if isinstance(g, MultiPolygon) else [g])]
+    if not polys:
+        return None
+    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
+
+
+def repair_geometries(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Repair invalid polygons with ``shapely.make_valid`` and keep only their polygonal parts.
+
+    Args:
+        gdf: Polygon outlines.
+
+    Returns:
+        A copy; ``attrs["n_repaired"]`` = invalid geometries repaired, ``attrs["n_dropped"]`` = rows
+        dropped because nothing polygonal was left (empty, or only lines/points).
+    """
+    out = gdf.copy()
+    invalid = ~out.geometry.is_valid & out.geometry.notna()
+    if invalid.any():
+        fixed = shapely.make_valid(out.geometry[invalid].values)
+        out.loc[invalid, out.geometry.name] = gpd.GeoSeries(
+            list(fixed), index=out.index[invalid], crs=out.crs
+        )
+    cleaned = [_polygonal(g) for g in out.geometry]
+    keep = [g is not None for g in cleaned]
+    out = out.set_geometry(gpd.GeoSeries(cleaned, index=out.index, crs=out.crs))
+    out = out[keep].copy()
+    out.attrs.update({"n_repaired": int(invalid.sum()), "n_dropped": int(len(keep) - sum(keep))})
+    return out
+
+
+def read_outlines(path: str | os.PathLike[str], *, crs: int | str | None = None) -> gpd.GeoDataFrame:
+    """Read polygon outlines from any OGR vector file, repairing invalid geometries.
+
+    Args:
+        path: Shapefile (companions next to it), GeoPackage, GeoJSON...
+        crs: CRS to assign when the file has none. If the file's CRS is compound (e.g. CH1903+/LV95
+            + LN02 heights) and its horizontal part equals ``crs``, ``crs`` is used.
+
+    Returns:
+        GeoDataFrame with ``attrs`` ``n_repaired``, ``n_dropped``, ``path``.
+
+    Raises:
+        CorruptFileError: The file cannot be read as vector data.
+        GridError: No CRS in the file and none given.
+    """
+    path = os.fspath(path)
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises several DataSourceError/OSError types
+        raise CorruptFileError(
+            f"cannot read vector file {path}: {exc}. For shapefiles the .shx/.dbf/.prj must "
+            "lie next to the .shp; delete the files and fetch them again."
+        ) from exc
+    if gdf.crs is None:
+        if crs is None:
+            raise GridError(f"vector file {path} has no CRS (missing .prj?); pass crs= or add a .prj file.")
+        gdf = gdf.set_crs(crs)
+    elif crs is not None and gdf.crs.is_compound:
+        horizontal = gdf.crs.sub_crs_list[0]
+        if horizontal.equals(CRS.from_user_input(crs)):
+            gdf = gdf.set_crs(crs, allow_override=True)
+    out = repair_geometries(gdf)
+    out.attrs["path"] = path
+    return out
+
+
+def _parse_date(value: object) -> dt.date | None:
+    ts = pd.to_datetime(value, errors="coerce")
+    return None if pd.isna(ts) else ts.date()
+
+
+def load_outlines(
+    source_id: str | Source,
+    *,
+    date: str | dt.date | None = None,
+    bbox: BBox | None = None,
+    catalog: Catalog | None = None,
+) -> gpd.GeoDataFrame:
+    """Load a catalog outline source as a GeoDataFrame (invalid geometries repaired).
+
+    Args:
+        source_id: Catalog source id (kind ``vector``) or a :class:`Source`.
+        date: For multi-date sources (``date_attribute``), keep the features of this date:
+            ``"YYYY"`` matches the year, ``"YYYY-MM"`` the month, ``"YYYY-MM-DD"`` the day.
+            Ignored for single-date sources.
+        bbox: Keep features intersecting ``(lon_min, lat_min, lon_max, lat_max)`` (EPSG:4326).
+        catalog: Catalog to use (default :func:`load_catalog`).
+
+    Returns:
+        GeoDataFrame in the file's CRS. Multi-date sources get a ``date`` column (datetime.date).
+        ``attrs``: source, licence, citation, date, origin, n_repaired, n_dropped.
+
+    Raises:
+        UnknownNameError: Unknown source id.
+        CatalogError: The source is not a vector source.
+        NoDataError: No feature has the requested date.
+    """
+    from glacierlab.fetch import fetch
+
+    cat = catalog or load_catalog()
+    src = cat.source(source_id)
+    if src.kind != "vector":
+        raise CatalogError(
+            f"source {src.id!r} is a {src.kind!r}, not vector outlines; use glacierlab.rasters."
+        )
+    gdf = read_outlines(fetch(src), crs=src.crs)
+    attrs = dict(gdf.attrs)
+    if src.date_attribute:
+        if src.date_attribute not in gdf.columns:
+            raise CatalogError(
+                f"source {src.id!r}: date_attribute {src.date_attribute!r} is not a column; "
+                f"columns: {', '.join(map(str, gdf.columns))}"
+            )
+        gdf["date"] = [_parse_date(v) for v in gdf[src.date_attribute]]
+        if date is not None:
+            want = date.isoformat() if isinstance(date, dt.date) else str(date)
+            match = [d is not None and d.isoformat().startswith(want) for d in gdf["date"]]
+            if not any(match):
+                valid = sorted({d.isoformat() for d in gdf["date"] if d is not None})
+                raise NoDataError(
+                    f"source {src.id!r} has no feature dated {want!r}; dates: {', '.join(valid)}"
+                )
+            gdf = gdf[match].copy()
+    if bbox is not None:
+        box = gpd.GeoSeries([shapely.box(*bbox)], crs=4326).to_crs(gdf.crs).iloc[0]
+        gdf = gdf[gdf.intersects(box)].copy()
+    gdf.attrs = {**attrs, **src.provenance()}
+    if date is not None and src.date_attribute:
+        gdf.attrs["date"] = str(date)
+    return gdf
