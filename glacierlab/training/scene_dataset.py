@@ -1,0 +1,345 @@
+"""Patch dataset over one catalog scene with a *spatial* train / validation / test split.
+
+The scene is cut into square blocks; each block is assigned to a split at random (seeded). Around every
+validation and test block a buffer of ``buffer`` pixels is taken away from the lower-priority splits
+(test > val > train), and a window belongs to a split only when every one of its pixels lies in that
+split's area. With ``buffer >= window`` no window overlaps two splits, and windows of different splits
+are at least ``buffer`` pixels apart. The split is a small block grid (:meth:`SpatialSplit.to_dict`,
+JSON-ready, stored in the model checkpoint's metadata) from which the pixel map is rebuilt exactly.
+
+Inputs come from :func:`glacierlab.stack.stack_region` (``optical``, ``dem`` (band, y, x) float32 with
+NaN = no data, ``reference`` (y, x) uint8 with 255 = no data); see :func:`scene_from_stack`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from torch.utils.data import Dataset
+
+from glacierlab.errors import ConfigError, InputError, NoDataError, unknown_name
+from glacierlab.normalise import normalise_group
+from glacierlab.training.augment import AugmentConfig, augment_sample, sample_rng
+from glacierlab.training.losses import NODATA, reference_to_onehot
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+BUFFER_CODE = -1
+
+
+@dataclass(frozen=True)
+class SpatialSplit:
+    """Block assignment of a scene to train (0), val (1) and test (2), plus the buffer width.
+
+    Attributes:
+        shape: (height, width) of the scene in pixels.
+        block_size: Block side in pixels (the last row/column of blocks may be smaller).
+        buffer: Pixels removed from lower-priority splits around higher-priority blocks (test > val > train).
+        blocks: (n_block_rows, n_block_cols) int8 split code per block.
+    """
+
+    shape: tuple[int, int]
+    block_size: int
+    buffer: int
+    blocks: np.ndarray = field(repr=False)
+
+    def pixel_map(self) -> np.ndarray:
+        """(H, W) int8: 0 train, 1 val, 2 test, -1 buffer."""
+        h, w = self.shape
+        rows = np.minimum(np.arange(h) // self.block_size, self.blocks.shape[0] - 1)
+        cols = np.minimum(np.arange(w) // self.block_size, self.blocks.shape[1] - 1)
+        base = self.blocks[rows][:, cols].astype(np.int8)
+        out = base.copy()
+        if self.buffer > 0:
+            size = 2 * self.buffer + 1
+            for code in (1, 0):  # val gives way to test; train gives way to val and test
+                near_higher = ndimage.maximum_filter(
+                    (base > code).astype(np.uint8), size=size, mode="constant"
+                )
+                out[(base == code) & (near_higher > 0)] = BUFFER_CODE
+        return out
+
+    def mask(self, split: str) -> np.ndarray:
+        """(H, W) bool area of ``split`` ("train", "val" or "test"), buffer excluded."""
+        if split not in SPLITS:
+            raise unknown_name("split", split, SPLITS)
+        return self.pixel_map() == SPLITS.index(split)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (block grid as nested lists)."""
+        return {
+            "shape": list(self.shape),
+            "block_size": self.block_size,
+            "buffer": self.buffer,
+            "codes": {name: i for i, name in enumerate(SPLITS)},
+            "blocks": self.blocks.astype(int).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SpatialSplit:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            return cls(
+                tuple(d["shape"]),
+                int(d["block_size"]),
+                int(d["buffer"]),
+                np.asarray(d["blocks"], dtype=np.int8),
+            )
+        except KeyError as err:
+            raise InputError(
+                f"spatial split description lacks {err}; expected keys shape, block_size, buffer, blocks."
+            ) from err
+
+
+def make_spatial_split(
+    shape: tuple[int, int],
+    block_size: int,
+    buffer: int,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+) -> SpatialSplit:
+    """Assign the blocks of a scene to train/val/test at random.
+
+    Args:
+        shape: (height, width) of the scene in pixels.
+        block_size: Block side in pixels; must be at least the training window.
+        buffer: Gap in pixels between the areas of different splits; use at least one window.
+        fractions: Shares of blocks for (train, val, test); each split with a share > 0 gets >= 1 block.
+        seed: Seed of the assignment.
+
+    Returns:
+        The split.
+
+    Raises:
+        ConfigError: If there are too few blocks or the fractions are invalid.
+    """
+    if block_size < 1 or buffer < 0:
+        raise ConfigError(f"block_size must be >= 1 and buffer >= 0, got {block_size} and {buffer}.")
+    fr = np.asarray(fractions, dtype=np.float64)
+    if fr.shape != (3,) or np.any(fr < 0) or fr.sum() <= 0:
+        raise ConfigError(
+            f"fractions must be three non-negative shares (train, val, test), got {list(fractions)}."
+        )
+    nby, nbx = -(-shape[0] // block_size), -(-shape[1] // block_size)
+    n = nby * nbx
+    need = int(np.count_nonzero(fr))
+    if n < need:
+        raise ConfigError(
+            f"{shape} with block_size {block_size} gives {n} blocks, fewer than {need} splits; "
+            "use smaller blocks."
+        )
+    counts = np.floor(fr / fr.sum() * n).astype(int)
+    counts[(fr > 0) & (counts == 0)] = 1
+    while counts.sum() > n:  # too many after the minimum of one: take from the largest
+        counts[np.argmax(counts)] -= 1
+    counts[0] += n - counts.sum()  # remainder to train
+    codes = np.repeat(np.arange(3, dtype=np.int8), counts)
+    np.random.default_rng(seed).shuffle(codes)
+    return SpatialSplit((int(shape[0]), int(shape[1])), int(block_size), int(buffer), codes.reshape(nby, nbx))
+
+
+def window_positions(mask: np.ndarray, window: int) -> np.ndarray:
+    """Top-left (row, col) of every window lying entirely inside ``mask``, int64 (K, 2)."""
+    h, w = mask.shape
+    if h < window or w < window:
+        return np.zeros((0, 2), dtype=np.int64)
+    ii = np.zeros((h + 1, w + 1), dtype=np.int64)
+    ii[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
+    s = ii[window:, window:] - ii[:-window, window:] - ii[window:, :-window] + ii[:-window, :-window]
+    return np.argwhere(s == window * window)
+
+
+def grid_positions(mask: np.ndarray, window: int, step: int | None = None) -> np.ndarray:
+    """Non-overlapping windows inside ``mask``, chosen greedily in raster order (validation/test).
+
+    Candidates are the valid positions on a lattice of ``step`` pixels (default window // 4); a
+    candidate is kept if it does not overlap a kept window. Returns int64 (K, 2) top-left corners.
+    """
+    step = step or max(1, window // 4)
+    valid = window_positions(mask, window)
+    valid = valid[(valid[:, 0] % step == 0) & (valid[:, 1] % step == 0)]
+    kept: list[tuple[int, int]] = []
+    for r, c in valid:  # raster order from argwhere
+        if all(abs(r - kr) >= window or abs(c - kc) >= window for kr, kc in kept):
+            kept.append((int(r), int(c)))
+    return np.asarray(kept, dtype=np.int64).reshape(-1, 2)
+
+
+@dataclass
+class Scene:
+    """A normalised scene in memory, ready for windowing.
+
+    Attributes:
+        inputs: Group -> float32 (C, H, W), normalised, no-data = 0.
+        reference: (H, W) uint8, 0 ice-free, 1 glacier, 255 no data.
+        bands: Group -> band names in order.
+        normalisation: Group -> {"min": [...], "max": [...]} used for ``inputs``.
+        lonlat: Optional (lon, lat) arrays of pixel-centre coordinates (each (H, W), degrees).
+        region: Region code for region encoding (e.g. "HMA"), or None.
+    """
+
+    inputs: dict[str, np.ndarray]
+    reference: np.ndarray
+    bands: dict[str, list[str]]
+    normalisation: dict[str, dict[str, list[float]]]
+    lonlat: tuple[np.ndarray, np.ndarray] | None = None
+    region: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return tuple(self.reference.shape)  # type: ignore[return-value]
+
+
+def band_stats(array: np.ndarray, mask: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Per-band min/max of a (C, H, W) array over ``mask`` pixels, ignoring NaN."""
+    flat = array.reshape(array.shape[0], -1)
+    if mask is not None:
+        flat = flat[:, mask.ravel()]
+    lo, hi = np.nanmin(flat, axis=1), np.nanmax(flat, axis=1)
+    hi = np.where(hi > lo, hi, lo + 1.0)
+    return {"min": lo.astype(float).tolist(), "max": hi.astype(float).tolist()}
+
+
+def scene_from_stack(
+    ds: Any,
+    groups: Sequence[str] = ("optical", "dem"),
+    normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    stats_mask: np.ndarray | None = None,
+    region: str | None = None,
+) -> Scene:
+    """Build a :class:`Scene` from a stack (xr.Dataset of :func:`glacierlab.stack.stack_region`).
+
+    Args:
+        ds: Dataset with data variables named by ``groups`` (band, y, x) and ``reference`` (y, x).
+        groups: Input groups to use, in model order.
+        normalisation: Min/max per group; missing groups get min/max over ``stats_mask`` pixels
+            (use the training area so statistics never look at held-out blocks).
+        stats_mask: (H, W) bool pixels for computing statistics (default all).
+        region: Region code for region encoding.
+
+    Returns:
+        The scene; pixel-centre lon/lat are computed when the dataset has a CRS (rioxarray).
+    """
+    missing = [g for g in (*groups, "reference") if g not in ds.data_vars]
+    if missing:
+        raise InputError(
+            f"stack lacks {missing}; it has {list(ds.data_vars)}. Pass groups present in the stack."
+        )
+    stats = {k: {"min": list(v["min"]), "max": list(v["max"])} for k, v in (normalisation or {}).items()}
+    inputs, bands = {}, {}
+    for g in groups:
+        da = ds[g]
+        arr = np.asarray(da.values, dtype=np.float32)
+        if arr.ndim == 2:
+            arr = arr[None]
+        band_dim = next((d for d in da.dims if d not in ("y", "x")), None)
+        if g not in stats:
+            stats[g] = band_stats(arr, stats_mask)
+        inputs[g] = normalise_group(arr, stats[g])
+        bands[g] = [str(b) for b in da.coords[band_dim].values] if band_dim in da.coords else [g]
+    reference = np.asarray(ds["reference"].values, dtype=np.uint8)
+    return Scene(inputs, reference, bands, stats, _lonlat(ds), region)
+
+
+def _lonlat(ds: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    crs = getattr(getattr(ds, "rio", None), "crs", None)
+    if crs is None or "x" not in ds.coords or "y" not in ds.coords:
+        return None
+    from pyproj import Transformer
+
+    xx, yy = np.meshgrid(ds["x"].values, ds["y"].values)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xx, yy)
+    return np.asarray(lon), np.asarray(lat)
+
+
+def location_vector(kind: str, region: str | None, lon: float | None, lat: float | None) -> np.ndarray | None:
+    """The model's location input for one window: None, region one-hot (12) or coordinates (4)."""
+    if kind == "none":
+        return None
+    from glacierlab.models import coordinate_vector, region_vector
+
+    if kind == "region":
+        return np.asarray(region_vector(region), dtype=np.float32)
+    if kind == "coordinates":
+        if lon is None or lat is None:
+            raise InputError("coordinate encoding needs pixel coordinates; the scene has no CRS/lonlat.")
+        return np.asarray(coordinate_vector(lat, lon), dtype=np.float32)
+    raise unknown_name("location encoding", kind, ("none", "region", "coordinates"))
+
+
+class ScenePatches(Dataset):
+    """Windows of one split of a :class:`Scene`, as samples (see :mod:`glacierlab.training.augment`).
+
+    ``mode="random"``: ``n_samples`` windows per epoch, uniformly among all windows of the split, each
+    drawn (and augmented) from :func:`sample_rng` (seed, epoch, index); call :meth:`set_epoch` each epoch.
+    ``mode="grid"``: the non-overlapping windows of :func:`grid_positions`, unaugmented.
+    """
+
+    def __init__(
+        self,
+        scene: Scene,
+        split: SpatialSplit,
+        name: str,
+        window: int,
+        *,
+        mode: str = "random",
+        n_samples: int | None = None,
+        seed: int = 0,
+        augment: AugmentConfig | None = None,
+        location: str = "none",
+    ) -> None:
+        if split.shape != scene.shape:
+            raise InputError(f"split shape {split.shape} differs from scene shape {scene.shape}.")
+        if mode not in ("random", "grid"):
+            raise unknown_name("sampling mode", mode, ("random", "grid"))
+        self.scene, self.split_name, self.window, self.mode = scene, name, int(window), mode
+        self.seed, self.location, self.epoch = int(seed), location, 0
+        self.augment = (
+            augment if augment is not None else (AugmentConfig() if mode == "random" else AugmentConfig.off())
+        )
+        area = split.mask(name) & (scene.reference != NODATA)
+        finder = window_positions if mode == "random" else grid_positions
+        self.positions = finder(area, self.window)
+        if len(self.positions) == 0:
+            raise NoDataError(
+                f"no {self.window}-px window fits entirely inside the {name!r} area of the split "
+                f"(blocks {split.block_size} px, buffer {split.buffer} px); "
+                "use a smaller window or larger blocks."
+            )
+        self.n_samples = int(n_samples) if n_samples is not None else len(self.positions)
+        self.bands, self.normalisation = scene.bands, scene.normalisation
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random windows and augmentations are drawn."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n_samples if self.mode == "random" else len(self.positions)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.mode == "random":
+            rng = sample_rng(self.seed, self.epoch, index)
+            r, c = self.positions[int(rng.integers(len(self.positions)))]
+        else:
+            rng, (r, c) = None, self.positions[index]
+        w = self.window
+        sl = (slice(r, r + w), slice(c, c + w))
+        sample: dict[str, Any] = {
+            "inputs": {g: a[:, sl[0], sl[1]] for g, a in self.scene.inputs.items()},
+            "target": reference_to_onehot(self.scene.reference[sl]),
+        }
+        lon = lat = None
+        if self.scene.lonlat is not None:
+            lon = float(self.scene.lonlat[0][r + w // 2, c + w // 2])
+            lat = float(self.scene.lonlat[1][r + w // 2, c + w // 2])
+        loc = location_vector(self.location, self.scene.region, lon, lat)
+        if loc is not None:
+            sample["location"] = loc
+        if rng is not None:
+            sample = augment_sample(sample, rng, self.augment)
+        sample["inputs"] = {g: np.ascontiguousarray(a, dtype=np.float32) for g, a in sample["inputs"].items()}
+        return sample

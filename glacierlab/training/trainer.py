@@ -1,0 +1,497 @@
+"""One training loop for every strategy: the paper's recipe (GLAVITU_SPEC.md §4).
+
+Adam (eps 1e-7) with per-step cosine annealing and warm restarts (cycles of 10, 20, 40, 80 epochs) or a
+single cosine decay (fine-tuning); focal loss (gamma 2) + 0.5 x deep supervision; validation glacier IoU
+per patch (empty patch with empty prediction = 1). Files written to ``out_dir``:
+
+* ``<name>.safetensors``: best validation IoU (or best loss when ``monitor="loss"``), a glacierlab checkpoint;
+* ``<name>_minloss.safetensors``: lowest validation loss of the final head;
+* ``<name>_log.csv``: one row per epoch;
+* ``<name>_state.pt``: model + optimiser + scheduler + epoch + RNG state for ``resume`` (plain tensors and
+  dicts, loaded with ``torch.load(weights_only=True)``).
+
+Every sample's randomness is a function of (seed, epoch, index) and the model is initialised after
+``torch.manual_seed(seed)``, so on CPU the same seed gives the same loss curve, and a resumed run gives
+the same curve as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from glacierlab.atomic import atomic_path
+from glacierlab.errors import CheckpointError, ConfigError, unknown_name
+from glacierlab.training.losses import focal_loss, total_loss
+from glacierlab.training.metrics import ConfusionCounts, confusion_counts, per_patch_iou
+
+SCHEDULES = ("restarts", "cosine")
+MONITORS = ("iou", "loss")
+LOG_FIELDS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_iou",
+    "val_loss",
+    "val_iou",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "seconds",
+    "saved",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (defaults: the paper's global model).
+
+    Attributes:
+        variant: Model name for :func:`glacierlab.models.build_model`.
+        model_overrides: Extra config fields for the model (e.g. ``{"dropout_in_training": True}``).
+        location: Location encoding: ``"none"``, ``"region"`` or ``"coordinates"``.
+        epochs: Total epochs (paper 150 = 10 + 20 + 40 + 80).
+        batch_size: Windows per step (paper 8).
+        lr: Start learning rate of Adam (paper 5e-4; fine-tuning 5e-5).
+        adam_eps: Adam epsilon (Keras 1e-7).
+        schedule: ``"restarts"`` (cosine with warm restarts) or ``"cosine"`` (one decay over all epochs).
+        restart_epochs: First cycle length in epochs (T_0; paper 10).
+        restart_mult: Cycle length multiplier (T_mult; paper 2).
+        focal_gamma: Focal-loss exponent (paper 2).
+        aux_weight: Weight of the deep-supervision loss (paper 0.5).
+        monitor: What ``<name>.safetensors`` tracks: best validation ``"iou"`` or lowest ``"loss"``.
+        max_steps_per_epoch: Cap on steps per epoch (None: the whole training dataset).
+        init_checkpoint: Checkpoint to start from (fine-tuning); its model replaces ``variant``.
+        seed: Seed of model initialisation, sampling and augmentation.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
+        amp: bf16 autocast on CUDA (ignored on CPU).
+        num_workers: DataLoader worker processes.
+        num_threads: Torch intra-op CPU threads during the run (None: torch's default); restored after.
+        out_dir: Output folder.
+        name: File-name stem of the outputs.
+        progress: Show a tqdm bar with loss and IoU.
+    """
+
+    variant: str = "glavitu_lite"
+    model_overrides: Mapping[str, Any] = field(default_factory=dict)
+    location: str = "none"
+    epochs: int = 150
+    batch_size: int = 8
+    lr: float = 5e-4
+    adam_eps: float = 1e-7
+    schedule: str = "restarts"
+    restart_epochs: int = 10
+    restart_mult: int = 2
+    focal_gamma: float = 2.0
+    aux_weight: float = 0.5
+    monitor: str = "iou"
+    max_steps_per_epoch: int | None = None
+    init_checkpoint: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    num_workers: int = 0
+    num_threads: int | None = None
+    out_dir: str = "runs/train"
+    name: str = "model"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "restart_epochs", "restart_mult"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
+        if not (self.lr > 0 and self.adam_eps > 0 and self.focal_gamma >= 0 and self.aux_weight >= 0):
+            raise ConfigError("lr and adam_eps must be > 0, focal_gamma and aux_weight >= 0.")
+        if self.schedule not in SCHEDULES:
+            raise unknown_name("schedule", self.schedule, SCHEDULES)
+        if self.monitor not in MONITORS:
+            raise unknown_name("monitor", self.monitor, MONITORS)
+        if self.location not in ("none", "region", "coordinates"):
+            raise unknown_name("location encoding", self.location, ("none", "region", "coordinates"))
+        if self.num_workers < 0 or (self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1):
+            raise ConfigError("num_workers must be >= 0 and max_steps_per_epoch None or >= 1.")
+
+    def to_json(self) -> str:
+        """The config as JSON (stored in checkpoints and the resume state)."""
+        return json.dumps(
+            dataclasses.asdict(self) | {"model_overrides": dict(self.model_overrides)}, default=str
+        )
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        model: The model with the weights of the last epoch (in eval mode).
+        best_path: Checkpoint chosen by ``monitor``.
+        minloss_path: Checkpoint with the lowest validation loss.
+        log_path: CSV log.
+        state_path: Resume state.
+        history: One dict per epoch (the CSV rows).
+        best_epoch: 1-based epoch of ``best_path``.
+    """
+
+    model: torch.nn.Module
+    best_path: Path
+    minloss_path: Path
+    log_path: Path
+    state_path: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+
+    @property
+    def best_val_iou(self) -> float:
+        """Validation IoU of the best-IoU epoch."""
+        return max((h["val_iou"] for h in self.history), default=float("nan"))
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other strings are passed to :class:`torch.device`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _to(
+    batch: Mapping[str, Any], device: torch.device
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+    nb = device.type == "cuda"
+    inputs = {k: v.to(device, non_blocking=nb) for k, v in batch["inputs"].items()}
+    loc = batch.get("location")
+    return (
+        inputs,
+        batch["target"].to(device, non_blocking=nb),
+        None if loc is None else loc.to(device, non_blocking=nb),
+    )
+
+
+def _masks(logits: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prediction, reference, valid) boolean (N, H, W) masks from logits and soft targets."""
+    pred = (logits[:, 1] > logits[:, 0]).cpu().numpy()
+    ref = (target[:, 1] > target[:, 0]).cpu().numpy()
+    valid = (target.sum(dim=1) > 0).cpu().numpy()
+    return pred, ref, valid
+
+
+def build_training_model(config: TrainConfig, input_groups: Mapping[str, int]) -> torch.nn.Module:
+    """The model a run starts from: the ``init_checkpoint``'s model, or a fresh ``variant``."""
+    if config.init_checkpoint:
+        from glacierlab.models import load_checkpoint
+
+        model = load_checkpoint(config.init_checkpoint).model
+        if dict(model.input_groups) != dict(input_groups):
+            raise CheckpointError(
+                f"checkpoint {config.init_checkpoint} expects input groups {dict(model.input_groups)}, "
+                f"the data "
+                f"give {dict(input_groups)}; fine-tune on data with the same groups and bands."
+            )
+        return model
+    from glacierlab.models import build_model
+
+    return build_model(
+        config.variant, dict(input_groups), location=config.location, **dict(config.model_overrides)
+    )
+
+
+def _scheduler(
+    config: TrainConfig, opt: torch.optim.Optimizer, steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "restarts":
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, T_0=config.restart_epochs * steps, T_mult=config.restart_mult, eta_min=0.0
+        )
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * steps, eta_min=0.0)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, *, gamma: float = 2.0, amp: bool = True
+) -> tuple[float, float, ConfusionCounts]:
+    """Validation loss of the final head, mean per-patch glacier IoU and summed pixel counts."""
+    model.eval()
+    losses, ious, counts = [], [], ConfusionCounts()
+    for batch in loader:
+        inputs, target, loc = _to(batch, device)
+        with _autocast(device, amp):
+            out = model(inputs, loc)
+        losses.append(float(focal_loss(out.logits, target, gamma)) * target.shape[0])
+        pred, ref, valid = _masks(out.logits.float(), target)
+        ious.extend(per_patch_iou(pred, ref, valid).tolist())
+        counts = counts + confusion_counts(pred, ref, valid)
+    n = max(len(ious), 1)
+    return sum(losses) / n, float(np.mean(ious)) if ious else float("nan"), counts
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _write_log(path: Path, history: Sequence[Mapping[str, Any]]) -> None:
+    with atomic_path(path, overwrite=True) as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
+
+
+def _save_model(
+    path: Path,
+    model: torch.nn.Module,
+    bands: Mapping[str, Sequence[str]] | None,
+    normalisation: Mapping[str, Any] | None,
+    extra: Mapping[str, Any],
+) -> None:
+    from glacierlab.models import save_checkpoint
+
+    bands = bands or {g: [f"{g}_{i}" for i in range(c)] for g, c in model.input_groups.items()}
+    save_checkpoint(
+        path,
+        model,
+        bands={g: list(b) for g, b in bands.items()},
+        normalisation=normalisation,
+        extra=dict(extra),
+        overwrite=True,
+    )
+
+
+def train(
+    config: TrainConfig,
+    train_data: Dataset,
+    val_data: Dataset,
+    *,
+    bands: Mapping[str, Sequence[str]] | None = None,
+    normalisation: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    resume: bool | str | Path = False,
+) -> TrainResult:
+    """Train (or fine-tune, or resume) a model.
+
+    Args:
+        config: Hyper-parameters.
+        train_data: Dataset of samples (``inputs``, ``target``, optional ``location``); if it has
+            ``set_epoch(epoch)``, it is called before every epoch.
+        val_data: Validation samples (not augmented).
+        bands: Band names per group stored in the checkpoints (default ``train_data.bands``).
+        normalisation: Min/max statistics stored in the checkpoints (default ``train_data.normalisation``).
+        extra: JSON-ready metadata stored in the checkpoints (e.g. the spatial split).
+        resume: False; True (``<out_dir>/<name>_state.pt``) or a state path: continue an interrupted run.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        CheckpointError: The resume state does not belong to this configuration.
+    """
+    threads = torch.get_num_threads()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    try:
+        return _train(config, train_data, val_data, bands, normalisation, extra, resume)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    config: TrainConfig,
+    train_data: Dataset,
+    val_data: Dataset,
+    bands: Mapping[str, Sequence[str]] | None,
+    normalisation: Mapping[str, Any] | None,
+    extra: Mapping[str, Any] | None,
+    resume: bool | str | Path,
+) -> TrainResult:
+    device = resolve_device(config.device)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        k: out / f"{config.name}{s}"
+        for k, s in (
+            ("best", ".safetensors"),
+            ("minloss", "_minloss.safetensors"),
+            ("log", "_log.csv"),
+            ("state", "_state.pt"),
+        )
+    }
+    bands = bands if bands is not None else getattr(train_data, "bands", None)
+    normalisation = normalisation if normalisation is not None else getattr(train_data, "normalisation", None)
+    meta = {"training": json.loads(config.to_json()), **dict(extra or {})}
+
+    first = train_data[0]
+    groups = {g: int(a.shape[0]) for g, a in first["inputs"].items()}
+    torch.manual_seed(config.seed)
+    model = build_training_model(config, groups).to(device)
+    pin = device.type == "cuda"
+    loader = DataLoader(
+        train_data,
+        batch_size=config.batch_size,
+        shuffle=False,
+        drop_last=True,
+        num_workers=config.num_workers,
+        pin_memory=pin,
+    )
+    val_loader = DataLoader(
+        val_data, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers, pin_memory=pin
+    )
+    if len(loader) == 0:
+        raise ConfigError(f"{len(train_data)} training samples make no full batch of {config.batch_size}.")
+    steps = min(len(loader), config.max_steps_per_epoch or len(loader))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=config.adam_eps)
+    sched = _scheduler(config, opt, steps)
+    history: list[dict[str, Any]] = []
+    best = {"iou": -math.inf, "loss": math.inf, "epoch": 0}
+    start = 0
+    if resume:
+        state_path = paths["state"] if resume is True else Path(resume)
+        start, history, best = _load_state(state_path, config, model, opt, sched)
+
+    for epoch in range(start, config.epochs):
+        t0 = time.perf_counter()
+        if hasattr(train_data, "set_epoch"):
+            train_data.set_epoch(epoch)
+        model.train()
+        loss_sum, iou_sum, n = 0.0, 0.0, 0
+        bar = _progress(loader, steps, f"epoch {epoch + 1}/{config.epochs}", config.progress)
+        for step, batch in enumerate(bar):
+            if step >= steps:
+                break
+            inputs, target, loc = _to(batch, device)
+            with _autocast(device, config.amp):
+                out_ = model(inputs, loc)
+            loss = total_loss(
+                out_.logits, out_.aux_logits, target, gamma=config.focal_gamma, aux_weight=config.aux_weight
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                iou = float(per_patch_iou(*_masks(out_.logits.detach().float(), target)).mean())
+            loss_sum, iou_sum, n = loss_sum + float(loss.detach()), iou_sum + iou, n + 1
+            if config.progress:
+                bar.set_postfix(loss=f"{loss_sum / n:.4f}", iou=f"{iou_sum / n:.3f}")
+        if config.progress:
+            bar.close()
+        val_loss, val_iou, counts = evaluate(
+            model, val_loader, device, gamma=config.focal_gamma, amp=config.amp
+        )
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "lr": sched.get_last_lr()[0],
+            "train_loss": loss_sum / n,
+            "train_iou": iou_sum / n,
+            "val_loss": val_loss,
+            "val_iou": val_iou,
+            "val_precision": counts.precision,
+            "val_recall": counts.recall,
+            "val_f1": counts.f1,
+        }
+        saved = []
+        row_meta = meta | {"epoch": epoch + 1, "val_iou": val_iou, "val_loss": val_loss}
+        if val_loss < best["loss"]:
+            best["loss"] = val_loss
+            _save_model(paths["minloss"], model, bands, normalisation, row_meta)
+            saved.append("loss")
+        monitored = val_iou if config.monitor == "iou" else -val_loss
+        if monitored > best["iou"]:
+            best["iou"], best["epoch"] = monitored, epoch + 1
+            _save_model(paths["best"], model, bands, normalisation, row_meta)
+            saved.append(config.monitor)
+        row["saved"] = "+".join(saved)
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(row)
+        _write_log(paths["log"], history)
+        _save_state(paths["state"], config, model, opt, sched, epoch + 1, history, best)
+    model.eval()
+    return TrainResult(
+        model, paths["best"], paths["minloss"], paths["log"], paths["state"], history, int(best["epoch"])
+    )
+
+
+def _progress(loader: DataLoader, steps: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return loader
+    from tqdm.auto import tqdm
+
+    return tqdm(loader, total=steps, desc=desc, leave=False)
+
+
+def _save_state(
+    path: Path,
+    config: TrainConfig,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    epoch: int,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+) -> None:
+    state = {
+        "format": "glacierlab-train-state-1",
+        "config": config.to_json(),
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": json.dumps(history),
+        "best": {k: float(v) for k, v in best.items()},
+    }
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(state, tmp)
+
+
+_RESUME_KEYS = (
+    "variant",
+    "model_overrides",
+    "location",
+    "batch_size",
+    "lr",
+    "schedule",
+    "restart_epochs",
+    "restart_mult",
+    "seed",
+    "init_checkpoint",
+)
+
+
+def _load_state(
+    path: Path, config: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any
+) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    if not path.exists():
+        raise CheckpointError(f"resume state {path} not found; train once without --resume to create it.")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != "glacierlab-train-state-1":
+        raise CheckpointError(
+            f"{path} is not a glacierlab training state (written by glacierlab.training.train)."
+        )
+    saved, now = json.loads(state["config"]), json.loads(config.to_json())
+    diff = [k for k in _RESUME_KEYS if saved.get(k) != now.get(k)]
+    if diff:
+        raise CheckpointError(
+            f"resume state {path} was trained with different {diff}: {[saved.get(k) for k in diff]}; "
+            "use the same settings (only epochs may change) or start a new run."
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    best = {k: (int(v) if k == "epoch" else float(v)) for k, v in state["best"].items()}
+    return int(state["epoch"]), json.loads(state["history"]), best
