@@ -1,0 +1,299 @@
+"""Self-describing checkpoints: safetensors weights + a JSON header; no pickle is ever executed.
+
+The header (safetensors metadata key ``"glacierlab"``) holds the variant, the config, the input
+groups with band names, normalisation statistics, class names, the glacierlab version and extra
+metadata. Weights are stored as ``model.<name>`` tensors and calibration arrays as
+``calibration.<name>`` tensors in the same file. A torch ``.pt`` file with the same content
+(``{"glacierlab": <json>, "tensors": {...}}``) is also accepted; it is read only with
+``torch.load(weights_only=True)``, so a file holding other Python objects is refused, not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from glacierlab.atomic import atomic_path
+from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
+from glacierlab.models.base import SegmentationModel
+from glacierlab.models.config import config_from_dict, config_to_dict
+
+FORMAT = "glacierlab-checkpoint"
+FORMAT_VERSION = 1
+DEFAULT_CLASS_NAMES = ("non-glacier", "glacier")
+_MODEL, _CAL = "model.", "calibration."
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt model (eval mode) and everything needed to use it."""
+
+    model: SegmentationModel
+    variant: str
+    config: Any
+    bands: dict[str, list[str]]
+    normalisation: dict[str, dict[str, list[float]]] | None
+    calibration: dict[str, np.ndarray] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=lambda: list(DEFAULT_CLASS_NAMES))
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _list_names(names: Sequence[str], limit: int = 12) -> str:
+    names = list(names)
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def state_mismatch(
+    model: nn.Module, state: Mapping[str, torch.Tensor], *, ignore_missing: Sequence[str] = ()
+) -> list[str]:
+    """Describe how ``state`` differs from the model's tensors (empty list when it fits exactly)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith(tuple(ignore_missing))]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in state
+        if k in own and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)} tensors: {_list_names(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)} tensors: {_list_names(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} mis-shaped tensors: {_list_names(shapes)}")
+    return parts
+
+
+def assign_state(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str = "checkpoint",
+    ignore_missing: Sequence[str] = (),
+) -> None:
+    """Copy ``state`` into ``model`` after checking names and shapes exactly.
+
+    Args:
+        model: Target model.
+        state: Name -> tensor (``model.state_dict()`` names).
+        source: Where the tensors come from, for the error message.
+        ignore_missing: Name endings that may be absent (kept as in the model), e.g. ``num_batches_tracked``.
+
+    Raises:
+        CheckpointError: Missing, unexpected or mis-shaped tensors; every offending name is listed.
+    """
+    parts = state_mismatch(model, state, ignore_missing=ignore_missing)
+    if parts:
+        raise CheckpointError(
+            f"{source} does not fit this model ({getattr(model, 'variant', type(model).__name__)}): "
+            + "; ".join(parts)
+            + ". Build the model from the checkpoint with load_checkpoint(), or with the same variant "
+            "and input groups."
+        )
+    own = model.state_dict()
+    with torch.no_grad():
+        for k, v in state.items():
+            own[k].copy_(v.to(own[k].dtype))
+
+
+def _header(
+    model: SegmentationModel,
+    bands: Mapping[str, Sequence[str]],
+    normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None,
+    class_names: Sequence[str],
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    from glacierlab import __version__
+
+    groups = model.input_groups
+    if list(bands) != list(groups):
+        raise InputError(
+            f"bands must name exactly the model's groups in order {list(groups)}, got {list(bands)}."
+        )
+    for g, names in bands.items():
+        if len(names) != groups[g]:
+            raise InputError(
+                f"bands[{g!r}] has {len(names)} names, the model's {g!r} group has {groups[g]} channels."
+            )
+    norm = None
+    if normalisation is not None:
+        norm = {}
+        for g, stats in normalisation.items():
+            if g not in groups:
+                raise InputError(f"normalisation names unknown group {g!r}; groups: {list(groups)}.")
+            norm[g] = {k: [float(x) for x in v] for k, v in stats.items()}
+            if any(len(v) != groups[g] for v in norm[g].values()):
+                raise InputError(f"normalisation[{g!r}] needs {groups[g]} values per statistic.")
+    if len(class_names) != model.config.n_classes:
+        raise InputError(f"class_names has {len(class_names)} names for {model.config.n_classes} classes.")
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "glacierlab_version": __version__,
+        "variant": model.variant,
+        "config": config_to_dict(model.config),
+        "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
+        "normalisation": norm,
+        "class_names": list(class_names),
+        "extra": dict(extra or {}),
+    }
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: SegmentationModel,
+    *,
+    bands: Mapping[str, Sequence[str]],
+    normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    calibration: Mapping[str, Any] | None = None,
+    class_names: Sequence[str] = DEFAULT_CLASS_NAMES,
+    extra: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a self-describing checkpoint (atomically).
+
+    Args:
+        path: ``.safetensors`` (recommended) or ``.pt``/``.pth`` (torch zip, tensors + JSON string only).
+        model: A glacierlab model.
+        bands: Group -> band names in channel order (must match ``model.input_groups``).
+        normalisation: Optional group -> ``{"min": [...], "max": [...]}`` per band.
+        calibration: Optional name -> numeric array (e.g. calibrator knots), stored as tensors.
+        class_names: One name per class.
+        extra: JSON-serialisable metadata (training run, data sources...).
+        overwrite: Replace an existing file.
+
+    Returns:
+        The written path.
+    """
+    header = _header(model, bands, normalisation, class_names, extra)
+    tensors = {_MODEL + k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    for name, arr in (calibration or {}).items():
+        a = np.asarray(arr)
+        if a.dtype.kind not in "fiu":
+            raise InputError(f"calibration[{name!r}] must be a numeric array, got dtype {a.dtype}.")
+        tensors[_CAL + name] = torch.from_numpy(np.ascontiguousarray(a).copy())
+    text = json.dumps(header)
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if path.suffix in (".pt", ".pth"):
+            torch.save({"glacierlab": text, "tensors": tensors}, tmp)
+        else:
+            from safetensors.torch import save_file
+
+            save_file(tensors, str(tmp), metadata={"glacierlab": text})
+    return path
+
+
+def _read(path: Path, map_location: str | torch.device) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    if not path.exists():
+        raise DataNotFoundError(f"checkpoint {path} not found.")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as sf:
+                meta = sf.metadata() or {}
+            tensors = load_file(str(path), device=str(map_location))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
+        text = meta.get("glacierlab")
+    else:
+        try:
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:  # UnpicklingError, RuntimeError, EOFError...: refuse, never execute
+            raise CheckpointError(
+                f"refused to load {path}: it is not a weights-only torch file ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}). glacierlab loads checkpoints with "
+                "weights_only=True and never runs pickled code; re-save the model with save_checkpoint()."
+            ) from err
+        if not isinstance(obj, dict) or not isinstance(obj.get("tensors"), dict):
+            raise CheckpointError(
+                f"{path} is a torch file but not a glacierlab checkpoint (no 'tensors' dict)."
+            )
+        text, tensors = obj.get("glacierlab"), obj["tensors"]
+    if not isinstance(text, str):
+        raise CheckpointError(f"{path} has no glacierlab header; it is not a glacierlab checkpoint.")
+    try:
+        header = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: corrupt glacierlab header ({err}).") from err
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: header format {header.get('format')!r}, expected {FORMAT!r}.")
+    return header, tensors
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu", *, variant: str | None = None
+) -> Checkpoint:
+    """Load a checkpoint and rebuild its model (in eval mode) from the stored config.
+
+    Args:
+        path: A file written by :func:`save_checkpoint` or :func:`import_keras`.
+        map_location: Device for the tensors.
+        variant: If given, the checkpoint must be of this variant.
+
+    Raises:
+        DataNotFoundError: The file does not exist.
+        CheckpointError: Not a glacierlab checkpoint, an unsafe pickle, another variant, or tensors
+            that do not fit the rebuilt model (named in the message).
+    """
+    from glacierlab.models.registry import build_from_config
+
+    path = Path(path)
+    header, tensors = _read(path, map_location)
+    if variant is not None and header.get("variant") != variant:
+        raise CheckpointError(f"{path} holds variant {header.get('variant')!r}, expected {variant!r}.")
+    try:
+        config = config_from_dict(header["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: the stored config cannot be rebuilt ({err}).") from err
+    model = build_from_config(config, variant=header.get("variant", "custom"))
+    state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    assign_state(model, state, source=str(path))
+    model.to(map_location).eval()
+    calibration = {k[len(_CAL) :]: v.cpu().numpy() for k, v in tensors.items() if k.startswith(_CAL)}
+    return Checkpoint(
+        model=model,
+        variant=model.variant,
+        config=config,
+        bands={g: list(names) for g, _, names in header["input_groups"]},
+        normalisation=header.get("normalisation"),
+        calibration=calibration,
+        class_names=list(header.get("class_names", DEFAULT_CLASS_NAMES)),
+        metadata=header,
+    )
+
+
+def load_weights(
+    model: SegmentationModel, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> None:
+    """Load a checkpoint's weights into an existing model, checking variant, names and shapes.
+
+    Raises:
+        CheckpointError: The checkpoint is of another variant, or tensors are missing, unexpected or
+            mis-shaped (all named).
+    """
+    path = Path(path)
+    header, tensors = _read(path, map_location)
+    state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    stored = header.get("variant")
+    if stored != model.variant:
+        parts = state_mismatch(model, state) or ["all tensor names and shapes fit"]
+        raise CheckpointError(
+            f"{path} holds variant {stored!r} but the model is {model.variant!r}: {'; '.join(parts)}. "
+            f"Use load_checkpoint({str(path)!r}) to rebuild the stored model."
+        )
+    assign_state(model, state, source=str(path))
