@@ -11,8 +11,12 @@ import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glacierlab.errors import GlacierLabError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEMO_REGION = "everest"
 
@@ -44,6 +48,72 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as a YAML literal (number, string, list, null), never as code."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. bbox=[0,0,1000,1000]), got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def _add_dask_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://host:8786)")
+    g.add_argument(
+        "--workers", type=int, default=0, help="start a local Dask cluster of N processes (0: run here)"
+    )
+
+
+def _finish_batch(table: pd.DataFrame, what: str) -> int:
+    counts = table["status"].value_counts().to_dict()
+    print(f"{what}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return 1 if counts.get("failed") else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from glacierlab.batch import dask_client
+    from glacierlab.reports import run_reports
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    with dask_client(args.scheduler, args.workers) as client:
+        table = run_reports(
+            regions,
+            Path(args.out),
+            template=args.template,
+            parameters=dict(args.param),
+            client=client,
+            overwrite=args.overwrite,
+            kernel_name=args.kernel,
+        )
+    print(f"index: {Path(args.out) / 'index.html'}")
+    return _finish_batch(table, "reports")
+
+
+def _cmd_batch_predict(args: argparse.Namespace) -> int:
+    from glacierlab.batch import dask_client, predict_scenes
+
+    scenes = [s.strip() for s in args.scenes.split(",") if s.strip()]
+    with dask_client(args.scheduler, args.workers) as client:
+        table = predict_scenes(
+            scenes,
+            args.checkpoint,
+            Path(args.out),
+            client=client,
+            overwrite=args.overwrite,
+            device=args.device,
+            window=args.window,
+            stride=args.stride,
+            batch_size=args.batch_size,
+        )
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    table.drop(columns=["traceback"]).to_csv(Path(args.out) / "status.csv", index=False)
+    for _, row in table[table["status"] == "failed"].iterrows():
+        print(f"{row['scene']}: {row['error']}")
+    return _finish_batch(table, "scenes")
+
+
 def _add_catalog_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", default=None, help="path to a data_catalog.yaml (default: the packaged one)")
 
@@ -67,6 +137,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", default=DEMO_REGION, help=f"catalog region (default {DEMO_REGION})")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("report", help="run the regional report notebook per region -> offline HTML + index")
+    p.add_argument("--regions", required=True, help="comma-separated catalog region ids")
+    p.add_argument("--out", default="reports", help="output folder (default reports)")
+    p.add_argument(
+        "--template", default=None, help="report notebook (default: notebooks/regional_report.ipynb)"
+    )
+    p.add_argument(
+        "--param",
+        "-p",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="notebook parameter, VALUE as a YAML literal (repeatable)",
+    )
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    p.add_argument("--overwrite", action="store_true", help="redo complete reports")
+    _add_dask_args(p)
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("batch-predict", help="map glaciers in many scenes (resumable; Dask optional)")
+    p.add_argument("--scenes", required=True, help="comma-separated catalog region ids")
+    p.add_argument("--checkpoint", required=True, help="glacierlab checkpoint (.safetensors)")
+    p.add_argument("--out", default="predictions", help="output folder (default predictions)")
+    p.add_argument("--window", type=int, default=384, help="window side in pixels (default 384)")
+    p.add_argument("--stride", type=int, default=192, help="stride in pixels (default 192)")
+    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:n], per worker (default auto)")
+    p.add_argument("--overwrite", action="store_true", help="redo complete scenes")
+    _add_dask_args(p)
+    p.set_defaults(func=_cmd_batch_predict)
 
     for name, (module, func, help_text) in PASSTHROUGH.items():
         if importlib.util.find_spec(module) is None:

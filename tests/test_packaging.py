@@ -88,6 +88,9 @@ def test_plain_install_contains_both_packages(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert (target / "glacierlab_widgets" / "__init__.py").exists()
     assert (target / "glacierlab" / "errors.py").exists()
+    for asset in ("data_catalog.yaml", "assets/regional_report.ipynb"):
+        p = target / "glacierlab" / asset
+        assert p.is_file() and not p.is_symlink(), f"{asset} must be shipped as a real file in the package"
     code = "import glacierlab_widgets, glacierlab; print(glacierlab_widgets.__file__)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=120)
