@@ -35,8 +35,30 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     from glacierlab.fetch import fetch
 
     cat = load_catalog(args.catalog)
-    for source_id in cat.region_source_ids(args.region):
-        print(f"{source_id}: {fetch(cat.source(source_id))}")
+    region = cat.region(args.region)
+    seen: set[str] = set()
+    for scene in region.scenes:
+        for role in ("optical", "dem", "reference", "mask", "extra"):
+            for source_id in scene.ids(role):
+                if source_id not in seen:
+                    seen.add(source_id)
+                    print(f"{scene.date} {role:9s} {source_id}: {fetch(cat.source(source_id))}")
+    return 0
+
+
+def _cmd_import_keras(args: argparse.Namespace) -> int:
+    from glacierlab.models.keras_import import import_keras
+
+    bands = None
+    if args.bands:
+        bands = {}
+        for item in args.bands:
+            name, sep, value = item.partition("=")
+            if not sep or not value:
+                raise argparse.ArgumentTypeError(f"--bands expects GROUP=b1,b2,..., got {item!r}")
+            bands[name] = value.split(",")
+    out = import_keras(args.h5, args.out, bands=bands, overwrite=args.overwrite)
+    print(f"wrote {out}")
     return 0
 
 
@@ -131,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("region")
     _add_catalog_arg(p)
     p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("import-keras", help="convert the authors' Keras GlaViTU .h5 weights to a checkpoint")
+    p.add_argument("h5", help="Keras weights file, e.g. glavitu_global_weights.h5")
+    p.add_argument("out", help="output checkpoint (.safetensors)")
+    p.add_argument("--bands", nargs="*", metavar="GROUP=B1,B2", help="band names per input group")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=_cmd_import_keras)
 
     p = sub.add_parser("demo", help="run the main job on the built-in demo region")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
