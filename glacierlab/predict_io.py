@@ -1,0 +1,343 @@
+"""Lazy window readers for model input groups and row-streamed Cloud-Optimised GeoTIFF outputs.
+
+Used by :func:`glacierlab.predict.predict_scene`. Inputs are read one window at a time (rasterio
+windows for GeoTIFF paths, ``.isel`` for xarray, which stays lazy for dask- or file-backed arrays);
+outputs are written a band of finished rows at a time into a tiled GeoTIFF, converted to a COG
+(GDAL's COG driver, overviews included) at the end, inside :func:`glacierlab.atomic.atomic_path`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glacierlab.errors import DataNotFoundError, GridError, InputError, unknown_name
+
+PathLike = str | os.PathLike[str]
+
+
+def rio_transform(obj: Any) -> Any:
+    """``obj.rio.transform()`` minus affine 3's PendingDeprecationWarning on ``*`` (rioxarray 0.19 noise)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+        return obj.rio.transform()
+
+
+@dataclass
+class GroupReader:
+    """Reads windows of one input group with its bands selected (by name) in checkpoint order.
+
+    Attributes:
+        name: Group name (e.g. ``"optical"``).
+        height: Scene rows. width: Scene columns.
+        crs: CRS (rasterio CRS or None). transform: Affine pixel-to-map transform.
+    """
+
+    name: str
+    height: int
+    width: int
+    crs: Any
+    transform: Any
+    _source: Any
+    _index: list[int]
+    _nodata: float | None
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """Return (C, height, width) float32 with NaN where the input is no data."""
+        if isinstance(self._source, list):  # rasterio datasets, bands concatenated
+            from rasterio.windows import Window
+
+            win = Window(col, row, width, height)
+            parts = [(ds, ds.nodata) for ds in self._source]
+            stack = []
+            for ds, nd in parts:
+                a = ds.read(window=win).astype(np.float32)
+                if nd is not None and not np.isnan(nd):
+                    a[a == np.float32(nd)] = np.nan
+                stack.append(a)
+            arr = np.concatenate(stack, 0)[self._index]
+        else:
+            da = self._source
+            arr = np.asarray(
+                da.isel(
+                    {
+                        da.rio.y_dim: slice(row, row + height),
+                        da.rio.x_dim: slice(col, col + width),
+                        "band": self._index,
+                    }
+                ).values,
+                dtype=np.float32,
+            )
+            if self._nodata is not None and not np.isnan(self._nodata):
+                arr[arr == np.float32(self._nodata)] = np.nan
+        if np.isinf(arr).any():
+            raise InputError(
+                f"input group {self.name!r} has infinite values in rows {row}-{row + height}, columns "
+                f"{col}-{col + width}; replace them with NaN (no data) or valid values."
+            )
+        return arr
+
+    def close(self) -> None:
+        """Close open files."""
+        if isinstance(self._source, list):
+            for ds in self._source:
+                ds.close()
+
+
+def _select(group: str, names: list[str] | None, count: int, wanted: Sequence[str]) -> list[int]:
+    """Indices of the checkpoint's band names among the input's (positional if the input has none)."""
+    if names is not None and all(n in names for n in wanted):
+        return [names.index(n) for n in wanted]
+    if names is not None:
+        missing = [n for n in wanted if n not in names]
+        raise unknown_name(
+            f"band of input group {group!r}",
+            missing[0],
+            names,
+            f"The checkpoint needs bands {list(wanted)} in group {group!r}; rename the input's bands "
+            "(band coordinate or GeoTIFF band descriptions) to match.",
+        )
+    if count != len(wanted):
+        raise InputError(
+            f"input group {group!r} has {count} unnamed bands but the checkpoint expects {len(wanted)} "
+            f"({list(wanted)}); give exactly these bands in this order, or name them."
+        )
+    return list(range(count))
+
+
+def _names(values: Sequence[Any]) -> list[str] | None:
+    names = [str(v) for v in values]
+    if all(n.lstrip("-").isdigit() for n in names) or any(n in ("", "None") for n in names):
+        return None  # integer band numbers or no descriptions: no names to select by
+    return names
+
+
+def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
+    """Open one input group from a DataArray (band, y, x), a GeoTIFF path, or a list of GeoTIFF paths.
+
+    Band names come from the DataArray's ``band`` coordinate or the GeoTIFF band descriptions; when
+    the input has no names, its bands are taken in order and their count must match ``wanted``.
+    """
+    import xarray as xr
+
+    if isinstance(source, xr.DataArray):
+        da = source if "band" in source.dims else source.expand_dims(band=[group])
+        if da.ndim != 3:
+            raise InputError(f"input group {group!r} must have dims (band, y, x), got {da.dims}")
+        idx = _select(group, _names(da["band"].values), da.sizes["band"], wanted)
+        nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
+        return GroupReader(
+            group,
+            da.sizes[da.rio.y_dim],
+            da.sizes[da.rio.x_dim],
+            da.rio.crs,
+            rio_transform(da),
+            da,
+            idx,
+            None if nodata is None else float(nodata),
+        )
+    import rasterio
+
+    paths = [source] if isinstance(source, str | os.PathLike) else list(source)
+    datasets = []
+    try:
+        for p in paths:
+            if not Path(p).exists():
+                raise DataNotFoundError(f"input group {group!r}: file {p} does not exist")
+            datasets.append(rasterio.open(p))
+        first = datasets[0]
+        for ds in datasets[1:]:
+            check_same_grid(
+                f"{group}:{paths[0]}",
+                (first.height, first.width, first.crs, first.transform),
+                f"{group}:{ds.name}",
+                (ds.height, ds.width, ds.crs, ds.transform),
+            )
+        descr = [d for ds in datasets for d in ds.descriptions]
+        idx = _select(group, _names(descr), len(descr), wanted)
+    except BaseException:
+        for ds in datasets:
+            ds.close()
+        raise
+    return GroupReader(group, first.height, first.width, first.crs, first.transform, datasets, idx, None)
+
+
+def check_same_grid(name_a: str, a: tuple, name_b: str, b: tuple) -> None:
+    """Raise :class:`GridError` unless two (height, width, crs, transform) grids match."""
+    if a[:2] != b[:2]:
+        raise GridError(
+            f"{name_a} is {a[0]}×{a[1]} px but {name_b} is {b[0]}×{b[1]} px; resample both "
+            "to one grid (e.g. glacierlab.stack.stack_from_arrays or rioxarray reproject_match)."
+        )
+    if (a[2] is None) != (b[2] is None) or (a[2] is not None and a[2] != b[2]):
+        raise GridError(f"{name_a} has CRS {a[2]} but {name_b} has CRS {b[2]}; reproject to one CRS first.")
+    if not a[3].almost_equals(b[3], precision=1e-6):
+        raise GridError(
+            f"{name_a} has transform {tuple(a[3])[:6]} but {name_b} has {tuple(b[3])[:6]}; "
+            "the groups must be on the same pixel grid."
+        )
+
+
+def open_inputs(inputs: Any, bands: Mapping[str, Sequence[str]]) -> list[GroupReader]:
+    """Open every group the checkpoint needs from a Dataset or a mapping group -> source; check grids."""
+    import xarray as xr
+
+    if isinstance(inputs, xr.Dataset):
+        available: Mapping[str, Any] = {k: inputs[k] for k in inputs.data_vars}
+    elif isinstance(inputs, Mapping):
+        available = inputs
+    else:
+        raise InputError(
+            f"inputs must be an xarray Dataset or a mapping group -> GeoTIFF path/DataArray, "
+            f"got {type(inputs).__name__}"
+        )
+    missing = [g for g in bands if g not in available]
+    if missing:
+        raise InputError(
+            f"the checkpoint needs input groups {list(bands)} but {missing} are missing "
+            f"(got {sorted(map(str, available))}); add them, e.g. stack_region(..., groups=...)."
+        )
+    readers: list[GroupReader] = []
+    try:
+        for g, wanted in bands.items():
+            readers.append(open_group(g, available[g], wanted))
+            r0, r = readers[0], readers[-1]
+            check_same_grid(
+                f"group {r0.name!r}",
+                (r0.height, r0.width, r0.crs, r0.transform),
+                f"group {r.name!r}",
+                (r.height, r.width, r.crs, r.transform),
+            )
+    except BaseException:
+        for r in readers:
+            r.close()
+        raise
+    return readers
+
+
+@dataclass
+class Layer:
+    """One output layer: name, dtype and nodata value."""
+
+    name: str
+    dtype: str
+    nodata: float
+
+
+class RasterSink:
+    """Receives finished rows of each layer and keeps them in memory or streams them to COG files."""
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        height: int,
+        width: int,
+        crs: Any,
+        transform: Any,
+        out_dir: PathLike | None,
+        prefix: str,
+        overwrite: bool,
+        blocksize: int,
+        tags: dict,
+    ) -> None:
+        self.layers, self.height, self.width = layers, height, width
+        self.crs, self.transform, self.tags, self.blocksize = crs, transform, tags, blocksize
+        self.arrays: dict[str, np.ndarray] = {}
+        self.paths: dict[str, Path] = {}
+        self._stack = contextlib.ExitStack()
+        self._raw: dict[str, Any] = {}
+        if out_dir is None:
+            self.arrays = {ly.name: np.full((height, width), ly.nodata, ly.dtype) for ly in layers}
+            return
+        from glacierlab.atomic import check_writable
+
+        self.overwrite = overwrite
+        self.paths = {ly.name: Path(out_dir) / f"{prefix}{ly.name}.tif" for ly in layers}
+        for p in self.paths.values():  # fail before any work
+            check_writable(p, overwrite)
+
+    def __enter__(self) -> RasterSink:
+        if not self.paths:
+            return self
+        try:
+            self._open_files()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _open_files(self) -> None:
+        import rasterio
+
+        from glacierlab.atomic import atomic_path
+
+        self._tmp = {
+            k: self._stack.enter_context(atomic_path(p, overwrite=self.overwrite))
+            for k, p in self.paths.items()
+        }
+        for ly in self.layers:
+            fd, name = tempfile.mkstemp(
+                prefix=f".{ly.name}.", suffix=".raw.tif", dir=self._tmp[ly.name].parent
+            )
+            os.close(fd)
+            self._stack.callback(lambda n=name: Path(n).unlink(missing_ok=True))
+            block = min(256, 16 * max(1, min(self.height, self.width) // 16))
+            tiled = self.height >= 16 and self.width >= 16
+            prof = {
+                "driver": "GTiff",
+                "height": self.height,
+                "width": self.width,
+                "count": 1,
+                "dtype": ly.dtype,
+                "crs": self.crs,
+                "transform": self.transform,
+                "nodata": ly.nodata,
+                "tiled": tiled,
+                "compress": "deflate",
+                "BIGTIFF": "IF_SAFER",
+            }
+            if tiled:
+                prof.update(blockxsize=block, blockysize=block)
+            self._raw[ly.name] = self._stack.enter_context(rasterio.open(name, "w", **prof))
+
+    def write(self, name: str, row: int, data: np.ndarray) -> None:
+        """Write finished rows ``data`` (n, width) of layer ``name`` starting at scene row ``row``."""
+        if not self.paths:
+            self.arrays[name][row : row + data.shape[0]] = data
+            return
+        from rasterio.windows import Window
+
+        self._raw[name].write(data[None], window=Window(0, row, self.width, data.shape[0]))
+
+    def finish(self) -> None:
+        """Convert the streamed files to COGs with overviews (inside the atomic temporary paths)."""
+        if not self.paths:
+            return
+        from rasterio.shutil import copy
+
+        for ly in self.layers:
+            raw = self._raw[ly.name]
+            raw.update_tags(**self.tags)
+            raw.set_band_description(1, ly.name)
+            raw_name = raw.name
+            raw.close()
+            copy(
+                raw_name,
+                self._tmp[ly.name],
+                driver="COG",
+                compress="DEFLATE",
+                blocksize=self.blocksize,
+                overview_resampling="nearest" if ly.dtype == "uint8" else "average",
+                bigtiff="IF_SAFER",
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.__exit__(*exc)  # renames temporaries into place on success, deletes them on error
