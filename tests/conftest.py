@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS/OpenMP thread per test process: on 2 shared cores, 2-thread torch on the tiny test models is
+# 10-100x slower (OpenMP spin contention) than 1 thread. Kernels and Dask workers inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
