@@ -204,12 +204,27 @@ class Region(_Strict):
         raise unknown_name(f"date of region {self.id!r}", want, self.dates, "Pass one of the scene dates.")
 
 
+class StacMask(_Strict):
+    """Cloud/shadow mask asset: ``invalid`` SCL classes (kind ``classes``) or QA_PIXEL bits (``bits``)."""
+
+    asset: str = Field(min_length=1)
+    kind: Literal["classes", "bits"]
+    invalid: tuple[int, ...] = Field(min_length=1)
+
+
 class StacCollection(_Strict):
-    """A STAC collection and the map from model band names to its asset keys."""
+    """A STAC collection: model band name -> asset key; reflectance = DN * ``scale`` + ``offset``."""
 
     id: str
     role: Literal["optical", "dem"]
     bands: dict[str, str]
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+    mask: StacMask | None = None
+    licence: str = ""
+    citation: str = ""
+    notes: str = ""
 
     @model_validator(mode="after")
     def _names(self) -> StacCollection:
@@ -224,7 +239,7 @@ class StacEndpoint(_Strict):
     """A STAC API (search is implemented in ``glacierlab.stac``)."""
 
     id: str
-    url: str = Field(pattern=r"^https://")
+    url: str = Field(pattern=r"^https?://")  # http:// only for local mirrors (e.g. a workshop hub)
     sign: Literal["planetary_computer", "none"] = "none"
     collections: tuple[StacCollection, ...]
 

@@ -58,6 +58,10 @@ class OutputExistsError(GlacierLabError, FileExistsError):
     """An output file exists and ``overwrite=True`` was not given."""
 
 
+class StacError(GlacierLabError, ConnectionError):
+    """A STAC API could not be reached or answered badly; the message names the endpoint and local options."""
+
+
 class ConfigError(GlacierLabError, ValueError):
     """A configuration value is out of range or inconsistent."""
 
