@@ -191,7 +191,11 @@ def open_inputs(inputs: Any, bands: Mapping[str, Sequence[str]]) -> list[GroupRe
     import xarray as xr
 
     if isinstance(inputs, xr.Dataset):
-        available: Mapping[str, Any] = {k: inputs[k] for k in inputs.data_vars}
+        # a stack keeps each group's bands on its own dimension (`optical_band`, `dem_band`)
+        available: Mapping[str, Any] = {
+            str(k): inputs[k].rename({f"{k}_band": "band"}) if f"{k}_band" in inputs[k].dims else inputs[k]
+            for k in inputs.data_vars
+        }
     elif isinstance(inputs, Mapping):
         available = inputs
     else:

@@ -1,0 +1,66 @@
+"""The regional steps the report notebook calls, on real data (the RGI mask stands in for a prediction)."""
+
+import matplotlib
+import numpy as np
+import pytest
+import xarray as xr
+
+from glacierlab import regional
+from glacierlab.errors import InputError
+from glacierlab.stack import stack_region
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def everest(shared_data):
+    return stack_region("everest")
+
+
+def _as_prediction(stack: xr.Dataset, mask: np.ndarray) -> xr.Dataset:
+    like = stack["reference"]
+    return xr.Dataset(
+        {
+            "mask": like.copy(data=mask.astype(np.uint8)),
+            "probability": like.copy(data=mask.astype(np.float32)),
+            "confidence": like.copy(data=np.ones(mask.shape, np.float32)),
+        }
+    )
+
+
+def test_score_of_reference_against_itself_and_a_shift(everest) -> None:
+    ref = everest["reference"].values
+    perfect = regional.score(_as_prediction(everest, ref), everest)
+    assert perfect["iou"] == 1.0 and perfect["mean_iou"] == 1.0
+    shifted = regional.score(_as_prediction(everest, np.roll(ref, 5, axis=1)), everest)
+    assert 0.5 < shifted["iou"] < 0.95
+    area = np.zeros(ref.shape, bool)
+    area[:100] = True
+    assert regional.score(_as_prediction(everest, ref), everest, area)["pixels"] == area.sum()
+    with pytest.raises(InputError, match="no `reference`"):
+        regional.score(_as_prediction(everest, ref), everest.drop_vars("reference"))
+
+
+def test_glacier_table_judges_rgi_mask_inside_band(everest) -> None:
+    inventory = regional.reference_outlines("everest")
+    assert regional.glacier_id_column(inventory) == "RGIId"
+    pred = _as_prediction(everest, everest["reference"].values)
+    table = regional.glacier_table(pred["mask"], inventory)
+    assert len(table) == 86
+    big = table[table["area_a_km2"] > 1]
+    assert big["inside_band"].all(), "the reference rasterised at 30 m must match its own outlines within 5 %"
+    eroded = _as_prediction(everest, np.pad(everest["reference"].values[3:-3, 3:-3], 3))
+    shrunk = regional.glacier_table(eroded["mask"], inventory)
+    assert shrunk["area_b_km2"].sum() < table["area_b_km2"].sum()
+
+
+def test_outline_history_and_region_kinds(shared_data) -> None:
+    assert regional.has_optical("everest") and not regional.has_optical("hochalmkees")
+    table, fig = regional.outline_history("hochalmkees")
+    assert len(table) == 11 and table["area_km2"].iloc[0] == pytest.approx(4.69, abs=0.01)
+    assert regional.outline_history("everest") is None
+
+
+def test_prediction_figure_has_four_panels(everest) -> None:
+    fig = regional.prediction_figure(everest, _as_prediction(everest, everest["reference"].values), "t")
+    assert len(fig.axes) >= 4
