@@ -65,9 +65,10 @@ def _cmd_import_keras(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from glacierlab.demo import run_demo
 
-    out = run_demo(Path(args.out), region=args.region, overwrite=args.overwrite)
-    print(f"demo written to {out}")
-    return 0
+    table = run_demo(Path(args.out), region=args.region, overwrite=args.overwrite)
+    print(table[["region", "status", "seconds", "error"]].to_string(index=False))
+    print(f"open {Path(args.out) / 'index.html'} (report: {Path(args.out) / args.region / 'report.html'})")
+    return 1 if (table["status"] == "failed").any() else 0
 
 
 def _param(text: str) -> tuple[str, object]:

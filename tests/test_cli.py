@@ -24,14 +24,17 @@ def test_fetch_seeds_every_file_of_a_region(capsys: pytest.CaptureFixture[str], 
     assert out.count("\n") >= 2 and "hef_srtm" in out
 
 
-def test_demo_writes_overview_and_summary(tmp_path: Path, shared_data: Path) -> None:
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["groups"]["optical"] == ["blue", "green", "red", "nir"]
-    assert abs(summary["glacier_fraction"] - 0.54) < 0.01
-    assert (tmp_path / "demo" / "overview.png").stat().st_size > 50_000
-    # a second run must not silently replace the outputs
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
+def test_demo_runs_the_report_and_keeps_finished_work(tmp_path: Path, shared_data: Path) -> None:
+    """The demo is the regional report; hochalmkees keeps this fast (everest runs in test_notebooks)."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--region", "hochalmkees"]) == 0
+    html = (out / "hochalmkees" / "report.html").read_text()
+    assert "Hochalmkees" in html and "data:image/png;base64" in html
+    assert "hochalmkees" in (out / "index.html").read_text()
+    before = (out / "hochalmkees" / "report.html").stat().st_mtime_ns
+    assert main(["demo", "--out", str(out), "--region", "hochalmkees"]) == 0
+    assert (out / "hochalmkees" / "report.html").stat().st_mtime_ns == before, "finished work must be kept"
+    assert main(["demo", "--out", str(out), "--region", "nowhere"]) == 1
 
 
 def test_import_keras_cli(tmp_path: Path, shared_fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
