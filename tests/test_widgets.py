@@ -1,0 +1,242 @@
+"""Widgets driven headless: set control values / click buttons, check the results they expose."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("leafmap")
+
+# A small window of the Everest Landsat scene (about 200 x 185 px at 30 m).
+EVEREST_BOX = (86.80, 27.95, 86.86, 28.00)
+KHUMBU_RGI = "RGI60-15.03733"
+
+
+@pytest.fixture(scope="module")
+def stack(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from glacierlab.stack import stack_region
+
+    return stack_region("everest", bbox=EVEREST_BOX)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained glavitu_tiny for the 2000 Landsat bands (enough to exercise the runner, not accuracy)."""
+    import torch
+
+    from glacierlab.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("glavitu_tiny", input_groups={"optical": 4, "dem": 2})
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_checkpoint(
+        path, model, bands={"optical": ["blue", "green", "red", "nir"], "dem": ["elevation", "slope"]}
+    )
+
+
+def test_package_import_is_lazy() -> None:
+    code = "import sys, glacierlab_widgets; print('leafmap' in sys.modules, 'ipywidgets' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_region_picker_region_date_glacier_and_box(shared_data: Path) -> None:
+    from glacierlab_widgets import RegionPicker
+    from glacierlab_widgets.maps import new_map
+
+    from glacierlab.errors import InputError, UnknownNameError
+
+    seen = []
+    picker = RegionPicker("everest", m=new_map())
+    picker.observe_result(seen.append)
+    assert picker.selection.region_id == "everest" and picker.selection.bbox is None
+    picker.date.value = "2020-04-07"
+    assert picker.selection.date == "2020-04-07" and seen[-1] is picker.selection
+    picker.region.value = "hochalmkees"
+    assert picker.selection.region_id == "hochalmkees"
+    assert picker.selection.date == picker.date.value and picker.date.options == tuple(
+        picker.catalog.region("hochalmkees").dates
+    )
+
+    # a glacier id brings the selection back to Everest, windowed around the Khumbu glacier
+    picker.glacier.value = KHUMBU_RGI
+    picker.find_button.click()
+    sel = picker.selection
+    assert sel.region_id == "everest" and sel.glacier_id == KHUMBU_RGI and sel.bbox is not None
+    region_box = picker.catalog.region("everest").bbox
+    assert region_box[0] < sel.bbox[0] < sel.bbox[2] < region_box[2] + 0.1
+
+    # an unknown id: the button shows the error, the method raises it
+    picker.glacier.value = "RGI60-15.99999"
+    picker.find_button.click()
+    assert isinstance(picker.error, UnknownNameError) and "RGI60-15.99999" in picker.status.value
+    assert picker.selection == sel
+
+    # a drawn box (what the draw control stores in user_roi)
+    x0, y0, x1, y1 = EVEREST_BOX
+    picker.map.user_roi = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+    }
+    picker.box_button.click()
+    assert picker.error is None
+    assert (
+        picker.selection.bbox == pytest.approx(EVEREST_BOX, abs=1e-4) and picker.selection.glacier_id is None
+    )
+    with pytest.raises(InputError, match="overlaps no catalog region"):
+        picker.use_drawn_box((0.0, 0.0, 1.0, 1.0))
+    stacked = picker.selection.stack()
+    assert stacked.attrs["region"] == "everest" and 150 < stacked.sizes["x"] < 260
+
+
+def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from glacierlab_widgets import ModelRunner
+    from glacierlab_widgets.maps import new_map
+
+    from glacierlab.errors import ConfigError, InputError
+
+    m = new_map()
+    n_layers = len(m.layers)
+    runner = ModelRunner(stack, m=m, window=64, stride=32, background=False, out_dir=None)
+    runner.run_button.click()  # no checkpoint yet
+    assert isinstance(runner.error, InputError) and runner.result is None
+    runner.checkpoint.value = str(tiny_checkpoint)
+    runner.window.value = 60  # not a multiple of the tiny model's 8 px
+    runner.run_button.click()
+    assert isinstance(runner.error, ConfigError) and "multiples of 8" in str(runner.error)
+    runner.window.value = 64
+    runner.run_button.click()
+    assert runner.error is None, runner.status.value
+    res = runner.result
+    assert res is not None and res["probability"].shape == stack["reference"].shape
+    p = res["probability"].values
+    assert np.nanmin(p) >= 0 and np.nanmax(p) <= 1
+    assert set(np.unique(res["mask"].values)) <= {0, 1, 255}
+    assert runner.progress.value == 1.0 and "done" in runner.status.value
+    assert len(m.layers) == n_layers + 3 and {"probability", "mask", "confidence"} == set(runner.layers)
+
+    # MC dropout adds an uncertainty layer; files in out_dir are used for the layers
+    runner.mc_samples.value = 2
+    runner.out_dir = tmp_path
+    first = p.copy()
+    runner.run()
+    assert "uncertainty" in runner.result and (tmp_path / "probability.tif").is_file()
+    assert len(m.layers) == n_layers + 4
+    assert runner.result["probability"].shape == first.shape
+
+
+def test_model_runner_cancel_discards_result(stack, tiny_checkpoint: Path) -> None:  # noqa: ANN001
+    from glacierlab_widgets import ModelRunner
+    from glacierlab_widgets.model_runner import Cancelled
+
+    runner = ModelRunner(stack, checkpoint=str(tiny_checkpoint), window=64, stride=32, background=True)
+    runner.cancel_button.disabled = False
+    runner.run_button.click()
+    runner.cancel()
+    runner.wait(120)
+    assert isinstance(runner.error, Cancelled) and runner.result is None
+    assert runner.progress.bar_style == "danger" and not runner.run_button.disabled
+
+
+def test_reliability_explorer_bins_and_methods(stack) -> None:  # noqa: ANN001
+    from glacierlab_widgets import ReliabilityExplorer
+
+    from glacierlab.errors import InputError
+
+    ref = stack["reference"].values
+    rng = np.random.default_rng(0)
+    # an over-confident "model": right 80 % of the time but always sure
+    truth = ref == 1
+    pred = np.where(rng.random(ref.shape) < 0.8, truth, ~truth)
+    prob = np.where(pred, 0.99, 0.01).astype(np.float32)
+    half = ref.shape[0] // 2
+    ex = ReliabilityExplorer(
+        prob[half:],
+        ref[half:],
+        fit_probability=prob[:half],
+        fit_reference=ref[:half],
+        method="none",
+        n_bins=10,
+    )
+    before = ex.result
+    assert before["ece_before"] == before["ece_after"] > 0.1
+    png10 = ex.images[0].value
+    ex.bins.value = 20
+    assert ex.result["n_bins"] == 20 and ex.images[0].value != png10
+    ex.method.value = "isotonic"
+    assert ex.result["calibrator"] is not None and not ex.result["in_sample"]
+    assert ex.result["ece_after"] < 0.5 * ex.result["ece_before"]
+    assert "isotonic" in ex.status.value
+    with pytest.raises(InputError, match="same shape"):
+        ReliabilityExplorer(prob, ref[:10])
+
+
+def test_outline_comparer_dates_table_and_click(shared_data: Path) -> None:
+    from glacierlab_widgets import OutlineComparer
+    from glacierlab_widgets.maps import new_map
+
+    from glacierlab.errors import UnknownNameError
+
+    m = new_map()
+    comp = OutlineComparer.from_region("hochalmkees", id_col="glac_id", a="1850", b="2016-08-27", m=m)
+    t = comp.table
+    assert list(t.columns) == ["area_a_km2", "area_b_km2", "change_km2", "change_percent"]
+    gid = "G013332E47020N"
+    row = t.loc[gid]
+    assert row["area_a_km2"] > row["area_b_km2"] > 0  # the glacier shrank since the Little Ice Age
+    assert row["change_km2"] == pytest.approx(row["area_b_km2"] - row["area_a_km2"])
+    comp.b.value = "1969"
+    assert comp.table.loc[gid, "area_b_km2"] != pytest.approx(row["area_b_km2"])
+    # click: the GeoJSON layer hands the feature's properties to select()
+    layer = comp._layers["1969"]
+    layer._click_callbacks(
+        event="click", feature={"properties": {"glac_id": gid}}, properties={"glac_id": gid}
+    )
+    assert comp.selected is not None and comp.selected["id"] == gid and gid in comp.details.value
+    comp.time.value = "1998"
+    assert list(comp._layers) == ["1998"]
+    with pytest.raises(UnknownNameError):
+        comp.show("2099")
+
+
+def test_outline_comparer_model_vs_inventory(shared_data: Path) -> None:
+    import geopandas as gpd
+    import shapely
+    from glacierlab_widgets import OutlineComparer
+
+    from glacierlab.vectors import load_outlines
+
+    inv = load_outlines("everest_rgi60_outlines", bbox=EVEREST_BOX).to_crs(32645)
+    model = gpd.GeoDataFrame(geometry=[shapely.union_all(inv.geometry.buffer(-30).values)], crs=inv.crs)
+    comp = OutlineComparer({"inventory": inv, "model": model}, id_col="RGIId")
+    t = comp.table
+    assert len(t) == len(set(inv["RGIId"]))
+    shrunk = t["area_b_km2"] < t["area_a_km2"]
+    assert shrunk.mean() > 0.8
+
+
+def test_maps_overlay_and_modes(stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from glacierlab_widgets.maps import add_raster, map_mode, new_map, overlay_png
+
+    from glacierlab.errors import UnknownNameError
+
+    url, (x0, y0, x1, y1) = overlay_png(stack["dem"].sel(dem_band="elevation"), colormap="terrain")
+    assert url.startswith("data:image/png;base64,")
+    assert x0 == pytest.approx(EVEREST_BOX[0], abs=0.01) and y1 == pytest.approx(EVEREST_BOX[3], abs=0.01)
+    monkeypatch.setenv("GLACIERLAB_MAP_MODE", "overlay")
+    assert map_mode("auto") == "overlay" and map_mode("tiles") == "tiles"
+    with pytest.raises(UnknownNameError):
+        map_mode("vector")
+    m = new_map()
+    layer = add_raster(
+        m, stack["optical"].sel(optical_band=["red", "green", "blue"]).rename(optical_band="band"), name="rgb"
+    )
+    assert layer in m.layers and layer.url.startswith("data:image/png")

@@ -1,0 +1,224 @@
+"""Outline comparer: two outline sets (two dates, or model vs inventory), a time slider, per-glacier change.
+
+The outline sets are a mapping label -> GeoDataFrame (``from_region`` builds one per date of a catalog
+region). Two dropdowns pick A and B; the per-glacier table (area in A and B, change) is shown and kept in
+:attr:`OutlineComparer.table`; clicking a glacier on the map shows its row. A slider steps through all
+sets in order (time slider). With imagery for two dates, :meth:`split_map` puts them side by side.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from glacierlab_widgets._base import WidgetBase
+
+from glacierlab.catalog import Catalog, load_catalog
+from glacierlab.errors import InputError, unknown_name
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+STYLE_A = {"color": "#1f77b4", "weight": 1.5, "fillOpacity": 0.15}
+STYLE_B = {"color": "#d62728", "weight": 1.5, "fillOpacity": 0.05}
+
+
+def glacier_areas(gdf: gpd.GeoDataFrame, id_col: str, inventory: gpd.GeoDataFrame | None = None) -> pd.Series:
+    """Area (km², local UTM) per glacier id.
+
+    Outlines with ids are dissolved by id; outlines without ids (a model's polygons) are first split
+    along ``inventory`` (:func:`glacierlab.outlines.split_by_inventory`).
+
+    Local stop-gap until ``glacierlab.change`` offers a per-glacier comparison (see the report).
+    """
+    from glacierlab.outlines import area_km2, repair_geometries, split_by_inventory
+
+    if id_col not in gdf.columns:
+        if inventory is None or id_col not in inventory.columns:
+            raise unknown_name(
+                "outline column",
+                id_col,
+                [str(c) for c in gdf.columns],
+                "Outlines without glacier ids need an inventory with that column to be split by.",
+            )
+        gdf = split_by_inventory(gdf, inventory, id_col=id_col)
+        gdf = gdf[gdf[id_col].notna()]
+    ids = gdf[id_col].astype(str)
+    merged = repair_geometries(gdf.assign(**{id_col: ids})[[id_col, gdf.geometry.name]]).dissolve(by=id_col)
+    return area_km2(merged).rename("area_km2")
+
+
+class OutlineComparer(WidgetBase):
+    """Compare outline sets glacier by glacier on a map.
+
+    Args:
+        outlines: Label (e.g. a date, ``"model"``, ``"inventory"``) -> outlines with a CRS, in time order.
+        id_col: Column of glacier ids (RGI/GLIMS); sets without it are split along the other set.
+        a: Initial label of set A (default the first). b: Initial label of set B (default the last).
+        m: Map to draw on (None: no map).
+
+    Attributes:
+        table: Per-glacier DataFrame (index: glacier id) with ``area_a_km2``, ``area_b_km2``,
+            ``change_km2`` and ``change_percent`` (relative to A) for the current pair.
+        selected: The table row of the glacier clicked last (a dict) or None.
+    """
+
+    def __init__(
+        self,
+        outlines: Mapping[str, gpd.GeoDataFrame],
+        *,
+        id_col: str,
+        a: str | None = None,
+        b: str | None = None,
+        m: Any = None,
+    ) -> None:
+        import ipywidgets as w
+
+        super().__init__()
+        if len(outlines) < 2:
+            raise InputError(f"need at least two outline sets to compare, got {list(outlines)}")
+        self.outlines = dict(outlines)
+        self.id_col = id_col
+        self.m = m
+        labels = list(self.outlines)
+        for name, val in (("a", a), ("b", b)):
+            if val is not None and val not in self.outlines:
+                raise unknown_name(f"outline set ({name})", val, labels)
+        self.table: pd.DataFrame | None = None
+        self.selected: dict[str, Any] | None = None
+        self._layers: dict[str, Any] = {}
+        self.a = w.Dropdown(description="A", options=labels, value=a or labels[0])
+        self.b = w.Dropdown(description="B", options=labels, value=b or labels[-1])
+        self.time = w.SelectionSlider(
+            description="Show",
+            options=labels,
+            value=self.b.value,
+            continuous_update=False,
+            layout=w.Layout(width="480px"),
+        )
+        self.table_view = w.HTML()
+        self.details = w.HTML("<i>click a glacier on the map to see its numbers</i>")
+        self.a.observe(self._guarded(self.compare), names="value")
+        self.b.observe(self._guarded(self.compare), names="value")
+        self.time.observe(self._guarded(lambda: self.show(self.time.value)), names="value")
+        self.box.children = [w.HBox([self.a, self.b]), self.time, self.status, self.details, self.table_view]
+        self.compare()
+
+    @classmethod
+    def from_region(
+        cls, region_id: str, *, id_col: str, catalog: Catalog | None = None, **kwargs: Any
+    ) -> OutlineComparer:
+        """One outline set per scene date of a catalog region (dates without vector outlines are skipped)."""
+        from glacierlab.vectors import load_outlines
+
+        cat = catalog or load_catalog()
+        sets = {}
+        for scene in cat.region(region_id).scenes:
+            srcs = [cat.source(s) for s in scene.reference if cat.source(s).kind == "vector"]
+            if srcs:
+                sets[scene.date] = load_outlines(
+                    srcs[0], date=scene.date if srcs[0].date_attribute else None, catalog=cat
+                )
+        return cls(sets, id_col=id_col, **kwargs)
+
+    def _areas(self, label: str, other: str) -> pd.Series:
+        return glacier_areas(self.outlines[label], self.id_col, self.outlines[other])
+
+    def compare(self) -> pd.DataFrame:
+        """Build the per-glacier table for the current A and B, redraw both sets, return the table."""
+        import pandas as pd
+
+        la, lb = self.a.value, self.b.value
+        t = pd.concat(
+            [self._areas(la, lb).rename("area_a_km2"), self._areas(lb, la).rename("area_b_km2")], axis=1
+        )
+        t = t.fillna(0.0)
+        t["change_km2"] = t["area_b_km2"] - t["area_a_km2"]
+        t["change_percent"] = (t["change_km2"] / t["area_a_km2"].where(t["area_a_km2"] > 0)) * 100
+        t.index.name = self.id_col
+        self.table = t.sort_values("area_a_km2", ascending=False)
+        total_a, total_b = t["area_a_km2"].sum(), t["area_b_km2"].sum()
+        self._say(
+            f"{la} -> {lb}: {len(t)} glaciers, {total_a:.3f} -> {total_b:.3f} km2 "
+            f"({total_b - total_a:+.3f} km2)"
+        )
+        self.table_view.value = self.table.head(30).to_html(float_format=lambda v: f"{v:.3f}", na_rep="")
+        self._draw({la: STYLE_A, lb: STYLE_B})
+        self._emit(self.table)
+        return self.table
+
+    def show(self, label: str) -> None:
+        """Time slider: draw only the set ``label`` (keeps the table of A/B)."""
+        if label not in self.outlines:
+            raise unknown_name("outline set", label, list(self.outlines))
+        self._draw({label: STYLE_B})
+        self._say(f"showing {label}")
+
+    def _draw(self, styles: Mapping[str, Mapping[str, Any]]) -> None:
+        if self.m is None:
+            return
+        from glacierlab_widgets.maps import add_outlines, remove_layer
+
+        for layer in self._layers.values():
+            remove_layer(self.m, layer)
+        self._layers = {
+            label: add_outlines(
+                self.m, self.outlines[label], name=f"outlines {label}", style=style, on_click=self.select
+            )
+            for label, style in styles.items()
+        }
+
+    def select(self, properties: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Show the numbers of the glacier whose feature ``properties`` were clicked (or an id string)."""
+        gid = str(properties.get(self.id_col)) if isinstance(properties, Mapping) else str(properties)
+        if self.table is None or gid not in self.table.index:
+            self.selected = None
+            self.details.value = (
+                f"<i>{html.escape(gid)} is not in the table (no id in column {self.id_col})</i>"
+            )
+            return None
+        row = self.table.loc[gid]
+        self.selected = {"id": gid, **{k: float(v) for k, v in row.items()}}
+        self.details.value = (
+            f"<b>{html.escape(gid)}</b>: {row['area_a_km2']:.3f} km2 ({self.a.value}) -> "
+            f"{row['area_b_km2']:.3f} km2 ({self.b.value}), change {row['change_km2']:+.3f} km2"
+            + (f" ({row['change_percent']:+.1f} %)" if row["change_percent"] == row["change_percent"] else "")
+        )
+        return self.selected
+
+    def split_map(
+        self,
+        left: str | os.PathLike[str],
+        right: str | os.PathLike[str],
+        *,
+        left_label: str = "A",
+        right_label: str = "B",
+        indexes: list[int] | None = None,
+    ) -> Any:
+        """Put two GeoTIFFs side by side on the map (leafmap ``split_map``; needs the tile server).
+
+        Raises:
+            InputError: No map, or tiles are unavailable (``maps.map_mode`` resolves to overlay).
+        """
+        from glacierlab_widgets.maps import map_mode
+
+        if self.m is None:
+            raise InputError("this comparer has no map; pass m=new_map(...) to use split_map.")
+        if map_mode("auto") != "tiles":
+            raise InputError(
+                "split_map needs localtileserver tiles (pip install localtileserver, and unset "
+                "GLACIERLAB_MAP_MODE=overlay); image overlays cannot be split."
+            )
+        kw = {"left_args": {"indexes": indexes}, "right_args": {"indexes": indexes}} if indexes else {}
+        self.m.split_map(
+            left_layer=str(left),
+            right_layer=str(right),
+            left_label=left_label,
+            right_label=right_label,
+            add_close_button=True,
+            **kw,
+        )
+        return self.m

@@ -1,0 +1,244 @@
+"""Region picker: a catalog region and date, a glacier by RGI/GLIMS id, or a box drawn on the map.
+
+The result, :attr:`RegionPicker.selection`, is a :class:`RegionSelection`: the arguments
+:func:`glacierlab.stack.stack_region` takes (region id, date, lon/lat bbox), with a ``stack()`` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from glacierlab_widgets._base import WidgetBase
+
+from glacierlab.catalog import Catalog, load_catalog
+from glacierlab.errors import InputError, UnknownNameError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import xarray as xr
+
+BBox = tuple[float, float, float, float]
+#: Columns searched for glacier ids (RGI, GLIMS, Swiss inventory).
+ID_COLUMNS = ("RGIId", "GLIMSId", "glac_id", "rgi_id", "glims_id", "SGI", "sgi-id")
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionSelection:
+    """What the picker emits: a catalog region, a scene date and an optional lon/lat window.
+
+    Attributes:
+        region_id: Catalog region id.
+        date: Scene date (None = the region's default).
+        bbox: ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326, or None for the whole region.
+        glacier_id: The RGI/GLIMS id the window was chosen for, if any.
+    """
+
+    region_id: str
+    date: str | None = None
+    bbox: BBox | None = None
+    glacier_id: str | None = None
+
+    def stack(
+        self, groups: tuple[str, ...] = ("optical", "dem"), catalog: Catalog | None = None
+    ) -> xr.Dataset:
+        """The region's inputs on one grid (:func:`glacierlab.stack.stack_region`)."""
+        from glacierlab.stack import stack_region
+
+        return stack_region(self.region_id, self.date, groups, self.bbox, catalog=catalog)
+
+
+def _intersects(a: BBox, b: BBox) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def find_glacier(
+    catalog: Catalog, glacier_id: str, prefer: str | None = None
+) -> tuple[str, gpd.GeoDataFrame]:
+    """The catalog region whose reference outlines hold ``glacier_id``, and the matching polygons.
+
+    Local stop-gap until the library offers a glacier lookup (see the widgets' README notes): it only
+    loads outline sources through :func:`glacierlab.vectors.load_outlines`.
+
+    Raises:
+        UnknownNameError: No outline source of any region has that id.
+    """
+    from glacierlab.vectors import load_outlines
+
+    want = glacier_id.strip()
+    order = sorted(catalog.regions, key=lambda r: r != prefer)
+    seen: set[str] = set()
+    for rid in order:
+        for scene in catalog.region(rid).scenes:
+            for sid in scene.reference:
+                src = catalog.source(sid)
+                if sid in seen or src.kind != "vector":
+                    continue
+                seen.add(sid)
+                gdf = load_outlines(src, catalog=catalog)
+                for col in (c for c in ID_COLUMNS if c in gdf.columns):
+                    hit = gdf[gdf[col].astype(str) == want]
+                    if len(hit):
+                        return rid, hit
+    raise UnknownNameError(
+        f"glacier id {want!r} is in none of the catalog's outline sources ({', '.join(sorted(seen))}); "
+        "type an RGI id (e.g. RGI60-15.03733) or GLIMS id (e.g. G086932E27925N) of a catalog region."
+    )
+
+
+class RegionPicker(WidgetBase):
+    """Choose what to work on: a catalog region + date, a glacier id, or a box drawn on the map.
+
+    Args:
+        region: Initial region id.
+        date: Initial date (None = the region's default).
+        bbox: Initial lon/lat window (None = whole region).
+        catalog: Catalog (default :func:`glacierlab.catalog.load_catalog`).
+        m: A map from :func:`glacierlab_widgets.maps.new_map` to draw on; None creates one on first use of
+            :attr:`map` (with the draw control for boxes).
+
+    Attributes:
+        selection: The latest :class:`RegionSelection`.
+    """
+
+    def __init__(
+        self,
+        region: str = "everest",
+        date: str | None = None,
+        bbox: BBox | None = None,
+        *,
+        catalog: Catalog | None = None,
+        m: Any = None,
+    ) -> None:
+        import ipywidgets as w
+
+        super().__init__()
+        self.catalog = catalog or load_catalog()
+        reg = self.catalog.region(region)  # raises UnknownNameError listing the valid ids
+        self._map = m
+        self._outline = None
+        self.region = w.Dropdown(
+            description="Region",
+            options=[(f"{r.name} ({k})", k) for k, r in self.catalog.regions.items()],
+            value=region,
+        )
+        self.date = w.Dropdown(description="Date", options=reg.dates, value=reg.scene(date).date)
+        self.glacier = w.Text(description="Glacier id", placeholder="RGI60-15.03733 or G086932E27925N")
+        self.find_button = w.Button(description="Find glacier", icon="search")
+        self.box_button = w.Button(
+            description="Use drawn box",
+            icon="square-o",
+            tooltip="Draw a rectangle with the map's draw tool, then click here",
+        )
+        self.whole_button = w.Button(description="Whole region", icon="expand")
+        self.selection = RegionSelection(region, self.date.value, tuple(bbox) if bbox else None)
+        self.find_button.on_click(self._guarded(self.find))
+        self.box_button.on_click(self._guarded(self.use_drawn_box))
+        self.whole_button.on_click(self._guarded(lambda: self._set(bbox=None, glacier_id=None)))
+        self.region.observe(self._guarded(self._region_changed), names="value")
+        self.date.observe(self._guarded(lambda: self._set(date=self.date.value)), names="value")
+        self.box.children = [
+            w.HBox([self.region, self.date]),
+            w.HBox([self.glacier, self.find_button]),
+            w.HBox([self.box_button, self.whole_button]),
+            self.status,
+        ]
+        self._describe()
+
+    @property
+    def map(self) -> Any:
+        """The map (created with a draw control on first access when none was given)."""
+        if self._map is None:
+            from glacierlab_widgets.maps import new_map
+
+            self._map = new_map(self.catalog.region(self.selection.region_id).bbox)
+            self._draw_box()
+        return self._map
+
+    def _region_changed(self) -> None:
+        reg = self.catalog.region(self.region.value)
+        self.date.unobserve_all("value")
+        self.date.options = reg.dates
+        self.date.value = reg.scene(None).date
+        self.date.observe(self._guarded(lambda: self._set(date=self.date.value)), names="value")
+        self._set(region_id=self.region.value, date=self.date.value, bbox=None, glacier_id=None)
+
+    def _set(self, **changes: Any) -> RegionSelection:
+        self.selection = dataclasses.replace(self.selection, **changes)
+        self._describe()
+        if self._map is not None:
+            self._draw_box()
+        self._emit(self.selection)
+        return self.selection
+
+    def _describe(self) -> None:
+        s = self.selection
+        where = "whole region" if s.bbox is None else "window " + ", ".join(f"{v:.4f}" for v in s.bbox)
+        self._say(
+            f"{s.region_id} {s.date or ''}: {where}" + (f" (glacier {s.glacier_id})" if s.glacier_id else "")
+        )
+
+    def _draw_box(self) -> None:
+        from glacierlab_widgets.maps import remove_layer
+        from ipyleaflet import Rectangle
+
+        m = self._map
+        x0, y0, x1, y1 = self.selection.bbox or self.catalog.region(self.selection.region_id).bbox
+        remove_layer(m, self._outline)
+        self._outline = Rectangle(
+            bounds=((y0, x0), (y1, x1)), color="#ff7f00", fill_opacity=0.0, weight=2, name="selection"
+        )
+        m.add(self._outline)
+        m.fit_bounds([[y0, x0], [y1, x1]])
+
+    def find(self, glacier_id: str | None = None, margin: float = 0.1) -> RegionSelection:
+        """Select the window around a glacier (by RGI/GLIMS id) in the catalog region that maps it.
+
+        Args:
+            glacier_id: The id (default: the text box).
+            margin: Extra border around the glacier as a fraction of its size (>= 0).
+
+        Returns:
+            The new selection.
+        """
+        from glacierlab_widgets.maps import latlon_bounds
+
+        gid = (glacier_id if glacier_id is not None else self.glacier.value).strip()
+        if not gid:
+            raise InputError("type a glacier id (RGI or GLIMS) first.")
+        if margin < 0:
+            raise InputError(f"margin must be >= 0, got {margin}")
+        rid, hit = find_glacier(self.catalog, gid, prefer=self.selection.region_id)
+        x0, y0, x1, y1 = latlon_bounds(hit)
+        dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
+        if rid != self.region.value:
+            self.region.value = rid  # resets date and box
+        return self._set(bbox=(x0 - dx, y0 - dy, x1 + dx, y1 + dy), glacier_id=gid)
+
+    def use_drawn_box(self, bounds: BBox | None = None) -> RegionSelection:
+        """Select the box drawn on the map (``m.user_roi``), or ``bounds``, inside a catalog region.
+
+        The region is the selected one if the box overlaps it, else the first catalog region it overlaps.
+
+        Raises:
+            InputError: Nothing drawn, or the box overlaps no catalog region.
+        """
+        if bounds is None:
+            roi = getattr(self.map, "user_roi", None)
+            if roi is None:
+                raise InputError("no box drawn yet: draw a rectangle with the map's draw tool first.")
+            bounds = tuple(self.map.user_roi_bounds())
+        box = tuple(float(v) for v in bounds)
+        if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+            raise InputError(f"expected (lon_min, lat_min, lon_max, lat_max) with min < max, got {bounds}")
+        current = self.selection.region_id
+        hits = [rid for rid, r in self.catalog.regions.items() if _intersects(box, r.bbox)]  # type: ignore[arg-type]
+        if not hits:
+            raise InputError(
+                f"the box {box} overlaps no catalog region; draw it over one of: "
+                + ", ".join(self.catalog.region_ids)
+            )
+        rid = current if current in hits else hits[0]
+        if rid != self.region.value:
+            self.region.value = rid
+        return self._set(bbox=box, glacier_id=None)
