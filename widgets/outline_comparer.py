@@ -26,29 +26,21 @@ STYLE_A = {"color": "#1f77b4", "weight": 1.5, "fillOpacity": 0.15}
 STYLE_B = {"color": "#d62728", "weight": 1.5, "fillOpacity": 0.05}
 
 
-def glacier_areas(gdf: gpd.GeoDataFrame, id_col: str, inventory: gpd.GeoDataFrame | None = None) -> pd.Series:
-    """Area (km², local UTM) per glacier id.
+def _with_ids(gdf: gpd.GeoDataFrame, id_col: str, other: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Outlines with glacier ids; a set without them (a model's polygons) is split along the other set."""
+    from glacierlab.outlines import split_by_inventory
 
-    Outlines with ids are dissolved by id; outlines without ids (a model's polygons) are first split
-    along ``inventory`` (:func:`glacierlab.outlines.split_by_inventory`).
-
-    Local stop-gap until ``glacierlab.change`` offers a per-glacier comparison (see the report).
-    """
-    from glacierlab.outlines import area_km2, repair_geometries, split_by_inventory
-
-    if id_col not in gdf.columns:
-        if inventory is None or id_col not in inventory.columns:
-            raise unknown_name(
-                "outline column",
-                id_col,
-                [str(c) for c in gdf.columns],
-                "Outlines without glacier ids need an inventory with that column to be split by.",
-            )
-        gdf = split_by_inventory(gdf, inventory, id_col=id_col)
-        gdf = gdf[gdf[id_col].notna()]
-    ids = gdf[id_col].astype(str)
-    merged = repair_geometries(gdf.assign(**{id_col: ids})[[id_col, gdf.geometry.name]]).dissolve(by=id_col)
-    return area_km2(merged).rename("area_km2")
+    if id_col in gdf.columns:
+        return gdf
+    if id_col not in other.columns:
+        raise unknown_name(
+            "outline column",
+            id_col,
+            [str(c) for c in gdf.columns],
+            "Outlines without glacier ids need an inventory with that column to be split by.",
+        )
+    pieces = split_by_inventory(gdf, other, id_col=id_col)
+    return pieces[pieces[id_col].notna()]
 
 
 class OutlineComparer(WidgetBase):
@@ -62,7 +54,8 @@ class OutlineComparer(WidgetBase):
 
     Attributes:
         table: Per-glacier DataFrame (index: glacier id) with ``area_a_km2``, ``area_b_km2``,
-            ``change_km2`` and ``change_percent`` (relative to A) for the current pair.
+            ``change_km2``, ``change_rel`` (relative to A), ``iou`` and boundary distances in metres
+            (:func:`glacierlab.change.compare_outlines`) for the current pair.
         selected: The table row of the glacier clicked last (a dict) or None.
     """
 
@@ -124,20 +117,13 @@ class OutlineComparer(WidgetBase):
                 )
         return cls(sets, id_col=id_col, **kwargs)
 
-    def _areas(self, label: str, other: str) -> pd.Series:
-        return glacier_areas(self.outlines[label], self.id_col, self.outlines[other])
-
     def compare(self) -> pd.DataFrame:
         """Build the per-glacier table for the current A and B, redraw both sets, return the table."""
-        import pandas as pd
+        from glacierlab.change import compare_outlines
 
         la, lb = self.a.value, self.b.value
-        t = pd.concat(
-            [self._areas(la, lb).rename("area_a_km2"), self._areas(lb, la).rename("area_b_km2")], axis=1
-        )
-        t = t.fillna(0.0)
-        t["change_km2"] = t["area_b_km2"] - t["area_a_km2"]
-        t["change_percent"] = (t["change_km2"] / t["area_a_km2"].where(t["area_a_km2"] > 0)) * 100
+        oa, ob = self.outlines[la], self.outlines[lb]
+        t = compare_outlines(_with_ids(oa, self.id_col, ob), _with_ids(ob, self.id_col, oa), id_col=self.id_col)
         t.index.name = self.id_col
         self.table = t.sort_values("area_a_km2", ascending=False)
         total_a, total_b = t["area_a_km2"].sum(), t["area_b_km2"].sum()
@@ -185,7 +171,8 @@ class OutlineComparer(WidgetBase):
         self.details.value = (
             f"<b>{html.escape(gid)}</b>: {row['area_a_km2']:.3f} km2 ({self.a.value}) -> "
             f"{row['area_b_km2']:.3f} km2 ({self.b.value}), change {row['change_km2']:+.3f} km2"
-            + (f" ({row['change_percent']:+.1f} %)" if row["change_percent"] == row["change_percent"] else "")
+            + (f" ({100 * row['change_rel']:+.1f} %)" if row["change_rel"] == row["change_rel"] else "")
+            + f", IoU {row['iou']:.2f}, mean boundary distance {row['mean_boundary_distance_m']:.0f} m"
         )
         return self.selected
 
