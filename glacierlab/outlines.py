@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from pyproj import CRS
 
 from glacierlab.atomic import atomic_path
 from glacierlab.errors import GridError, InputError, unknown_name
+from glacierlab.georef import rio_transform
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -70,13 +70,6 @@ def metric_crs(gdf: gpd.GeoDataFrame, crs: Any = None) -> CRS:
     if valid.empty:
         raise GridError("cannot choose a UTM zone for empty outlines; pass crs= explicitly.")
     return CRS.from_user_input(valid.estimate_utm_crs())
-
-
-def rio_transform(obj: Any) -> Affine:
-    """``obj.rio.transform()`` minus affine's PendingDeprecationWarning on ``*`` (rioxarray 0.19 noise)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-        return obj.rio.transform()
 
 
 def repair_geometries(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

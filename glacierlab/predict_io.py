@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,9 @@ from typing import Any
 import numpy as np
 
 from glacierlab.errors import DataNotFoundError, GridError, InputError, unknown_name
+from glacierlab.georef import rio_transform
 
 PathLike = str | os.PathLike[str]
-
-
-def rio_transform(obj: Any) -> Any:
-    """``obj.rio.transform()`` minus affine 3's PendingDeprecationWarning on ``*`` (rioxarray 0.19 noise)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-        return obj.rio.transform()
 
 
 @dataclass

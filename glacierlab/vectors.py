@@ -9,51 +9,12 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 from pyproj import CRS
-from shapely.geometry import MultiPolygon, Polygon
-from shapely.geometry.base import BaseGeometry
 
 from glacierlab.catalog import Catalog, Source, load_catalog
 from glacierlab.errors import CatalogError, CorruptFileError, GridError, NoDataError
+from glacierlab.outlines import repair_geometries
 
 BBox = tuple[float, float, float, float]
-
-
-def _polygonal(geom: BaseGeometry | None) -> BaseGeometry | None:
-    """Keep the polygonal parts of a geometry (make_valid may return collections with lines/points)."""
-    if geom is None or geom.is_empty:
-        return None
-    if isinstance(geom, Polygon | MultiPolygon):
-        return geom
-    parts = [g for g in shapely.get_parts(geom) if isinstance(g, Polygon | MultiPolygon) and not g.is_empty]
-    polys = [p for g in parts for p in (g.geoms if isinstance(g, MultiPolygon) else [g])]
-    if not polys:
-        return None
-    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
-
-
-def repair_geometries(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Repair invalid polygons with ``shapely.make_valid`` and keep only their polygonal parts.
-
-    Args:
-        gdf: Polygon outlines.
-
-    Returns:
-        A copy; ``attrs["n_repaired"]`` = invalid geometries repaired, ``attrs["n_dropped"]`` = rows
-        dropped because nothing polygonal was left (empty, or only lines/points).
-    """
-    out = gdf.copy()
-    invalid = ~out.geometry.is_valid & out.geometry.notna()
-    if invalid.any():
-        fixed = shapely.make_valid(out.geometry[invalid].values)
-        out.loc[invalid, out.geometry.name] = gpd.GeoSeries(
-            list(fixed), index=out.index[invalid], crs=out.crs
-        )
-    cleaned = [_polygonal(g) for g in out.geometry]
-    keep = [g is not None for g in cleaned]
-    out = out.set_geometry(gpd.GeoSeries(cleaned, index=out.index, crs=out.crs))
-    out = out[keep].copy()
-    out.attrs.update({"n_repaired": int(invalid.sum()), "n_dropped": int(len(keep) - sum(keep))})
-    return out
 
 
 def read_outlines(path: str | os.PathLike[str], *, crs: int | str | None = None) -> gpd.GeoDataFrame:

@@ -15,7 +15,7 @@ from glacierlab.confidence import confidence
 from glacierlab.errors import GridError, InputError, NoDataError, OutputExistsError, UnknownNameError
 from glacierlab.normalise import normalise_group
 from glacierlab.predict import predict_scene
-from glacierlab.predict_io import rio_transform
+from glacierlab.georef import rio_transform
 from glacierlab.predict_runner import TTA_TRANSFORMS, StreamingMedian, forward_tf, inverse_tf
 from glacierlab.tiling import pad_to_window
 

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Polygon
 
-from glacierlab.errors import NoDataError
+from glacierlab.errors import InputError, NoDataError
 from glacierlab.vectors import load_outlines, repair_geometries
 
 # Third-party noise when tests call rioxarray directly (the library wraps its own calls); the lead is
@@ -44,10 +44,11 @@ def test_repair_keeps_polygonal_parts_only() -> None:
     assert out.attrs["n_repaired"] == 2 and out.is_valid.all()
     assert set(out.geom_type) <= {"Polygon", "MultiPolygon"}
     assert out.area.round(6).tolist() == [2.0, 1.0, 0.5]
-    line_only = gpd.GeoDataFrame(
-        geometry=[Polygon([(0, 0), (1, 1), (0, 0)]), LineString([(0, 0), (1, 1)])], crs=3857
-    )
-    assert len(repair_geometries(line_only)) == 0
+    collapsed = gpd.GeoDataFrame(geometry=[Polygon([(0, 0), (1, 1), (0, 0)])], crs=3857)
+    assert len(repair_geometries(collapsed)) == 0 and repair_geometries(collapsed).attrs["n_dropped"] == 1
+    lines = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1, 1)])], crs=3857)
+    with pytest.raises(InputError, match="outlines must be polygons"):
+        repair_geometries(lines)
 
 
 def test_hochalmkees_feature_dates_and_areas() -> None:
