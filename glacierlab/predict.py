@@ -8,7 +8,7 @@ touch are finished (probability, mask, confidence) and flushed to the outputs st
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,7 @@ def predict_scene(
     progress: bool = True,
     prefix: str = "",
     cog_blocksize: int = 512,
+    callback: Callable[[int, int], None] | None = None,
 ) -> xr.Dataset:
     """Predict glacier probability, mask and confidence over a whole scene with overlapping windows.
 
@@ -119,6 +120,8 @@ def predict_scene(
             (``"reflect"`` or ``"constant"`` zeros), see :mod:`glacierlab.tiling`.
         compile_model: ``torch.compile`` the model first (CUDA; slow start, faster large scenes).
         progress: Show a tqdm bar with windows/s and ETA.
+        callback: Called as ``callback(windows_done, windows_total)`` after each batch (e.g. a widget's
+            progress bar); an exception it raises stops the run and propagates (no output file is left).
         prefix: File-name prefix of the outputs.
         cog_blocksize: Internal tile size of the COGs (overviews are built down to one tile).
 
@@ -179,6 +182,7 @@ def predict_scene(
             progress,
             prefix,
             cog_blocksize,
+            callback,
         )
     finally:
         for r in readers:
@@ -233,6 +237,7 @@ def _run(
     progress: bool,
     prefix: str,
     blocksize: int,
+    callback: Callable[[int, int], None] | None,
 ) -> xr.Dataset:
     from tqdm.auto import tqdm
 
@@ -296,7 +301,9 @@ def _run(
             else:
                 sink.write("mask", top, np.where(ok, label, 255).astype(np.uint8))
 
-        bar = tqdm(total=sum(map(len, grid)), unit="window", disable=not progress, desc="predict")
+        total = sum(map(len, grid))
+        done = 0
+        bar = tqdm(total=total, unit="window", disable=not progress, desc="predict")
         for row in grid:
             r0 = row[0].row
             flush(r0, last=False)
@@ -313,6 +320,9 @@ def _run(
                 for win, vm in zip(chunk, vmasks, strict=True):
                     valid[: win.height, win.col : win.col + win.width] = vm
                 bar.update(len(chunk))
+                done += len(chunk)
+                if callback is not None:
+                    callback(done, total)
                 if not keep:
                     continue
                 sub = {g: a[keep] for g, a in batch.items()}

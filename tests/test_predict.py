@@ -384,3 +384,47 @@ def test_mc_dropout_gives_an_uncertainty_layer(scene: xr.Dataset, tmp_path: Path
     assert u.dtype == np.float32 and np.isfinite(u).all() and u.max() > 0
     after = predict_scene(ckpt, sub, **kw)  # MC dropout switched off again afterwards
     np.testing.assert_array_equal(after["probability"].values, a["probability"].values)
+
+
+def test_callback_reports_progress_and_can_stop_the_run(tmp_path) -> None:
+    import numpy as np
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    from glacierlab.models import build_model, save_checkpoint
+    from glacierlab.predict import predict_scene
+
+    model = build_model("glavitu_tiny", input_groups={"optical": 1})
+    ck = tmp_path / "m.safetensors"
+    save_checkpoint(
+        ck, model, bands={"optical": ["nir"]}, normalisation={"optical": {"min": [0], "max": [1]}}
+    )
+    da = xr.DataArray(
+        np.random.default_rng(0).random((1, 96, 96), dtype=np.float32),
+        dims=("band", "y", "x"),
+        coords={"band": ["nir"], "y": np.arange(96.0)[::-1] * 30, "x": np.arange(96.0) * 30},
+    )
+    da = da.rio.write_crs(32645)
+    seen: list[tuple[int, int]] = []
+    predict_scene(
+        ck,
+        {"optical": da},
+        window=32,
+        stride=16,
+        batch_size=5,
+        progress=False,
+        callback=lambda d, t: seen.append((d, t)),
+    )
+    assert seen[-1][0] == seen[-1][1] == 25 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+    class Stop(Exception):
+        pass
+
+    def stop(done: int, total: int) -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        predict_scene(
+            ck, {"optical": da}, window=32, stride=16, progress=False, out_dir=tmp_path / "o", callback=stop
+        )
+    assert not any((tmp_path / "o").glob("*.tif")), "a stopped run must leave no output file"
