@@ -168,7 +168,7 @@ def test_notebook_to_html_does_not_clobber(first_run, tmp_path: Path) -> None:
 
 def test_template_is_parameterised_calls_only_and_stripped() -> None:
     path = default_template()
-    assert path == REPO / "notebooks" / "regional_report.ipynb"
+    assert path.resolve() == (REPO / "notebooks" / "regional_report.ipynb").resolve()
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[0].metadata.get("tags") == ["parameters"]

@@ -181,7 +181,7 @@ def save_checkpoint(
         a = np.asarray(arr)
         if a.dtype.kind not in "fiu":
             raise InputError(f"calibration[{name!r}] must be a numeric array, got dtype {a.dtype}.")
-        tensors[_CAL + name] = torch.from_numpy(np.ascontiguousarray(a).copy())
+        tensors[_CAL + name] = torch.from_numpy(np.array(a, order="C", copy=True))
     text = json.dumps(header)
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
