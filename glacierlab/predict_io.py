@@ -24,6 +24,9 @@ from glacierlab.georef import rio_transform
 PathLike = str | os.PathLike[str]
 
 
+GDAL_CACHE_MB = 128  # GDAL block cache while writing outputs, MB
+
+
 @dataclass
 class GroupReader:
     """Reads windows of one input group with its bands selected (by name) in checkpoint order.
@@ -275,6 +278,10 @@ class RasterSink:
         import rasterio
 
         from glacierlab.atomic import atomic_path
+
+        # GDAL's block cache defaults to 5 % of RAM and holds partly written tiles of the streamed
+        # rows: cap it so peak memory does not grow with the scene (values < 100000 are MB).
+        self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
 
         self._tmp = {
             k: self._stack.enter_context(atomic_path(p, overwrite=self.overwrite))
