@@ -46,6 +46,10 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
         yield tmp
         if not overwrite and final.exists():  # created by someone else meanwhile
             raise OutputExistsError(f"{final} appeared while writing; pass overwrite=True to replace it.")
+        if tmp.exists():  # mkstemp makes 0600 files; give the result the usual permissions (umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o666 & ~umask)
         os.replace(tmp, final)
     finally:
         if tmp.exists():

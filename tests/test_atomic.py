@@ -14,6 +14,7 @@ def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
         tmp.write_text("first")
         assert not target.exists(), "the final file must not appear before the block ends"
     assert target.read_text() == "first"
+    assert target.stat().st_mode & 0o044, "outputs must be readable by others like any new file (umask)"
     with pytest.raises(OutputExistsError, match="overwrite=True"):
         with atomic_path(target):
             pass

@@ -88,7 +88,8 @@ def test_plain_install_contains_both_packages(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert (target / "glacierlab_widgets" / "__init__.py").exists()
     assert (target / "glacierlab" / "errors.py").exists()
-    for asset in ("data_catalog.yaml", "assets/regional_report.ipynb"):
+    for asset in ("data_catalog.yaml", "assets/regional_report.ipynb", "weights/glavitu_lite_everest.safetensors",
+                  "weights/MODEL_CARD.md"):
         p = target / "glacierlab" / asset
         assert p.is_file() and not p.is_symlink(), f"{asset} must be shipped as a real file in the package"
     code = "import glacierlab_widgets, glacierlab; print(glacierlab_widgets.__file__)"

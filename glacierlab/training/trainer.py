@@ -10,6 +10,8 @@ per patch (empty patch with empty prediction = 1). Files written to ``out_dir``:
 * ``<name>_state.pt``: model + optimiser + scheduler + epoch + RNG state for ``resume`` (plain tensors and
   dicts, loaded with ``torch.load(weights_only=True)``).
 
+How these files are written and read back lives in :mod:`glacierlab.training.state`.
+
 Every sample's randomness is a function of (seed, epoch, index) and the model is initialised after
 ``torch.manual_seed(seed)``, so on CPU the same seed gives the same loss curve, and a resumed run gives
 the same curve as an uninterrupted one.
@@ -18,7 +20,6 @@ the same curve as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import json
 import math
@@ -32,26 +33,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from glacierlab.atomic import atomic_path
 from glacierlab.errors import CheckpointError, ConfigError, unknown_name
 from glacierlab.training.losses import focal_loss, total_loss
 from glacierlab.training.metrics import ConfusionCounts, confusion_counts, per_patch_iou
+from glacierlab.training.state import load_state, save_model, save_state, write_log
 
 SCHEDULES = ("restarts", "cosine")
 MONITORS = ("iou", "loss")
-LOG_FIELDS = (
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_iou",
-    "val_loss",
-    "val_iou",
-    "val_precision",
-    "val_recall",
-    "val_f1",
-    "seconds",
-    "saved",
-)
 
 
 @dataclass(frozen=True)
@@ -241,34 +229,6 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
-def _write_log(path: Path, history: Sequence[Mapping[str, Any]]) -> None:
-    with atomic_path(path, overwrite=True) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
-
-
-def _save_model(
-    path: Path,
-    model: torch.nn.Module,
-    bands: Mapping[str, Sequence[str]] | None,
-    normalisation: Mapping[str, Any] | None,
-    extra: Mapping[str, Any],
-) -> None:
-    from glacierlab.models import save_checkpoint
-
-    bands = bands or {g: [f"{g}_{i}" for i in range(c)] for g, c in model.input_groups.items()}
-    save_checkpoint(
-        path,
-        model,
-        bands={g: list(b) for g, b in bands.items()},
-        normalisation=normalisation,
-        extra=dict(extra),
-        overwrite=True,
-    )
-
-
 def train(
     config: TrainConfig,
     train_data: Dataset,
@@ -357,7 +317,7 @@ def _train(
     start = 0
     if resume:
         state_path = paths["state"] if resume is True else Path(resume)
-        start, history, best = _load_state(state_path, config, model, opt, sched)
+        start, history, best = load_state(state_path, config, model, opt, sched)
 
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
@@ -404,18 +364,18 @@ def _train(
         row_meta = meta | {"epoch": epoch + 1, "val_iou": val_iou, "val_loss": val_loss}
         if val_loss < best["loss"]:
             best["loss"] = val_loss
-            _save_model(paths["minloss"], model, bands, normalisation, row_meta)
+            save_model(paths["minloss"], model, bands, normalisation, row_meta)
             saved.append("loss")
         monitored = val_iou if config.monitor == "iou" else -val_loss
         if monitored > best["iou"]:
             best["iou"], best["epoch"] = monitored, epoch + 1
-            _save_model(paths["best"], model, bands, normalisation, row_meta)
+            save_model(paths["best"], model, bands, normalisation, row_meta)
             saved.append(config.monitor)
         row["saved"] = "+".join(saved)
         row["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(row)
-        _write_log(paths["log"], history)
-        _save_state(paths["state"], config, model, opt, sched, epoch + 1, history, best)
+        write_log(paths["log"], history)
+        save_state(paths["state"], config, model, opt, sched, epoch + 1, history, best)
     model.eval()
     return TrainResult(
         model, paths["best"], paths["minloss"], paths["log"], paths["state"], history, int(best["epoch"])
@@ -428,70 +388,3 @@ def _progress(loader: DataLoader, steps: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(loader, total=steps, desc=desc, leave=False)
-
-
-def _save_state(
-    path: Path,
-    config: TrainConfig,
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    sched: Any,
-    epoch: int,
-    history: list[dict[str, Any]],
-    best: dict[str, Any],
-) -> None:
-    state = {
-        "format": "glacierlab-train-state-1",
-        "config": config.to_json(),
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "history": json.dumps(history),
-        "best": {k: float(v) for k, v in best.items()},
-    }
-    with atomic_path(path, overwrite=True) as tmp:
-        torch.save(state, tmp)
-
-
-_RESUME_KEYS = (
-    "variant",
-    "model_overrides",
-    "location",
-    "batch_size",
-    "lr",
-    "schedule",
-    "restart_epochs",
-    "restart_mult",
-    "seed",
-    "init_checkpoint",
-)
-
-
-def _load_state(
-    path: Path, config: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any
-) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
-    if not path.exists():
-        raise CheckpointError(f"resume state {path} not found; train once without --resume to create it.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != "glacierlab-train-state-1":
-        raise CheckpointError(
-            f"{path} is not a glacierlab training state (written by glacierlab.training.train)."
-        )
-    saved, now = json.loads(state["config"]), json.loads(config.to_json())
-    diff = [k for k in _RESUME_KEYS if saved.get(k) != now.get(k)]
-    if diff:
-        raise CheckpointError(
-            f"resume state {path} was trained with different {diff}: {[saved.get(k) for k in diff]}; "
-            "use the same settings (only epochs may change) or start a new run."
-        )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    best = {k: (int(v) if k == "epoch" else float(v)) for k, v in state["best"].items()}
-    return int(state["epoch"]), json.loads(state["history"]), best
