@@ -19,7 +19,9 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool) -> Path:
     """
     p = Path(path)
     if p.exists() and not overwrite:
-        raise OutputExistsError(f"{p} exists; pass overwrite=True (CLI: --overwrite) to replace it, or choose another path.")
+        raise OutputExistsError(
+            f"{p} exists; pass overwrite=True (CLI: --overwrite) to replace it, or choose another path."
+        )
     return p
 
 

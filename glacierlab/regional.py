@@ -78,7 +78,14 @@ def map_stack(
     # normalisation; only pixels missing in every group are no data
     kwargs.setdefault("nodata", "all")
     return predict_scene(
-        ck, stack, window=window, stride=stride, out_dir=out_dir, overwrite=overwrite, progress=progress, **kwargs
+        ck,
+        stack,
+        window=window,
+        stride=stride,
+        out_dir=out_dir,
+        overwrite=overwrite,
+        progress=progress,
+        **kwargs,
     )
 
 
@@ -188,18 +195,20 @@ def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = ""
     return fig
 
 
-ID_COLUMNS = ("RGIId", "rgi_id", "glac_id", "SGI", "id")
-
-
 def glacier_id_column(outlines: gpd.GeoDataFrame) -> str:
     """The glacier id column of an inventory (RGI ``RGIId``/``rgi_id``, GLIMS ``glac_id``, SGI ``SGI``)."""
     from glacierlab.errors import unknown_name
+    from glacierlab.vectors import GLACIER_ID_COLUMNS
 
-    for col in ID_COLUMNS:
+    for col in GLACIER_ID_COLUMNS:
         if col in outlines.columns:
             return col
-    raise unknown_name("glacier id column", "?", [str(c) for c in outlines.columns],
-                       f"Expected one of {', '.join(ID_COLUMNS)}.")
+    raise unknown_name(
+        "glacier id column",
+        "?",
+        [str(c) for c in outlines.columns],
+        f"Expected one of {', '.join(GLACIER_ID_COLUMNS)}.",
+    )
 
 
 def has_optical(region_id: str) -> bool:

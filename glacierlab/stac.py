@@ -14,7 +14,6 @@ cache too and reused when the endpoint cannot be reached.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from glacierlab.catalog import OPTICAL_BANDS, Catalog, StacCollection, StacEndpoint, load_catalog
-from glacierlab.errors import ConfigError, NoDataError, UnknownNameError, unknown_name
+from glacierlab.errors import ConfigError, NoDataError, unknown_name
 from glacierlab.rasters import quiet_third_party
 from glacierlab.stac_cache import (
     CacheMode,
@@ -42,7 +41,6 @@ BBox = tuple[float, float, float, float]
 Season = Literal["prefer", "only", "ignore"]
 SEASONS: tuple[str, ...] = ("prefer", "only", "ignore")
 MODES: tuple[str, ...] = ("best", "composite")
-_ID_COLUMNS = ("rgi_id", "RGIId", "glims_id", "GLIMSId", "glac_id")
 
 
 @dataclass(frozen=True)
@@ -173,8 +171,13 @@ def search_scenes(
     n_api = 0
     for cid in collections:
         coll = _collection(ep, cid, "optical")
-        params = {"bbox": list(box), "datetime": window, "collections": [cid], "max_items": max_items,
-                  "query": {"eo:cloud_cover": {"lte": max_cloud}}}
+        params = {
+            "bbox": list(box),
+            "datetime": window,
+            "collections": [cid],
+            "max_items": max_items,
+            "query": {"eo:cloud_cover": {"lte": max_cloud}},
+        }
         items = cached_search(ep, params)
         n_api += len(items)
         for it in items:
@@ -188,8 +191,14 @@ def search_scenes(
             "max_cloud, use season='prefer', or try collections=('landsat-c2-l2',)."
         )
     prefer = season == "prefer"
-    found.sort(key=lambda s: (prefer and not s.in_season, 101.0 if s.cloud_cover is None else s.cloud_cover,
-                              -s.date.toordinal(), s.id))
+    found.sort(
+        key=lambda s: (
+            prefer and not s.in_season,
+            101.0 if s.cloud_cover is None else s.cloud_cover,
+            -s.date.toordinal(),
+            s.id,
+        )
+    )
     return found
 
 
@@ -225,8 +234,9 @@ def load_optical(
         chosen = [s for s in scenes if s.collection.id == first.collection.id and s.date == first.date]
     else:
         chosen = list(scenes[: max(1, max_scenes)])
-    arrays = [item_reflectance(s.item, s.collection, grid, resampling=resampling, cache=cache)
-              for s in chosen]
+    arrays = [
+        item_reflectance(s.item, s.collection, grid, resampling=resampling, cache=cache) for s in chosen
+    ]
     common = [b for b in OPTICAL_BANDS if all(b in a["band"].values for a in arrays)]
     if not common:
         raise NoDataError(f"collections {sorted({s.collection.id for s in chosen})} share no optical band.")
@@ -293,31 +303,15 @@ def glacier_bbox(
     Raises:
         UnknownNameError: No source holds the id (closest ids listed).
     """
-    from glacierlab.vectors import load_outlines
+    from glacierlab.vectors import find_glacier
 
-    cat = catalog or load_catalog()
     if pad_m < 0:
         raise ConfigError(f"pad_m must be >= 0 metres, got {pad_m}")
-    ids = [source] if source else sorted(
-        (s.id for s in cat.sources if s.kind == "vector"), key=lambda i: ("rgi" not in i and "glims" not in i)
-    )
-    seen: list[str] = []
-    for sid in ids:
-        gdf = load_outlines(sid, catalog=cat)
-        for col in (c for c in _ID_COLUMNS if c in gdf.columns):
-            hit = gdf[gdf[col].astype(str) == glacier_id]
-            if len(hit):
-                x0, y0, x1, y1 = hit.to_crs(4326).total_bounds
-                utm = utm_epsg((x0 + x1) / 2, (y0 + y1) / 2)
-                box = hit.to_crs(utm).buffer(pad_m).to_crs(4326).total_bounds
-                return tuple(float(v) for v in box)  # type: ignore[return-value]
-            seen += gdf[col].astype(str).tolist()
-    close = difflib.get_close_matches(glacier_id, seen, n=3, cutoff=0.6)
-    raise UnknownNameError(
-        f"glacier id {glacier_id!r} is in none of the outline sources {ids}"
-        + (f"; closest: {', '.join(close)}" if close else "")
-        + ". Pass source= (a catalog outline source holding it) or a bbox instead."
-    )
+    _, hit = find_glacier(glacier_id, source=source, catalog=catalog)
+    x0, y0, x1, y1 = hit.to_crs(4326).total_bounds
+    utm = utm_epsg((x0 + x1) / 2, (y0 + y1) / 2)
+    box = hit.to_crs(utm).buffer(pad_m).to_crs(4326).total_bounds
+    return tuple(float(v) for v in box)  # type: ignore[return-value]
 
 
 def _reference(reference: str | gpd.GeoDataFrame | None, box: BBox, cat: Catalog) -> gpd.GeoDataFrame | None:
@@ -407,14 +401,18 @@ def stack_bbox(
     colls: list[StacCollection] = []
     attrs: dict[str, str] = {"region": "bbox", "bbox": ",".join(f"{v:.6f}" for v in box), "endpoint": ep.id}
     if dates is not None:
-        scenes = search_scenes(box, dates, endpoint=ep, collections=collections, max_cloud=max_cloud,
-                               season=season, catalog=cat)
-        optical = load_optical(scenes, grid, mode=mode, max_scenes=max_scenes, resampling=resampling,
-                               cache=cache).compute()
+        scenes = search_scenes(
+            box, dates, endpoint=ep, collections=collections, max_cloud=max_cloud, season=season, catalog=cat
+        )
+        optical = load_optical(
+            scenes, grid, mode=mode, max_scenes=max_scenes, resampling=resampling, cache=cache
+        ).compute()
         colls += [_collection(ep, c, "optical") for c in optical.attrs["collections"].split(",")]
         ds_dates = sorted(set(optical.attrs["dates"].split(",")))
-        attrs.update(items=optical.attrs["items"], date=ds_dates[0] if len(ds_dates) == 1 else
-                     f"{ds_dates[0]}/{ds_dates[-1]}")
+        attrs.update(
+            items=optical.attrs["items"],
+            date=ds_dates[0] if len(ds_dates) == 1 else f"{ds_dates[0]}/{ds_dates[-1]}",
+        )
     if dem_collection is not None:
         dem = load_dem(box, grid, endpoint=ep, collection=dem_collection, cache=cache, catalog=cat).compute()
         colls.append(_collection(ep, dem_collection, "dem"))
@@ -425,9 +423,15 @@ def stack_bbox(
     ds.attrs = {
         **attrs,
         "sources": ",".join(sources),
-        "licences": " | ".join(dict.fromkeys([c.licence for c in colls if c.licence]
-                                             + ([str(ref.attrs["licence"])] if sources else []))),
-        "citations": " | ".join(dict.fromkeys([c.citation for c in colls if c.citation]
-                                              + ([str(ref.attrs["citation"])] if sources else []))),
+        "licences": " | ".join(
+            dict.fromkeys(
+                [c.licence for c in colls if c.licence] + ([str(ref.attrs["licence"])] if sources else [])
+            )
+        ),
+        "citations": " | ".join(
+            dict.fromkeys(
+                [c.citation for c in colls if c.citation] + ([str(ref.attrs["citation"])] if sources else [])
+            )
+        ),
     }
     return ds

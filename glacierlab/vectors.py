@@ -117,3 +117,57 @@ def load_outlines(
     if date is not None and src.date_attribute:
         gdf.attrs["date"] = str(date)
     return gdf
+
+
+#: Glacier id columns of the inventories glacierlab reads (RGI 6 / 7, GLIMS, SGI), in lookup order.
+GLACIER_ID_COLUMNS = ("RGIId", "rgi_id", "GLIMSId", "glims_id", "glac_id", "SGI", "sgi-id")
+
+
+def find_glacier(
+    glacier_id: str, *, source: str | None = None, region: str | None = None, catalog: Catalog | None = None
+) -> tuple[str | None, gpd.GeoDataFrame]:
+    """Find a glacier by inventory id (RGI 6/7, GLIMS or SGI) in the catalog's outline sources.
+
+    Args:
+        glacier_id: e.g. ``"RGI60-15.03733"`` (Khumbu) or ``"G013332E47020N"`` (Hochalmkees, GLIMS).
+        source: Only look in this outline source.
+        region: Look in this region's outline sources first.
+        catalog: Catalog (default :func:`load_catalog`).
+
+    Returns:
+        (id of a catalog region whose scenes use the matching source, or None; the matching polygons).
+
+    Raises:
+        UnknownNameError: No source holds the id (the closest ids are suggested).
+    """
+    import difflib
+
+    from glacierlab.errors import UnknownNameError
+
+    cat = catalog or load_catalog()
+    want = glacier_id.strip()
+    users = {
+        sid: rid for rid in reversed(cat.region_ids) for sc in cat.region(rid).scenes for sid in sc.reference
+    }
+    if source is not None:
+        ids = [cat.source(source).id]
+    else:
+        ids = sorted(
+            (s for s in cat.source_ids if cat.source(s).kind == "vector"),
+            key=lambda s: (users.get(s) != region, s not in users, "rgi" not in s and "glims" not in s),
+        )
+    seen: list[str] = []
+    for sid in ids:
+        gdf = load_outlines(sid, catalog=cat)
+        for col in (c for c in GLACIER_ID_COLUMNS if c in gdf.columns):
+            values = gdf[col].astype(str)
+            hit = gdf[values == want]
+            if len(hit):
+                return users.get(sid), hit
+            seen += values.tolist()
+    close = difflib.get_close_matches(want, seen, n=3, cutoff=0.6)
+    raise UnknownNameError(
+        f"glacier id {want!r} is in none of the catalog's outline sources ({', '.join(ids)})"
+        + (f"; closest: {', '.join(close)}" if close else "")
+        + ". Type an RGI id (e.g. RGI60-15.03733) or a GLIMS id of a catalog region, or use a bbox."
+    )

@@ -38,7 +38,9 @@ def shared_fixtures(shared_data: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, shared_data_env: None) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, shared_data_env: None
+) -> None:
     """Every test uses one session-wide cache folder under pytest's tmp, seeded from shared data."""
     monkeypatch.setenv("GLACIERLAB_CACHE_DIR", str(_session_cache(tmp_path_factory)))
 

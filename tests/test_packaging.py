@@ -81,25 +81,62 @@ def test_plain_install_contains_both_packages(tmp_path: Path) -> None:
     """A non-editable install (what a wheel gives) places glacierlab and glacierlab_widgets."""
     target = tmp_path / "site"
     res = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "-q",
-         "--target", str(target), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-compile",
+            "-q",
+            "--target",
+            str(target),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr
     assert (target / "glacierlab_widgets" / "__init__.py").exists()
     assert (target / "glacierlab" / "errors.py").exists()
-    for asset in ("data_catalog.yaml", "assets/regional_report.ipynb", "weights/glavitu_lite_everest.safetensors",
-                  "weights/MODEL_CARD.md"):
+    for asset in (
+        "data_catalog.yaml",
+        "assets/regional_report.ipynb",
+        "weights/glavitu_lite_everest.safetensors",
+        "weights/MODEL_CARD.md",
+    ):
         p = target / "glacierlab" / asset
         assert p.is_file() and not p.is_symlink(), f"{asset} must be shipped as a real file in the package"
     code = "import glacierlab_widgets, glacierlab; print(glacierlab_widgets.__file__)"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert str(target) in res.stdout
 
 
 def test_modules_stay_small() -> None:
-    big = {str(p.relative_to(REPO)): n for p in list((REPO / "glacierlab").rglob("*.py")) + list(
-        (REPO / "widgets").rglob("*.py")) if (n := len(p.read_text().splitlines())) > 450}
+    big = {
+        str(p.relative_to(REPO)): n
+        for p in list((REPO / "glacierlab").rglob("*.py")) + list((REPO / "widgets").rglob("*.py"))
+        if (n := len(p.read_text().splitlines())) > 450
+    }
     assert not big, f"modules over 450 lines (split them by noun): {big}"
+
+
+def test_ruff_lint_is_clean() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "glacierlab", "widgets", "benchmarks", "tests", "notebooks"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout[-3000:]

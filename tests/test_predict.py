@@ -13,9 +13,9 @@ from torch import nn
 from glacierlab.calibration import Calibrator
 from glacierlab.confidence import confidence
 from glacierlab.errors import GridError, InputError, NoDataError, OutputExistsError, UnknownNameError
+from glacierlab.georef import rio_transform
 from glacierlab.normalise import normalise_group
 from glacierlab.predict import predict_scene
-from glacierlab.georef import rio_transform
 from glacierlab.predict_runner import TTA_TRANSFORMS, StreamingMedian, forward_tf, inverse_tf
 from glacierlab.tiling import pad_to_window
 

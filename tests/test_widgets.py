@@ -48,10 +48,9 @@ def test_package_import_is_lazy() -> None:
 
 
 def test_region_picker_region_date_glacier_and_box(shared_data: Path) -> None:
+    from glacierlab.errors import InputError, UnknownNameError
     from glacierlab_widgets import RegionPicker
     from glacierlab_widgets.maps import new_map
-
-    from glacierlab.errors import InputError, UnknownNameError
 
     seen = []
     picker = RegionPicker("everest", m=new_map())
@@ -98,10 +97,9 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path) -> None:
 
 
 def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from glacierlab.errors import ConfigError, InputError
     from glacierlab_widgets import ModelRunner
     from glacierlab_widgets.maps import new_map
-
-    from glacierlab.errors import ConfigError, InputError
 
     m = new_map()
     n_layers = len(m.layers)
@@ -147,9 +145,8 @@ def test_model_runner_cancel_discards_result(stack, tiny_checkpoint: Path) -> No
 
 
 def test_reliability_explorer_bins_and_methods(stack) -> None:  # noqa: ANN001
-    from glacierlab_widgets import ReliabilityExplorer
-
     from glacierlab.errors import InputError
+    from glacierlab_widgets import ReliabilityExplorer
 
     ref = stack["reference"].values
     rng = np.random.default_rng(0)
@@ -180,10 +177,9 @@ def test_reliability_explorer_bins_and_methods(stack) -> None:  # noqa: ANN001
 
 
 def test_outline_comparer_dates_table_and_click(shared_data: Path) -> None:
+    from glacierlab.errors import UnknownNameError
     from glacierlab_widgets import OutlineComparer
     from glacierlab_widgets.maps import new_map
-
-    from glacierlab.errors import UnknownNameError
 
     m = new_map()
     comp = OutlineComparer.from_region("hochalmkees", id_col="glac_id", a="1850", b="2016-08-27", m=m)
@@ -210,9 +206,9 @@ def test_outline_comparer_dates_table_and_click(shared_data: Path) -> None:
 def test_outline_comparer_model_vs_inventory(shared_data: Path) -> None:
     import geopandas as gpd
     import shapely
-    from glacierlab_widgets import OutlineComparer
 
     from glacierlab.vectors import load_outlines
+    from glacierlab_widgets import OutlineComparer
 
     inv = load_outlines("everest_rgi60_outlines", bbox=EVEREST_BOX).to_crs(32645)
     model = gpd.GeoDataFrame(geometry=[shapely.union_all(inv.geometry.buffer(-30).values)], crs=inv.crs)
@@ -224,9 +220,8 @@ def test_outline_comparer_model_vs_inventory(shared_data: Path) -> None:
 
 
 def test_maps_overlay_and_modes(stack, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    from glacierlab_widgets.maps import add_raster, map_mode, new_map, overlay_png
-
     from glacierlab.errors import UnknownNameError
+    from glacierlab_widgets.maps import add_raster, map_mode, new_map, overlay_png
 
     url, (x0, y0, x1, y1) = overlay_png(stack["dem"].sel(dem_band="elevation"), colormap="terrain")
     assert url.startswith("data:image/png;base64,")

@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glacierlab_widgets._base import WidgetBase
-
 from glacierlab.errors import GlacierLabError, InputError
+from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -13,10 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from glacierlab_widgets._base import WidgetBase
-
 from glacierlab.catalog import Catalog, load_catalog
 from glacierlab.errors import InputError, unknown_name
+from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -123,7 +122,9 @@ class OutlineComparer(WidgetBase):
 
         la, lb = self.a.value, self.b.value
         oa, ob = self.outlines[la], self.outlines[lb]
-        t = compare_outlines(_with_ids(oa, self.id_col, ob), _with_ids(ob, self.id_col, oa), id_col=self.id_col)
+        t = compare_outlines(
+            _with_ids(oa, self.id_col, ob), _with_ids(ob, self.id_col, oa), id_col=self.id_col
+        )
         t.index.name = self.id_col
         self.table = t.sort_values("area_a_km2", ascending=False)
         total_a, total_b = t["area_a_km2"].sum(), t["area_b_km2"].sum()

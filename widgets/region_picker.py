@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from glacierlab.catalog import Catalog, load_catalog
+from glacierlab.errors import InputError
 from glacierlab_widgets._base import WidgetBase
 
-from glacierlab.catalog import Catalog, load_catalog
-from glacierlab.errors import InputError, UnknownNameError
-
 if TYPE_CHECKING:
-    import geopandas as gpd
     import xarray as xr
 
 BBox = tuple[float, float, float, float]
@@ -50,40 +48,6 @@ class RegionSelection:
 
 def _intersects(a: BBox, b: BBox) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def find_glacier(
-    catalog: Catalog, glacier_id: str, prefer: str | None = None
-) -> tuple[str, gpd.GeoDataFrame]:
-    """The catalog region whose reference outlines hold ``glacier_id``, and the matching polygons.
-
-    Local stop-gap until the library offers a glacier lookup (see the widgets' README notes): it only
-    loads outline sources through :func:`glacierlab.vectors.load_outlines`.
-
-    Raises:
-        UnknownNameError: No outline source of any region has that id.
-    """
-    from glacierlab.vectors import load_outlines
-
-    want = glacier_id.strip()
-    order = sorted(catalog.regions, key=lambda r: r != prefer)
-    seen: set[str] = set()
-    for rid in order:
-        for scene in catalog.region(rid).scenes:
-            for sid in scene.reference:
-                src = catalog.source(sid)
-                if sid in seen or src.kind != "vector":
-                    continue
-                seen.add(sid)
-                gdf = load_outlines(src, catalog=catalog)
-                for col in (c for c in ID_COLUMNS if c in gdf.columns):
-                    hit = gdf[gdf[col].astype(str) == want]
-                    if len(hit):
-                        return rid, hit
-    raise UnknownNameError(
-        f"glacier id {want!r} is in none of the catalog's outline sources ({', '.join(sorted(seen))}); "
-        "type an RGI id (e.g. RGI60-15.03733) or GLIMS id (e.g. G086932E27925N) of a catalog region."
-    )
 
 
 class RegionPicker(WidgetBase):
@@ -179,8 +143,9 @@ class RegionPicker(WidgetBase):
         )
 
     def _draw_box(self) -> None:
-        from glacierlab_widgets.maps import remove_layer
         from ipyleaflet import Rectangle
+
+        from glacierlab_widgets.maps import remove_layer
 
         m = self._map
         x0, y0, x1, y1 = self.selection.bbox or self.catalog.region(self.selection.region_id).bbox
@@ -208,7 +173,9 @@ class RegionPicker(WidgetBase):
             raise InputError("type a glacier id (RGI or GLIMS) first.")
         if margin < 0:
             raise InputError(f"margin must be >= 0, got {margin}")
-        rid, hit = find_glacier(self.catalog, gid, prefer=self.selection.region_id)
+        from glacierlab.vectors import find_glacier
+
+        rid, hit = find_glacier(gid, region=self.selection.region_id, catalog=self.catalog)
         x0, y0, x1, y1 = latlon_bounds(hit)
         dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
         if rid != self.region.value:

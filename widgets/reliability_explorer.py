@@ -12,11 +12,11 @@ import io
 from typing import Any
 
 import numpy as np
-from glacierlab_widgets._base import WidgetBase
 
 from glacierlab.calibration import METHODS, N_BINS, ReliabilityTable, fit_calibrator
 from glacierlab.confidence import CONVENTIONS, check_convention, confidence
 from glacierlab.errors import InputError
+from glacierlab_widgets._base import WidgetBase
 
 #: Bin counts offered by the slider (divisors of the 100-bin table).
 BIN_CHOICES = tuple(b for b in range(2, N_BINS + 1) if N_BINS % b == 0)
