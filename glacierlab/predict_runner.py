@@ -84,17 +84,24 @@ class Runner:
         self.device, self.tta, self.mc = device, tta, mc_samples
         self.cuda = device.startswith("cuda")
         model = model.to(device)
+        model.eval()
+        self.base = model
+        # CPU without MC dropout: BatchNorm folded into the convolutions + channels-last (oneDNN), the
+        # fastest CPU path of benchmarks/bench_model.py; results equal the plain model to float rounding.
+        self.fused = not self.cuda and mc_samples < 2
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
-        model.eval()
+        elif self.fused:
+            from glacierlab.models.fuse import fuse_for_inference
+
+            model = fuse_for_inference(model, channels_last=True)
         self.model = torch.compile(model) if compile_model else model
-        self.base = model
 
     def __call__(
         self, batch: dict[str, np.ndarray], location: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean glacier probability (N, H, W) over TTA/MC passes and its MC standard deviation."""
-        fmt = torch.channels_last if self.cuda else torch.contiguous_format
+        fmt = torch.channels_last if self.cuda or self.fused else torch.contiguous_format
         x = {g: torch.from_numpy(a).to(self.device).contiguous(memory_format=fmt) for g, a in batch.items()}
         loc = None if location is None else torch.from_numpy(location).to(self.device)
         passes = []
