@@ -41,13 +41,11 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_package_import_is_lazy() -> None:
     code = "import sys, glacierlab_widgets; print('leafmap' in sys.modules, 'ipywidgets' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
 
 
-def test_region_picker_region_date_glacier_and_box(shared_data: Path) -> None:
+def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from glacierlab.errors import InputError, UnknownNameError
     from glacierlab_widgets import RegionPicker
     from glacierlab_widgets.maps import new_map
@@ -87,13 +85,20 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path) -> None:
     }
     picker.box_button.click()
     assert picker.error is None
-    assert (
-        picker.selection.bbox == pytest.approx(EVEREST_BOX, abs=1e-4) and picker.selection.glacier_id is None
-    )
-    with pytest.raises(InputError, match="overlaps no catalog region"):
-        picker.use_drawn_box((0.0, 0.0, 1.0, 1.0))
+    assert picker.selection.bbox == pytest.approx(EVEREST_BOX, abs=1e-4) and picker.selection.glacier_id is None
     stacked = picker.selection.stack()
     assert stacked.attrs["region"] == "everest" and 150 < stacked.sizes["x"] < 260
+    with pytest.raises(InputError, match="min < max"):
+        picker.use_drawn_box((1.0, 0.0, 0.0, 1.0))
+
+    # a box outside every catalog region (Hardangerjokulen, Norway) goes through the STAC search (tested for real in test_stac.py)
+    outside = picker.use_drawn_box((7.4, 60.5, 7.6, 60.6))
+    assert outside.region_id is None and "STAC" in picker.status.value
+    import glacierlab.stac
+
+    calls = []
+    monkeypatch.setattr(glacierlab.stac, "stack_bbox", lambda bbox, dates, **kw: calls.append((bbox, dates)) or "stack")
+    assert outside.stack(max_cloud=10) == "stack" and calls == [((7.4, 60.5, 7.6, 60.6), outside.date)]
 
 
 def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: ANN001
@@ -193,9 +198,7 @@ def test_outline_comparer_dates_table_and_click(shared_data: Path) -> None:
     assert comp.table.loc[gid, "area_b_km2"] != pytest.approx(row["area_b_km2"])
     # click: the GeoJSON layer hands the feature's properties to select()
     layer = comp._layers["1969"]
-    layer._click_callbacks(
-        event="click", feature={"properties": {"glac_id": gid}}, properties={"glac_id": gid}
-    )
+    layer._click_callbacks(event="click", feature={"properties": {"glac_id": gid}}, properties={"glac_id": gid})
     assert comp.selected is not None and comp.selected["id"] == gid and gid in comp.details.value
     comp.time.value = "1998"
     assert list(comp._layers) == ["1998"]

@@ -26,24 +26,38 @@ class RegionSelection:
     """What the picker emits: a catalog region, a scene date and an optional lon/lat window.
 
     Attributes:
-        region_id: Catalog region id.
-        date: Scene date (None = the region's default).
+        region_id: Catalog region id, or None for a box outside every catalog region (then the data come
+            from STAC archives, see :func:`glacierlab.stac.stack_bbox`).
+        date: Scene date (None = the region's default); for a STAC box a window ``"YYYY-MM-DD/YYYY-MM-DD"``.
         bbox: ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326, or None for the whole region.
         glacier_id: The RGI/GLIMS id the window was chosen for, if any.
     """
 
-    region_id: str
+    region_id: str | None
     date: str | None = None
     bbox: BBox | None = None
     glacier_id: str | None = None
 
     def stack(
-        self, groups: tuple[str, ...] = ("optical", "dem"), catalog: Catalog | None = None
+        self, groups: tuple[str, ...] = ("optical", "dem"), catalog: Catalog | None = None, **stac: Any
     ) -> xr.Dataset:
-        """The region's inputs on one grid (:func:`glacierlab.stack.stack_region`)."""
+        """The inputs on one grid, from the catalog or, outside it, from STAC archives.
+
+        A catalog region uses :func:`glacierlab.stack.stack_region`; a box outside every region uses
+        :func:`glacierlab.stac.stack_bbox` (Sentinel-2 + Copernicus DEM found through STAC; ``stac``
+        keyword arguments such as ``endpoint`` or ``max_cloud`` are passed on).
+        """
+        if self.region_id is None:
+            from glacierlab.stac import stack_bbox
+
+            return stack_bbox(self.bbox, self.date or STAC_DEFAULT_DATES, catalog=catalog, **stac)
         from glacierlab.stack import stack_region
 
         return stack_region(self.region_id, self.date, groups, self.bbox, catalog=catalog)
+
+
+#: Date window searched for a drawn box outside the catalog (end-of-season scenes are preferred).
+STAC_DEFAULT_DATES = "2023-01-01/2024-12-31"
 
 
 def _intersects(a: BBox, b: BBox) -> bool:
@@ -138,9 +152,8 @@ class RegionPicker(WidgetBase):
     def _describe(self) -> None:
         s = self.selection
         where = "whole region" if s.bbox is None else "window " + ", ".join(f"{v:.4f}" for v in s.bbox)
-        self._say(
-            f"{s.region_id} {s.date or ''}: {where}" + (f" (glacier {s.glacier_id})" if s.glacier_id else "")
-        )
+        source = s.region_id or "STAC archives (outside the catalog regions)"
+        self._say(f"{source} {s.date or ''}: {where}" + (f" (glacier {s.glacier_id})" if s.glacier_id else ""))
 
     def _draw_box(self) -> None:
         from ipyleaflet import Rectangle
@@ -148,7 +161,8 @@ class RegionPicker(WidgetBase):
         from glacierlab_widgets.maps import remove_layer
 
         m = self._map
-        x0, y0, x1, y1 = self.selection.bbox or self.catalog.region(self.selection.region_id).bbox
+        s = self.selection
+        x0, y0, x1, y1 = s.bbox if s.bbox is not None or s.region_id is None else self.catalog.region(s.region_id).bbox
         remove_layer(m, self._outline)
         self._outline = Rectangle(
             bounds=((y0, x0), (y1, x1)), color="#ff7f00", fill_opacity=0.0, weight=2, name="selection"
@@ -187,8 +201,11 @@ class RegionPicker(WidgetBase):
 
         The region is the selected one if the box overlaps it, else the first catalog region it overlaps.
 
+        A box that overlaps no catalog region gives a selection with ``region_id=None``: its
+        :meth:`RegionSelection.stack` searches the STAC archives of the catalog instead.
+
         Raises:
-            InputError: Nothing drawn, or the box overlaps no catalog region.
+            InputError: Nothing drawn, or the box is malformed.
         """
         if bounds is None:
             roi = getattr(self.map, "user_roi", None)
@@ -201,10 +218,7 @@ class RegionPicker(WidgetBase):
         current = self.selection.region_id
         hits = [rid for rid, r in self.catalog.regions.items() if _intersects(box, r.bbox)]  # type: ignore[arg-type]
         if not hits:
-            raise InputError(
-                f"the box {box} overlaps no catalog region; draw it over one of: "
-                + ", ".join(self.catalog.region_ids)
-            )
+            return self._set(region_id=None, date=STAC_DEFAULT_DATES, bbox=box, glacier_id=None)
         rid = current if current in hits else hits[0]
         if rid != self.region.value:
             self.region.value = rid
