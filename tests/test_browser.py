@@ -139,7 +139,9 @@ def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> No
         ".some(e => e.innerText.includes('1850 -> 1969'))",
         timeout=60_000,
     )
-    assert table.inner_text() != before
+    from playwright.sync_api import expect
+
+    expect(table).not_to_have_text(before, timeout=30_000)  # the table widget updates after the status line
     page.screenshot(path=str(tmp_path / "voila.png"), full_page=True)
     assert (tmp_path / "voila.png").stat().st_size > 10_000
 

@@ -128,11 +128,11 @@ class OutlineComparer(WidgetBase):
         t.index.name = self.id_col
         self.table = t.sort_values("area_a_km2", ascending=False)
         total_a, total_b = t["area_a_km2"].sum(), t["area_b_km2"].sum()
+        self.table_view.value = self.table.head(30).to_html(float_format=lambda v: f"{v:.3f}", na_rep="")
         self._say(
             f"{la} -> {lb}: {len(t)} glaciers, {total_a:.3f} -> {total_b:.3f} km2 "
             f"({total_b - total_a:+.3f} km2)"
         )
-        self.table_view.value = self.table.head(30).to_html(float_format=lambda v: f"{v:.3f}", na_rep="")
         self._draw({la: STYLE_A, lb: STYLE_B})
         self._emit(self.table)
         return self.table
