@@ -91,7 +91,8 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatc
     with pytest.raises(InputError, match="min < max"):
         picker.use_drawn_box((1.0, 0.0, 0.0, 1.0))
 
-    # a box outside every catalog region (Hardangerjokulen, Norway) goes through the STAC search (tested for real in test_stac.py)
+    # a box outside every catalog region (Hardangerjokulen, Norway) goes through the STAC search
+    # (the search itself is tested for real in test_stac.py)
     outside = picker.use_drawn_box((7.4, 60.5, 7.6, 60.6))
     assert outside.region_id is None and "STAC" in picker.status.value
     import glacierlab.stac
