@@ -373,10 +373,9 @@ def predict_scene_task(
     if "inputs" in scene:
         inputs = scene["inputs"]
     else:
-        from glacierlab.stack import group, stack_region
+        from glacierlab.stack import stack_region
 
-        ds = stack_region(**scene)
-        inputs = {g: group(ds, g) for g in ("optical", "dem") if g in ds}  # each as (band, y, x)
+        inputs = stack_region(**scene)  # predict_scene reads each group's bands by name
     ckpt = load_checkpoint_once(checkpoint, device)
     kwargs = {"progress": False, **dict(predict or {})}
     result = predict_scene(ckpt, inputs, device=device, out_dir=folder, overwrite=True, **kwargs)

@@ -60,3 +60,18 @@ def shared_data_env() -> None:
     d = _shared_data_dir()
     if d.exists():
         os.environ.setdefault("GLACIERLAB_SEED_DIR", str(d))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained glavitu_tiny for the Landsat 2000 bands: exercises runners and notebooks, not accuracy."""
+    import torch
+
+    from glacierlab.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("glavitu_tiny", input_groups={"optical": 4, "dem": 2})
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    return save_checkpoint(
+        path, model, bands={"optical": ["blue", "green", "red", "nir"], "dem": ["elevation", "slope"]}
+    )

@@ -46,28 +46,11 @@ SMALL: dict[str, dict[str, object]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained glavitu_tiny for the Landsat 2000 bands: exercises the notebooks, not accuracy."""
-    import torch
-
-    from glacierlab.models import build_model, save_checkpoint
-
-    torch.manual_seed(0)
-    model = build_model("glavitu_tiny", input_groups={"optical": 4, "dem": 2})
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    return save_checkpoint(
-        path, model, bands={"optical": ["blue", "green", "red", "nir"], "dem": ["elevation", "slope"]}
-    )
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_conventions(path: Path) -> None:
     nb = json.loads(path.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert "parameters" in code[0].get("metadata", {}).get("tags", []), (
-        "first code cell must be tagged parameters"
-    )
+    assert "parameters" in code[0].get("metadata", {}).get("tags", []), "first code cell must be tagged parameters"
     tree = ast.parse("".join(code[0]["source"]))
     for node in tree.body:
         assert isinstance(node, ast.Assign), f"parameters cell: only assignments, got {ast.dump(node)[:60]}"
@@ -75,9 +58,7 @@ def test_notebook_conventions(path: Path) -> None:
     for cell in code:
         assert not cell.get("outputs") and cell.get("execution_count") is None, "outputs must be stripped"
         defs = [
-            n
-            for n in ast.walk(ast.parse("".join(cell["source"])))
-            if isinstance(n, ast.FunctionDef | ast.ClassDef)
+            n for n in ast.walk(ast.parse("".join(cell["source"]))) if isinstance(n, ast.FunctionDef | ast.ClassDef)
         ]
         assert not defs, "notebooks hold calls only; move functions into the library"
 

@@ -24,21 +24,6 @@ def stack(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa:
     return stack_region("everest", bbox=EVEREST_BOX)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained glavitu_tiny for the 2000 Landsat bands (enough to exercise the runner, not accuracy)."""
-    import torch
-
-    from glacierlab.models import build_model, save_checkpoint
-
-    torch.manual_seed(0)
-    model = build_model("glavitu_tiny", input_groups={"optical": 4, "dem": 2})
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    return save_checkpoint(
-        path, model, bands={"optical": ["blue", "green", "red", "nir"], "dem": ["elevation", "slope"]}
-    )
-
-
 def test_package_import_is_lazy() -> None:
     code = "import sys, glacierlab_widgets; print('leafmap' in sys.modules, 'ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -40,13 +40,6 @@ def available_devices() -> list[str]:
     return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
 
-def _groups(stack: xr.Dataset) -> dict[str, xr.DataArray]:
-    """The stack's input groups as ``(band, y, x)`` arrays (the stack names its band dims per group)."""
-    from glacierlab.stack import group
-
-    return {g: group(stack, g) for g in ("optical", "dem") if g in stack}
-
-
 class ModelRunner(WidgetBase):
     """Run a checkpoint over the selected scene and show the result layers.
 
@@ -191,7 +184,7 @@ class ModelRunner(WidgetBase):
             self._say(f"running {Path(ckpt).name} on {stack.sizes['y']} x {stack.sizes['x']} px...")
             result = predict_scene(
                 ckpt,
-                _groups(stack),
+                stack,
                 window=self.window.value,
                 stride=self.stride.value,
                 device=self.device.value,
