@@ -51,7 +51,8 @@ def main() -> None:
 
     import torch
 
-    from glacierlab.batch import dask_client, predict_scenes
+    from glacierlab.batch.scenes import predict_scenes
+    from glacierlab.batch.tasks import dask_client
     from glacierlab.models import build_model, save_checkpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_batch_"))

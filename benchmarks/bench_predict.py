@@ -72,8 +72,8 @@ def child(args: argparse.Namespace) -> None:
     """Run one prediction and print a JSON line with the figures."""
     import torch
 
-    from glacierlab.predict import predict_scene
-    from glacierlab.tiling import window_rows
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.inference.tiling import window_rows
 
     inputs = json.loads(args.inputs)
     try:

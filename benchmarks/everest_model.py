@@ -46,7 +46,7 @@ ROWS = ("model", "random_forest", "ratio_threshold", "all_glacier")
 
 
 def _predict(ckpt: Any, inputs: dict, window: int, stride: int, batch: int) -> np.ndarray:
-    from glacierlab.predict import predict_scene
+    from glacierlab.inference.predict import predict_scene
 
     out = predict_scene(
         ckpt,
@@ -71,9 +71,9 @@ def _row(name: str, s: dict[str, float]) -> str:
 
 def evaluate(checkpoint: Path, stride: int | None, batch: int, seed: int) -> dict[str, Any]:
     """Compute every figure; returns the JSON-ready metrics dict."""
-    from glacierlab.evaluate import calibration_ece, heldout_counts, model_inputs, scores
+    from glacierlab.data.stack import stack_region
     from glacierlab.models import load_checkpoint
-    from glacierlab.stack import stack_region
+    from glacierlab.reports.evaluate import calibration_ece, heldout_counts, model_inputs, scores
     from glacierlab.training.baselines import (
         fit_random_forest,
         fit_ratio_threshold,
@@ -257,8 +257,8 @@ def split_map(path: Path, split: Any, ref: np.ndarray) -> None:
 
 def ship(out: dict[str, Any]) -> None:
     """Write the shipped weights (with calibrators), metrics JSON, card figures and split map."""
-    from glacierlab.evaluate import calibration_arrays
     from glacierlab.models import save_checkpoint
+    from glacierlab.reports.evaluate import calibration_arrays
 
     ckpt, m = out["ckpt"], out["metrics"]
     extra = dict(ckpt.metadata.get("extra", {}))

@@ -32,15 +32,15 @@ import rasterio
 from rasterio.features import rasterize
 from scipy import ndimage
 
-from glacierlab.change import compare_outlines
-from glacierlab.outlines import mask_to_polygons, partition_inventory, rio_transform, split_by_inventory
-from glacierlab.uncertainty import (
+from glacierlab.outlines.change import compare_outlines
+from glacierlab.outlines.expert import (
     analyst_pairs,
     band_from_pairs,
     fraction_inside,
     judge_against_band,
     literature_band,
 )
+from glacierlab.outlines.polygons import mask_to_polygons, partition_inventory, rio_transform, split_by_inventory
 
 EVEREST = "everest_landsat7_exploradores_aster"
 
@@ -51,10 +51,10 @@ def data_dir() -> Path:
 
 
 def model_mask() -> tuple[np.ndarray, object, object]:
-    """Predict the Everest scene with the shipped model (needs glacierlab.stack/predict and weights)."""
+    """Predict the Everest scene with the shipped model (needs glacierlab.data.stack/predict and weights)."""
     try:
-        from glacierlab.predict import predict_scene
-        from glacierlab.stack import stack_region
+        from glacierlab.data.stack import stack_region
+        from glacierlab.inference.predict import predict_scene
     except ImportError as err:
         sys.exit(
             f"no --mask given and the model pipeline is not available yet ({err}); "

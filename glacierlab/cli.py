@@ -22,7 +22,7 @@ DEMO_REGION = "everest"
 
 
 def _cmd_regions(args: argparse.Namespace) -> int:
-    from glacierlab.catalog import load_catalog
+    from glacierlab.data.catalog import load_catalog
 
     cat = load_catalog(args.catalog)
     for region in cat.regions.values():
@@ -31,8 +31,8 @@ def _cmd_regions(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from glacierlab.catalog import load_catalog
-    from glacierlab.fetch import fetch
+    from glacierlab.data.catalog import load_catalog
+    from glacierlab.data.fetch import fetch
 
     cat = load_catalog(args.catalog)
     region = cat.region(args.region)
@@ -63,7 +63,7 @@ def _cmd_import_keras(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from glacierlab.demo import run_demo
+    from glacierlab.reports.demo import run_demo
 
     table = run_demo(Path(args.out), region=args.region, overwrite=args.overwrite)
     print(table[["region", "status", "seconds", "error"]].to_string(index=False))
@@ -96,8 +96,8 @@ def _finish_batch(table: pd.DataFrame, what: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from glacierlab.batch import dask_client
-    from glacierlab.reports import run_reports
+    from glacierlab.batch.tasks import dask_client
+    from glacierlab.reports.runner import run_reports
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     with dask_client(args.scheduler, args.workers) as client:
@@ -115,7 +115,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch_predict(args: argparse.Namespace) -> int:
-    from glacierlab.batch import dask_client, predict_scenes
+    from glacierlab.batch.scenes import predict_scenes
+    from glacierlab.batch.tasks import dask_client
 
     scenes = [s.strip() for s in args.scenes.split(",") if s.strip()]
     with dask_client(args.scheduler, args.workers) as client:

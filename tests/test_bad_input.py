@@ -9,11 +9,11 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from glacierlab.data.fetch import fetch
+from glacierlab.data.rasters import load_raster, open_raster
+from glacierlab.data.stack import stack_from_arrays, stack_region
+from glacierlab.data.terrain import slope_degrees
 from glacierlab.errors import CorruptFileError, GridError, HashMismatchError, NoDataError, UnknownNameError
-from glacierlab.fetch import fetch
-from glacierlab.rasters import load_raster, open_raster
-from glacierlab.stack import stack_from_arrays, stack_region
-from glacierlab.terrain import slope_degrees
 
 pytestmark = [
     pytest.mark.filterwarnings(
@@ -62,7 +62,7 @@ def test_hash_mismatch(shared_data: Path, tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / rel).parent.mkdir(parents=True)
     (tmp_path / rel).write_bytes((shared_data / rel).read_bytes() + b"\0")
     monkeypatch.setenv("GLACIERLAB_SEED_DIR", str(tmp_path))
-    from glacierlab.catalog import Source
+    from glacierlab.data.catalog import Source
 
     src = Source(
         id="b4_crop",

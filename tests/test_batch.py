@@ -14,19 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glacierlab.atomic import atomic_path
-from glacierlab.batch import (
-    MARKER,
-    Outcome,
-    cache_info,
-    clear_marker,
-    incomplete_reason,
-    load_once,
-    marked_outputs,
-    run_tasks,
-    status_table,
-    write_done_marker,
-)
+from glacierlab.batch.markers import MARKER, clear_marker, incomplete_reason, marked_outputs, write_done_marker
+from glacierlab.batch.scenes import cache_info, load_once
+from glacierlab.batch.tasks import Outcome, run_tasks, status_table
+from glacierlab.files import atomic_path
 
 distributed = pytest.importorskip(
     "distributed", reason="needs the distributed extra: pip install -e '.[distributed]'"
@@ -165,7 +156,7 @@ def test_reports_batch_on_cluster(client, tmp_path: Path) -> None:
     pytest.importorskip("papermill", reason="needs the notebooks extra")
     from test_reports import PLOT_CELL, _notebook
 
-    from glacierlab.reports import run_reports
+    from glacierlab.reports.runner import run_reports
 
     template = _notebook(
         tmp_path / "t.ipynb", PLOT_CELL, 'if region == "broken":\n    raise RuntimeError("no scene")'
@@ -224,9 +215,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_predict_scenes_on_cluster(client, tiny_checkpoint: Path, shared_data: Path, tmp_path: Path) -> None:
     import rasterio
 
-    from glacierlab.batch import predict_scenes
-    from glacierlab.predict import predict_scene
-    from glacierlab.stack import group, stack_region
+    from glacierlab.batch.scenes import predict_scenes
+    from glacierlab.data.stack import group, stack_region
+    from glacierlab.inference.predict import predict_scene
 
     opt = {"region_id": "everest", "groups": ["optical"]}
     scenes = {

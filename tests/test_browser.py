@@ -3,7 +3,7 @@
 Opens ``notebooks/compare_outlines.ipynb`` through Voilà's server extension (``/voila/render/...``,
 the mode Binder uses), checks that the leaflet map and the widgets render, changes the B dropdown and
 sees the status line change, then screenshots a static report HTML (an executed notebook converted by
-``glacierlab.reports.notebook_to_html``). Needs ``/usr/bin/chromium`` (``tools/install_browser.sh``).
+``glacierlab.reports.runner.notebook_to_html``). Needs ``/usr/bin/chromium`` (``tools/install_browser.sh``).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> No
 def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> None:  # noqa: ANN001
     import papermill as pm
 
-    from glacierlab.reports import notebook_to_html
+    from glacierlab.reports.runner import notebook_to_html
 
     executed = tmp_path / "compare_outlines.ipynb"
     pm.execute_notebook(

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glacierlab.calibration import (
+from glacierlab.errors import CheckpointError, InputError, UnknownNameError
+from glacierlab.inference.calibration import (
     METHODS,
     Calibrator,
     ReliabilityTable,
@@ -11,8 +12,7 @@ from glacierlab.calibration import (
     fit_calibrator,
     laplacian_predict,
 )
-from glacierlab.confidence import confidence
-from glacierlab.errors import CheckpointError, InputError, UnknownNameError
+from glacierlab.inference.confidence import confidence
 
 
 def _sample(n: int, seed: int, sharpen: float) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +94,7 @@ def test_kernel_ridge_follows_the_paper_recipe() -> None:
 def test_kernel_ridge_solver_matches_sklearn_for_a_constant_penalty() -> None:
     from sklearn.kernel_ridge import KernelRidge
 
-    from glacierlab.calibration import _fit_kernel_ridge
+    from glacierlab.inference.calibration import _fit_kernel_ridge
 
     rng = np.random.default_rng(6)
     x = np.sort(rng.random(40))
@@ -155,7 +155,7 @@ def test_table_skips_nodata_and_rejects_bad_values() -> None:
 
 
 def test_reliability_diagram_has_ece_in_title() -> None:
-    from glacierlab.plot_reliability import reliability_diagram
+    from glacierlab.reports.plot_reliability import reliability_diagram
 
     c, k = _conf_correct(*_sample(20_000, 9, 1.0), "entropy")
     t = ReliabilityTable()

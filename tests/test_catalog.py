@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glacierlab.catalog import DEFAULT_CATALOG, OPTICAL_BANDS, load_catalog, validate_catalog
+from glacierlab.data.catalog import DEFAULT_CATALOG, load_catalog, validate_catalog
 from glacierlab.errors import CatalogError, UnknownNameError
+from glacierlab.vocabulary import OPTICAL_BANDS
 
 REGIONS = {
     "everest",

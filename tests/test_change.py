@@ -16,7 +16,8 @@ from affine import Affine
 from rasterio.features import rasterize
 from rasterio.windows import from_bounds
 
-from glacierlab.change import (
+from glacierlab.errors import InputError
+from glacierlab.outlines.change import (
     TABLE_COLUMNS,
     area_time_series,
     boundary_distances,
@@ -27,8 +28,7 @@ from glacierlab.change import (
     rasterize_stack,
     stack_to_outlines,
 )
-from glacierlab.errors import InputError
-from glacierlab.outlines import mask_to_polygons, repair_geometries
+from glacierlab.outlines.polygons import mask_to_polygons, repair_geometries
 
 UTM33 = "EPSG:32633"
 X0, Y0 = 400000.0, 5100000.0

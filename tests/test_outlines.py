@@ -14,7 +14,7 @@ from pyproj import Geod
 from rasterio.features import rasterize
 
 from glacierlab.errors import GridError, InputError, OutputExistsError, UnknownNameError
-from glacierlab.outlines import (
+from glacierlab.outlines.polygons import (
     area_km2,
     mask_to_polygons,
     metric_crs,

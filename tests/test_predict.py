@@ -10,14 +10,14 @@ import torch
 import xarray as xr
 from torch import nn
 
-from glacierlab.calibration import Calibrator
-from glacierlab.confidence import confidence
+from glacierlab.data.normalise import normalise_group
 from glacierlab.errors import GridError, InputError, NoDataError, OutputExistsError, UnknownNameError
-from glacierlab.georef import rio_transform
-from glacierlab.normalise import normalise_group
-from glacierlab.predict import predict_scene
-from glacierlab.predict_runner import TTA_TRANSFORMS, StreamingMedian, forward_tf, inverse_tf
-from glacierlab.tiling import pad_to_window
+from glacierlab.geo import rio_transform
+from glacierlab.inference.calibration import Calibrator
+from glacierlab.inference.confidence import confidence
+from glacierlab.inference.predict import predict_scene
+from glacierlab.inference.runner import TTA_TRANSFORMS, StreamingMedian, forward_tf, inverse_tf
+from glacierlab.inference.tiling import pad_to_window
 
 BANDS = ["red", "green", "blue", "nir"]
 STATS = {"optical": {"min": [0.0] * 4, "max": [255.0] * 4}}
@@ -391,8 +391,8 @@ def test_callback_reports_progress_and_can_stop_the_run(tmp_path) -> None:
     import rioxarray  # noqa: F401  (registers the .rio accessor)
     import xarray as xr
 
+    from glacierlab.inference.predict import predict_scene
     from glacierlab.models import build_model, save_checkpoint
-    from glacierlab.predict import predict_scene
 
     model = build_model("glavitu_tiny", input_groups={"optical": 1})
     ck = tmp_path / "m.safetensors"

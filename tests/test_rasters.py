@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from glacierlab.data.rasters import load_netcdf, load_raster, open_raster
 from glacierlab.errors import CatalogError, UnknownNameError
-from glacierlab.rasters import load_netcdf, load_raster, open_raster
 
 # Third-party noise when tests call rioxarray directly (the library wraps its own calls); the lead is
 # asked to add the same filters to pyproject.toml.

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from glacierlab import regional
+from glacierlab.data.stack import stack_region
 from glacierlab.errors import InputError
-from glacierlab.stack import stack_region
+from glacierlab.reports import regional
 
 matplotlib.use("Agg")
 

@@ -11,9 +11,9 @@ import nbformat
 import nbformat.v4 as v4
 import pytest
 
-from glacierlab.batch import MARKER
+from glacierlab.batch.markers import MARKER
 from glacierlab.errors import UnknownNameError
-from glacierlab.reports import (
+from glacierlab.reports.runner import (
     ReportExecutionError,
     default_template,
     notebook_to_html,
@@ -188,7 +188,7 @@ def test_template_is_parameterised_calls_only_and_stripped() -> None:
 
 def test_real_template_on_demo_region(tmp_path: Path, shared_data: Path) -> None:
     pytest.importorskip(
-        "glacierlab.stack", reason="needs glacierlab.stack.stack_region (data layer, issue 2)"
+        "glacierlab.data.stack", reason="needs glacierlab.data.stack.stack_region (data layer, issue 2)"
     )
     bbox = [86.85, 27.95, 86.95, 28.02]  # a small window, passed as a value
     table = run_reports(["everest"], tmp_path, parameters={"bbox": bbox}, progress=False, timeout=300)

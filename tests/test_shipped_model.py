@@ -1,10 +1,10 @@
 """The shipped Everest model: it loads, and re-predicting its held-out test blocks gives the card's IoU.
 
-The first tests check, on small synthetic inputs, the pieces of :mod:`glacierlab.evaluate` that the
+The first tests check, on small synthetic inputs, the pieces of :mod:`glacierlab.reports.evaluate` that the
 benchmark and this test rely on. The figures come from
 ``glacierlab/weights/glavitu_lite_everest_metrics.json`` (written by ``benchmarks/everest_model.py
 --ship``, which predicts the whole scene); here only the windows that touch the test blocks are
-predicted (``glacierlab.evaluate.predict_area``, same window grid), which keeps the test to a few
+predicted (``glacierlab.reports.evaluate.predict_area``, same window grid), which keeps the test to a few
 seconds of model time on 2 cores.
 """
 
@@ -53,7 +53,7 @@ def _tiny_inputs(h: int, w: int) -> dict:
 
 
 def test_heldout_counts_skip_no_data_and_pixels_outside_the_area() -> None:
-    from glacierlab.evaluate import heldout_counts, scores
+    from glacierlab.reports.evaluate import heldout_counts, scores
 
     ref = np.array([[1, 1, 0, 0], [1, 0, 255, 0]], np.uint8)
     prob = np.array([[0.9, 0.2, 0.7, 0.1], [np.nan, 0.6, 0.9, 0.3]], np.float32)
@@ -70,8 +70,8 @@ def test_heldout_counts_skip_no_data_and_pixels_outside_the_area() -> None:
 
 
 def test_predict_area_equals_whole_scene_prediction(tmp_path: Path) -> None:
-    from glacierlab.evaluate import predict_area
-    from glacierlab.predict import predict_scene
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.reports.evaluate import predict_area
 
     ckpt = _tiny_checkpoint(tmp_path)
     inputs = _tiny_inputs(100, 131)
@@ -87,7 +87,7 @@ def test_predict_area_equals_whole_scene_prediction(tmp_path: Path) -> None:
 
 
 def test_calibration_is_fitted_on_one_area_and_scored_on_another() -> None:
-    from glacierlab.evaluate import calibration_arrays, calibration_ece
+    from glacierlab.reports.evaluate import calibration_arrays, calibration_ece
 
     rng = np.random.default_rng(0)
     h, w = 200, 200
@@ -143,7 +143,7 @@ def test_shipped_checkpoint_is_self_describing(shipped: tuple) -> None:
 
 
 def test_shipped_calibrators_load_and_map_into_0_1(shipped: tuple) -> None:
-    from glacierlab.calibration import Calibrator
+    from glacierlab.inference.calibration import Calibrator
 
     ckpt = shipped[0]
     for method in ("kernel_ridge", "isotonic", "temperature"):
@@ -163,8 +163,8 @@ def test_model_card_states_the_metrics_file_figures(shipped: tuple) -> None:
 
 
 def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, shared_data: Path) -> None:
-    from glacierlab.evaluate import heldout_counts, model_inputs, predict_area
-    from glacierlab.stack import stack_region
+    from glacierlab.data.stack import stack_region
+    from glacierlab.reports.evaluate import heldout_counts, model_inputs, predict_area
     from glacierlab.training.scene_dataset import SpatialSplit
 
     ckpt, metrics, _ = shipped

@@ -18,11 +18,13 @@ import xarray as xr
 from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 
-from glacierlab import stac
-from glacierlab.catalog import StacEndpoint, load_catalog
-from glacierlab.errors import ConfigError, NoDataError, StacError, UnknownNameError
-from glacierlab.stac_cache import cached_asset, make_grid, utm_epsg
-from glacierlab.stack import group
+from glacierlab.data import stac, stac_search
+from glacierlab.data.catalog import StacEndpoint, load_catalog
+from glacierlab.data.stac_cache import cached_asset
+from glacierlab.data.stac_items import make_grid
+from glacierlab.data.stack import group
+from glacierlab.errors import ConfigError, InputError, NoDataError, StacError, UnknownNameError
+from glacierlab.geo import utm_epsg
 
 MAKE_DATA = Path(__file__).parent / "data" / "stac" / "make_data.py"
 WINDOW = "2000-07-01/2000-12-31"
@@ -56,7 +58,7 @@ def _on_grid(path: Path, like: xr.DataArray) -> np.ndarray:
     return src.rio.reproject_match(like, resampling=Resampling.nearest, nodata=np.nan).values
 
 
-def _scenes(api: Any, **kw: Any) -> list[stac.StacScene]:
+def _scenes(api: Any, **kw: Any) -> list[stac_search.StacScene]:
     kw = {"endpoint": api.endpoint, "collections": ["landsat-like"], "max_cloud": 60, **kw}
     return stac.search_scenes(BOX, WINDOW, **kw)
 
@@ -66,7 +68,7 @@ def test_search_filters_and_ranks_by_ablation_season(api: Any) -> None:
     assert [s.id for s in _scenes(api, season="ignore")] == ["LT_B", "LT_A"]  # by cloud cover only
     assert [s.id for s in _scenes(api, season="only")] == ["LT_A"]
     assert [s.id for s in _scenes(api, max_cloud=100)] == ["LT_A", "LT_C", "LT_B"]
-    assert stac.ablation_months(27.9) == (7, 8, 9) and stac.ablation_months(-46.6) == (1, 2, 3)
+    assert stac_search.ablation_months(27.9) == (7, 8, 9) and stac_search.ablation_months(-46.6) == (1, 2, 3)
     with pytest.raises(NoDataError, match="max_cloud=1"):
         _scenes(api, max_cloud=1)
 
@@ -131,8 +133,8 @@ def test_stack_bbox_has_the_stack_region_format(api: Any) -> None:
 
 
 def test_dem_mosaic_matches_the_strips(api: Any) -> None:
-    from glacierlab.mosaic import mosaic_on_grid
-    from glacierlab.rasters import open_raster
+    from glacierlab.data.mosaic import mosaic_on_grid
+    from glacierlab.data.rasters import open_raster
 
     grid = make_grid(BOX, 32.0)
     elev = stac.load_dem(BOX, grid, endpoint=api.endpoint, collection="dem-like")
@@ -190,7 +192,7 @@ def test_glacier_id_resolves_to_a_padded_box() -> None:
 
 
 def test_bad_inputs_and_catalog_endpoints(api: Any) -> None:
-    with pytest.raises(ConfigError, match="lon_min"):
+    with pytest.raises(InputError, match="lon_min"):
         stac.search_scenes((10, 47, 9, 48), WINDOW, endpoint=api.endpoint, collections=["landsat-like"])
     with pytest.raises(ConfigError, match="starts after"):
         stac.search_scenes(BOX, "2001-01-01/2000-01-01", endpoint=api.endpoint, collections=["landsat-like"])

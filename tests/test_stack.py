@@ -11,10 +11,10 @@ import rasterio
 import xarray as xr
 from rasterio.transform import from_origin
 
-from glacierlab.rasters import load_raster, open_raster
-from glacierlab.stack import group, stack_from_arrays, stack_region
-from glacierlab.terrain import slope_degrees
-from glacierlab.vectors import load_outlines
+from glacierlab.data.rasters import load_raster, open_raster
+from glacierlab.data.stack import group, stack_from_arrays, stack_region
+from glacierlab.data.terrain import slope_degrees
+from glacierlab.data.vectors import load_outlines
 
 pytestmark = [
     pytest.mark.filterwarnings(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from glacierlab.errors import ConfigError, UnknownNameError
-from glacierlab.tiling import gaussian_weights, iter_windows, pad_to_window, window_rows, window_starts
+from glacierlab.inference.tiling import gaussian_weights, iter_windows, pad_to_window, window_rows, window_starts
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,9 @@ from pyproj import Geod
 from rasterio.features import rasterize
 from scipy import ndimage
 
-from glacierlab.change import compare_outlines
 from glacierlab.errors import ConfigError, InputError, UnknownNameError
-from glacierlab.outlines import mask_to_polygons, partition_inventory, split_by_inventory
-from glacierlab.uncertainty import (
+from glacierlab.outlines.change import compare_outlines
+from glacierlab.outlines.expert import (
     ExpertBand,
     analyst_pairs,
     band_from_pairs,
@@ -25,6 +24,7 @@ from glacierlab.uncertainty import (
     judge_against_band,
     literature_band,
 )
+from glacierlab.outlines.polygons import mask_to_polygons, partition_inventory, split_by_inventory
 
 GEOD = Geod(ellps="WGS84")
 

@@ -8,8 +8,8 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Polygon
 
+from glacierlab.data.vectors import load_outlines, repair_geometries
 from glacierlab.errors import InputError, NoDataError
-from glacierlab.vectors import load_outlines, repair_geometries
 
 # Third-party noise when tests call rioxarray directly (the library wraps its own calls); the lead is
 # asked to add the same filters to pyproject.toml.

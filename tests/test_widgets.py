@@ -19,7 +19,7 @@ KHUMBU_RGI = "RGI60-15.03733"
 
 @pytest.fixture(scope="module")
 def stack(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from glacierlab.stack import stack_region
+    from glacierlab.data.stack import stack_region
 
     return stack_region("everest", bbox=EVEREST_BOX)
 
@@ -80,10 +80,12 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatc
     # (the search itself is tested for real in test_stac.py)
     outside = picker.use_drawn_box((7.4, 60.5, 7.6, 60.6))
     assert outside.region_id is None and "STAC" in picker.status.value
-    import glacierlab.stac
+    import glacierlab.data.stac
 
     calls = []
-    monkeypatch.setattr(glacierlab.stac, "stack_bbox", lambda bbox, dates, **kw: calls.append((bbox, dates)) or "stack")
+    monkeypatch.setattr(
+        glacierlab.data.stac, "stack_bbox", lambda bbox, dates, **kw: calls.append((bbox, dates)) or "stack"
+    )
     assert outside.stack(max_cloud=10) == "stack" and calls == [((7.4, 60.5, 7.6, 60.6), outside.date)]
 
 
@@ -196,7 +198,7 @@ def test_outline_comparer_model_vs_inventory(shared_data: Path) -> None:
     import geopandas as gpd
     import shapely
 
-    from glacierlab.vectors import load_outlines
+    from glacierlab.data.vectors import load_outlines
     from glacierlab_widgets import OutlineComparer
 
     inv = load_outlines("everest_rgi60_outlines", bbox=EVEREST_BOX).to_crs(32645)

@@ -22,14 +22,13 @@ import importlib.util
 import io
 import json
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from glacierlab.errors import InputError, unknown_name
-from glacierlab.rasters import quiet_third_party
+from glacierlab.quiet import quiet, quiet_third_party
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -117,7 +116,7 @@ def _rgba(
     """(H, W, 4) uint8 image: RGB stacks are percentile-stretched, single bands coloured by ``colormap``."""
     import matplotlib
 
-    from glacierlab.plot import stretch
+    from glacierlab.reports.plot import stretch
 
     a = np.asarray(arr, dtype=np.float32)
     if nodata is not None:
@@ -230,19 +229,11 @@ def add_raster(
         for key, val in (("vmin", vmin), ("vmax", vmax), ("nodata", nodata)):
             if val is not None:
                 kw[key] = val
-        with warnings.catch_warnings():
-            # Third-party noise while the tile layer is set up: localtileserver 1.0.0 passes cors_all= to
-            # ipyleaflet's TileLayer (traitlets DeprecationWarning); rio-tiler warns
-            # "Cannot determine minzoom"
-            # for small rasters without overviews (UserWarning).
-            warnings.filterwarnings(
-                "ignore", message="Passing unrecognized arguments to super", category=DeprecationWarning
-            )
-            warnings.filterwarnings("ignore", message="Cannot determine m..zoom", category=UserWarning)
+        with quiet():  # localtileserver / rio-tiler noise, see glacierlab.quiet.THIRD_PARTY_NOISE
             m.add_raster(str(data), **kw)
         return m.find_layer(name)
     if is_file:
-        from glacierlab.rasters import open_raster
+        from glacierlab.data.rasters import open_raster
 
         da = open_raster(data)
         if indexes is not None:

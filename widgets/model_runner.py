@@ -1,6 +1,6 @@
 """Model runner: checkpoint, device, window/stride, TTA and MC-dropout, run/cancel, results on the map.
 
-Wraps :func:`glacierlab.predict.predict_scene`; the result (probability, mask, confidence
+Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probability, mask, confidence
 [, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map.
 """
 
@@ -44,7 +44,7 @@ class ModelRunner(WidgetBase):
     """Run a checkpoint over the selected scene and show the result layers.
 
     Args:
-        inputs: The scene: a stack (``xr.Dataset`` from :func:`glacierlab.stack.stack_region`), a
+        inputs: The scene: a stack (``xr.Dataset`` from :func:`glacierlab.data.stack.stack_region`), a
             :class:`~glacierlab_widgets.region_picker.RegionPicker` (its current selection is stacked at
             run time) or a zero-argument callable returning a stack.
         checkpoint: Initial checkpoint path.
@@ -161,9 +161,9 @@ class ModelRunner(WidgetBase):
 
         Raises:
             InputError: No checkpoint given. Cancelled: Cancel was pressed. Any error of
-            :func:`glacierlab.predict.predict_scene` (bad window, missing bands...).
+            :func:`glacierlab.inference.predict.predict_scene` (bad window, missing bands...).
         """
-        from glacierlab.predict import predict_scene
+        from glacierlab.inference.predict import predict_scene
 
         ckpt = self.checkpoint.value.strip()
         if not ckpt:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from glacierlab.catalog import Catalog, load_catalog
+from glacierlab.data.catalog import Catalog, load_catalog
 from glacierlab.errors import InputError, unknown_name
 from glacierlab_widgets._base import WidgetBase
 
@@ -27,7 +27,7 @@ STYLE_B = {"color": "#d62728", "weight": 1.5, "fillOpacity": 0.05}
 
 def _with_ids(gdf: gpd.GeoDataFrame, id_col: str, other: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Outlines with glacier ids; a set without them (a model's polygons) is split along the other set."""
-    from glacierlab.outlines import split_by_inventory
+    from glacierlab.outlines.polygons import split_by_inventory
 
     if id_col in gdf.columns:
         return gdf
@@ -54,7 +54,7 @@ class OutlineComparer(WidgetBase):
     Attributes:
         table: Per-glacier DataFrame (index: glacier id) with ``area_a_km2``, ``area_b_km2``,
             ``change_km2``, ``change_rel`` (relative to A), ``iou`` and boundary distances in metres
-            (:func:`glacierlab.change.compare_outlines`) for the current pair.
+            (:func:`glacierlab.outlines.change.compare_outlines`) for the current pair.
         selected: The table row of the glacier clicked last (a dict) or None.
     """
 
@@ -104,7 +104,7 @@ class OutlineComparer(WidgetBase):
         cls, region_id: str, *, id_col: str, catalog: Catalog | None = None, **kwargs: Any
     ) -> OutlineComparer:
         """One outline set per scene date of a catalog region (dates without vector outlines are skipped)."""
-        from glacierlab.vectors import load_outlines
+        from glacierlab.data.vectors import load_outlines
 
         cat = catalog or load_catalog()
         sets = {}
@@ -118,7 +118,7 @@ class OutlineComparer(WidgetBase):
 
     def compare(self) -> pd.DataFrame:
         """Build the per-glacier table for the current A and B, redraw both sets, return the table."""
-        from glacierlab.change import compare_outlines
+        from glacierlab.outlines.change import compare_outlines
 
         la, lb = self.a.value, self.b.value
         oa, ob = self.outlines[la], self.outlines[lb]

@@ -1,7 +1,7 @@
 """Region picker: a catalog region and date, a glacier by RGI/GLIMS id, or a box drawn on the map.
 
 The result, :attr:`RegionPicker.selection`, is a :class:`RegionSelection`: the arguments
-:func:`glacierlab.stack.stack_region` takes (region id, date, lon/lat bbox), with a ``stack()`` call.
+:func:`glacierlab.data.stack.stack_region` takes (region id, date, lon/lat bbox), with a ``stack()`` call.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from glacierlab.catalog import Catalog, load_catalog
+from glacierlab.data.catalog import Catalog, load_catalog
 from glacierlab.errors import InputError
+from glacierlab.geo import BBox
 from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import xarray as xr
 
-BBox = tuple[float, float, float, float]
 #: Columns searched for glacier ids (RGI, GLIMS, Swiss inventory).
 ID_COLUMNS = ("RGIId", "GLIMSId", "glac_id", "rgi_id", "glims_id", "SGI", "sgi-id")
 
@@ -27,7 +27,7 @@ class RegionSelection:
 
     Attributes:
         region_id: Catalog region id, or None for a box outside every catalog region (then the data come
-            from STAC archives, see :func:`glacierlab.stac.stack_bbox`).
+            from STAC archives, see :func:`glacierlab.data.stac.stack_bbox`).
         date: Scene date (None = the region's default); for a STAC box a window ``"YYYY-MM-DD/YYYY-MM-DD"``.
         bbox: ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326, or None for the whole region.
         glacier_id: The RGI/GLIMS id the window was chosen for, if any.
@@ -43,25 +43,21 @@ class RegionSelection:
     ) -> xr.Dataset:
         """The inputs on one grid, from the catalog or, outside it, from STAC archives.
 
-        A catalog region uses :func:`glacierlab.stack.stack_region`; a box outside every region uses
-        :func:`glacierlab.stac.stack_bbox` (Sentinel-2 + Copernicus DEM found through STAC; ``stac``
+        A catalog region uses :func:`glacierlab.data.stack.stack_region`; a box outside every region uses
+        :func:`glacierlab.data.stac.stack_bbox` (Sentinel-2 + Copernicus DEM found through STAC; ``stac``
         keyword arguments such as ``endpoint`` or ``max_cloud`` are passed on).
         """
         if self.region_id is None:
-            from glacierlab.stac import stack_bbox
+            from glacierlab.data.stac import stack_bbox
 
             return stack_bbox(self.bbox, self.date or STAC_DEFAULT_DATES, catalog=catalog, **stac)
-        from glacierlab.stack import stack_region
+        from glacierlab.data.stack import stack_region
 
         return stack_region(self.region_id, self.date, groups, self.bbox, catalog=catalog)
 
 
 #: Date window searched for a drawn box outside the catalog (end-of-season scenes are preferred).
 STAC_DEFAULT_DATES = "2023-01-01/2024-12-31"
-
-
-def _intersects(a: BBox, b: BBox) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 class RegionPicker(WidgetBase):
@@ -71,7 +67,7 @@ class RegionPicker(WidgetBase):
         region: Initial region id.
         date: Initial date (None = the region's default).
         bbox: Initial lon/lat window (None = whole region).
-        catalog: Catalog (default :func:`glacierlab.catalog.load_catalog`).
+        catalog: Catalog (default :func:`glacierlab.data.catalog.load_catalog`).
         m: A map from :func:`glacierlab_widgets.maps.new_map` to draw on; None creates one on first use of
             :attr:`map` (with the draw control for boxes).
 
@@ -187,7 +183,7 @@ class RegionPicker(WidgetBase):
             raise InputError("type a glacier id (RGI or GLIMS) first.")
         if margin < 0:
             raise InputError(f"margin must be >= 0, got {margin}")
-        from glacierlab.vectors import find_glacier
+        from glacierlab.data.vectors import find_glacier
 
         rid, hit = find_glacier(gid, region=self.selection.region_id, catalog=self.catalog)
         x0, y0, x1, y1 = latlon_bounds(hit)
@@ -212,11 +208,9 @@ class RegionPicker(WidgetBase):
             if roi is None:
                 raise InputError("no box drawn yet: draw a rectangle with the map's draw tool first.")
             bounds = tuple(self.map.user_roi_bounds())
-        box = tuple(float(v) for v in bounds)
-        if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
-            raise InputError(f"expected (lon_min, lat_min, lon_max, lat_max) with min < max, got {bounds}")
+        box = BBox.parse(bounds, "drawn box")
         current = self.selection.region_id
-        hits = [rid for rid, r in self.catalog.regions.items() if _intersects(box, r.bbox)]  # type: ignore[arg-type]
+        hits = [rid for rid, r in self.catalog.regions.items() if box.intersects(r.bbox)]
         if not hits:
             return self._set(region_id=None, date=STAC_DEFAULT_DATES, bbox=box, glacier_id=None)
         rid = current if current in hits else hits[0]

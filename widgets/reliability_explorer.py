@@ -1,8 +1,9 @@
 """Reliability explorer: reliability diagrams before/after recalibration, a bins slider, ECE.
 
-Wraps :class:`glacierlab.calibration.ReliabilityTable`, :func:`glacierlab.calibration.fit_calibrator`
-and :func:`glacierlab.plot_reliability.reliability_diagram`. The calibrator is fitted on the ``fit_*``
-pixels (a held-out part of the scene) and judged on the evaluation pixels; without ``fit_*`` it is
+Wraps :class:`glacierlab.inference.calibration.ReliabilityTable`,
+:func:`glacierlab.inference.calibration.fit_calibrator` and
+:func:`glacierlab.reports.plot_reliability.reliability_diagram`. The calibrator is fitted on the
+``fit_*`` pixels (a held-out part of the scene) and judged on the evaluation pixels; without ``fit_*`` it is
 fitted and judged on the same pixels, which the status line says (in-sample, optimistic).
 """
 
@@ -11,28 +12,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import numpy as np
-
-from glacierlab.calibration import METHODS, N_BINS, ReliabilityTable, fit_calibrator
-from glacierlab.confidence import CONVENTIONS, check_convention, confidence
 from glacierlab.errors import InputError
+from glacierlab.inference.calibration import METHODS, N_BINS, ReliabilityTable, fit_calibrator
+from glacierlab.inference.confidence import CONVENTIONS, check_convention, confidence_correctness
 from glacierlab_widgets._base import WidgetBase
 
 #: Bin counts offered by the slider (divisors of the 100-bin table).
 BIN_CHOICES = tuple(b for b in range(2, N_BINS + 1) if N_BINS % b == 0)
-
-
-def _pixels(probability: Any, reference: Any, convention: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw confidence, correctness and validity of a predicted scene against a 0/1/255 reference."""
-    p = np.asarray(probability, dtype=np.float32)
-    ref = np.asarray(reference)
-    if p.shape != ref.shape:
-        raise InputError(
-            f"probability {p.shape} and reference {ref.shape} must have the same shape; "
-            "put them on one grid first (stack_region(..., like=...))."
-        )
-    valid = np.isfinite(p) & ((ref == 0) | (ref == 1))
-    return confidence(p, convention), (p > 0.5) == (ref == 1), valid
 
 
 class ReliabilityExplorer(WidgetBase):
@@ -44,7 +30,7 @@ class ReliabilityExplorer(WidgetBase):
         fit_probability: Probability of the pixels the calibrator is fitted on (None: the same pixels).
         fit_reference: Reference of ``fit_probability``.
         convention: Confidence convention of the raw confidence (``"entropy"`` paper, ``"maxprob"``).
-        method: Initial calibration method (``"none"`` or one of ``glacierlab.calibration.METHODS``).
+        method: Initial calibration method (``"none"`` or one of ``glacierlab.inference.calibration.METHODS``).
         n_bins: Initial number of bins drawn (a divisor of 100).
 
     Attributes:
@@ -69,14 +55,14 @@ class ReliabilityExplorer(WidgetBase):
         super().__init__()
         check_convention(convention)
         self.convention = convention
-        self._conf, self._correct, self._valid = _pixels(probability, reference, convention)
+        self._conf, self._correct, self._valid = confidence_correctness(probability, reference, convention)
         self.in_sample = fit_probability is None
         if self.in_sample:
             fit = (self._conf, self._correct, self._valid)
         elif fit_reference is None:
             raise InputError("pass fit_reference together with fit_probability.")
         else:
-            fit = _pixels(fit_probability, fit_reference, convention)
+            fit = confidence_correctness(fit_probability, fit_reference, convention)
         self._fit_table = ReliabilityTable(N_BINS)
         self._fit_table.update(*fit)
         self.table_before = ReliabilityTable(N_BINS)
@@ -118,7 +104,7 @@ class ReliabilityExplorer(WidgetBase):
 
     def update(self) -> dict[str, Any]:
         """Recompute for the current bins and method, redraw, and return :attr:`result`."""
-        from glacierlab.plot_reliability import reliability_diagram
+        from glacierlab.reports.plot_reliability import reliability_diagram
 
         method, n_bins = self.method.value, int(self.bins.value)
         after, cal = self._calibrated_table(method)

@@ -121,7 +121,7 @@ class SegmentationModel(nn.Module):
                 )
             if not torch.compiler.is_compiling() and bool(torch.isnan(x).any()):
                 raise InputError(
-                    f"input {name!r} contains NaN; replace no-data by 0 (glacierlab.normalise does)."
+                    f"input {name!r} contains NaN; replace no-data by 0 (glacierlab.data.normalise does)."
                 )
         assert shape is not None  # the config guarantees at least one group
         n, h, w = shape

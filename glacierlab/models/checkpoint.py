@@ -21,14 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from glacierlab.atomic import atomic_path
 from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
+from glacierlab.files import atomic_path
 from glacierlab.models.base import SegmentationModel
 from glacierlab.models.config import config_from_dict, config_to_dict
+from glacierlab.vocabulary import CLASS_NAMES
 
 FORMAT = "glacierlab-checkpoint"
 FORMAT_VERSION = 1
-DEFAULT_CLASS_NAMES = ("non-glacier", "glacier")
+DEFAULT_CLASS_NAMES = CLASS_NAMES
 _MODEL, _CAL = "model.", "calibration."
 
 

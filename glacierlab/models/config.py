@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glacierlab.errors import ConfigError, unknown_name
+from glacierlab.vocabulary import GROUP_BANDS
 
-#: Paper feature groups and their channel counts (GLAVITU_SPEC.md §3.1). Custom groups are allowed.
-STANDARD_GROUPS: dict[str, int] = {
-    "optical": 6,
-    "dem": 2,
-    "co_pol_sar": 2,
-    "cross_pol_sar": 2,
-    "in_sar": 2,
-    "thermal": 1,
-}
+#: Paper feature groups and their channel counts (docs/GLAVITU_SPEC.md §3.1). Custom groups are allowed.
+STANDARD_GROUPS: dict[str, int] = {g: len(b) for g, b in GROUP_BANDS.items()}
 
 #: Location encodings: name -> length of the location vector.
 LOCATION_DIMS: dict[str, int] = {"none": 0, "coordinates": 4, "region": 12}

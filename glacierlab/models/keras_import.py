@@ -26,16 +26,10 @@ import torch
 from glacierlab.errors import CheckpointError, CorruptFileError, DataNotFoundError
 from glacierlab.models.config import GlaViTUConfig, ViTSettings
 from glacierlab.models.glavitu import GlaViTU
+from glacierlab.vocabulary import GROUP_BANDS
 
 #: Band names of the paper's feature groups (GLAVITU_SPEC.md §3.1), used when ``bands`` is not given.
-DEFAULT_BANDS: dict[str, list[str]] = {
-    "optical": ["blue", "green", "red", "nir", "swir1", "swir2"],
-    "dem": ["elevation", "slope"],
-    "co_pol_sar": ["co_pol_asc", "co_pol_desc"],
-    "cross_pol_sar": ["cross_pol_asc", "cross_pol_desc"],
-    "in_sar": ["coherence_asc", "coherence_desc"],
-    "thermal": ["thermal"],
-}
+DEFAULT_BANDS: dict[str, list[str]] = {g: list(b) for g, b in GROUP_BANDS.items()}
 
 _SUFFIX = re.compile(r"^(.*?)(?:_(\d+))?$")
 Layer = dict[str, np.ndarray]  # weight kind ("kernel", "gamma"...) -> array

@@ -1,4 +1,7 @@
-"""Training: the paper's recipe (GLAVITU_SPEC.md §2-§4), five strategies, datasets, baselines (imports torch).
+"""Training: the paper's recipe (docs/GLAVITU_SPEC.md §2-§4), five strategies, datasets, baselines.
+
+Loaded lazily: importing ``glacierlab.training`` imports no torch; each name loads its module (and
+torch) on first use.
 
 * :func:`train` with a :class:`TrainConfig` runs one training (resumable, logged, reproducible);
 * :func:`make_strategy` / :func:`train_scene` give the five strategies over one catalog scene;
@@ -6,52 +9,59 @@
   are the datasets;
 * :mod:`~glacierlab.training.baselines` has the random-forest and band-ratio baselines;
 * :func:`train_main` is the ``glacierlab train`` command.
+
+Pixel scores (confusion counts, IoU) live in :mod:`glacierlab.metrics` (numpy only).
 """
 
-from glacierlab.training.augment import AugmentConfig, augment_sample
-from glacierlab.training.benchmark_h5 import BenchmarkPatches, filter_tiles, read_tiles
-from glacierlab.training.losses import focal_loss, total_loss
-from glacierlab.training.metrics import ConfusionCounts, confusion_counts, per_patch_iou
-from glacierlab.training.scene_dataset import (
-    Scene,
-    ScenePatches,
-    SpatialSplit,
-    make_spatial_split,
-    scene_from_stack,
-)
-from glacierlab.training.strategies import (
-    STRATEGIES,
-    Strategy,
-    make_strategy,
-    run_strategy,
-    train_main,
-    train_scene,
-)
-from glacierlab.training.trainer import TrainConfig, TrainResult, train
+from __future__ import annotations
 
-__all__ = [
-    "STRATEGIES",
-    "AugmentConfig",
-    "BenchmarkPatches",
-    "ConfusionCounts",
-    "Scene",
-    "ScenePatches",
-    "SpatialSplit",
-    "Strategy",
-    "TrainConfig",
-    "TrainResult",
-    "augment_sample",
-    "confusion_counts",
-    "filter_tiles",
-    "focal_loss",
-    "make_spatial_split",
-    "make_strategy",
-    "per_patch_iou",
-    "read_tiles",
-    "run_strategy",
-    "scene_from_stack",
-    "total_loss",
-    "train",
-    "train_main",
-    "train_scene",
-]
+from typing import TYPE_CHECKING
+
+from glacierlab import lazy_exports
+
+if TYPE_CHECKING:
+    from glacierlab.training.augment import AugmentConfig, augment_sample
+    from glacierlab.training.benchmark_h5 import BenchmarkPatches, filter_tiles, read_tiles
+    from glacierlab.training.losses import focal_loss, total_loss
+    from glacierlab.training.scene_dataset import (
+        Scene,
+        ScenePatches,
+        SpatialSplit,
+        make_spatial_split,
+        scene_from_stack,
+    )
+    from glacierlab.training.strategies import (
+        STRATEGIES,
+        Strategy,
+        make_strategy,
+        run_strategy,
+        train_main,
+        train_scene,
+    )
+    from glacierlab.training.trainer import TrainConfig, TrainResult, train
+
+_EXPORTS = {
+    "AugmentConfig": "augment",
+    "augment_sample": "augment",
+    "BenchmarkPatches": "benchmark_h5",
+    "filter_tiles": "benchmark_h5",
+    "read_tiles": "benchmark_h5",
+    "focal_loss": "losses",
+    "total_loss": "losses",
+    "Scene": "scene_dataset",
+    "ScenePatches": "scene_dataset",
+    "SpatialSplit": "scene_dataset",
+    "make_spatial_split": "scene_dataset",
+    "scene_from_stack": "scene_dataset",
+    "STRATEGIES": "strategies",
+    "Strategy": "strategies",
+    "make_strategy": "strategies",
+    "run_strategy": "strategies",
+    "train_main": "strategies",
+    "train_scene": "strategies",
+    "TrainConfig": "trainer",
+    "TrainResult": "trainer",
+    "train": "trainer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

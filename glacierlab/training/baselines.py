@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from glacierlab.errors import InputError, NoDataError, unknown_name
-from glacierlab.training.metrics import confusion_counts
+from glacierlab.metrics import confusion_counts
+from glacierlab.vocabulary import NODATA
 
 _EPS = 1e-6
 # Band-name aliases understood by the ratio features (lower case).
@@ -82,7 +83,7 @@ def pixel_features(
 def _train_pixels(
     reference: np.ndarray, area: np.ndarray, n: int | None, rng: np.random.Generator
 ) -> np.ndarray:
-    idx = np.flatnonzero(area & (reference != 255))
+    idx = np.flatnonzero(area & (reference != NODATA))
     if idx.size == 0:
         raise NoDataError(
             "the training area has no labelled pixel; check the split and the reference raster."

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from glacierlab.errors import InputError
+from glacierlab.vocabulary import NODATA
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before the log (Keras backend epsilon).
 EPS = 1e-7
 #: Value of the uint8 reference raster that marks no data.
-NODATA = 255
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:

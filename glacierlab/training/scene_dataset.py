@@ -7,7 +7,7 @@ split's area. With ``buffer >= window`` no window overlaps two splits, and windo
 are at least ``buffer`` pixels apart. The split is a small block grid (:meth:`SpatialSplit.to_dict`,
 JSON-ready, stored in the model checkpoint's metadata) from which the pixel map is rebuilt exactly.
 
-Inputs come from :func:`glacierlab.stack.stack_region` (``optical``, ``dem`` (band, y, x) float32 with
+Inputs come from :func:`glacierlab.data.stack.stack_region` (``optical``, ``dem`` (band, y, x) float32 with
 NaN = no data, ``reference`` (y, x) uint8 with 255 = no data); see :func:`scene_from_stack`.
 """
 
@@ -21,10 +21,11 @@ import numpy as np
 from scipy import ndimage
 from torch.utils.data import Dataset
 
+from glacierlab.data.normalise import normalise_group
 from glacierlab.errors import ConfigError, InputError, NoDataError, unknown_name
-from glacierlab.normalise import normalise_group
 from glacierlab.training.augment import AugmentConfig, augment_sample, sample_rng
-from glacierlab.training.losses import NODATA, reference_to_onehot
+from glacierlab.training.losses import reference_to_onehot
+from glacierlab.vocabulary import NODATA
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 BUFFER_CODE = -1
@@ -211,7 +212,7 @@ def scene_from_stack(
     stats_mask: np.ndarray | None = None,
     region: str | None = None,
 ) -> Scene:
-    """Build a :class:`Scene` from a stack (xr.Dataset of :func:`glacierlab.stack.stack_region`).
+    """Build a :class:`Scene` from a stack (xr.Dataset of :func:`glacierlab.data.stack.stack_region`).
 
     Args:
         ds: Dataset with data variables named by ``groups`` (band, y, x) and ``reference`` (y, x).

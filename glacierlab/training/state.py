@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from glacierlab.atomic import atomic_path
 from glacierlab.errors import CheckpointError
+from glacierlab.files import atomic_path
 
 if TYPE_CHECKING:
     from glacierlab.training.trainer import TrainConfig

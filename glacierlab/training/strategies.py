@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from glacierlab.atomic import atomic_path
 from glacierlab.errors import ConfigError, InputError, unknown_name
+from glacierlab.files import atomic_path
 from glacierlab.training.augment import AugmentConfig, unknown_region_vector
 from glacierlab.training.scene_dataset import (
     Scene,
@@ -36,6 +36,7 @@ from glacierlab.training.scene_dataset import (
     scene_from_stack,
 )
 from glacierlab.training.trainer import TrainConfig, TrainResult, train
+from glacierlab.vocabulary import NODATA
 
 STRATEGIES: tuple[str, ...] = ("global", "regional", "finetune", "region_encoding", "coordinate_encoding")
 
@@ -215,7 +216,7 @@ def train_scene(
     """Train a model on one catalog region with a spatial block split (the notebook's training call).
 
     Args:
-        region_id: Catalog region (e.g. ``"everest"``), stacked with :func:`glacierlab.stack.stack_region`.
+        region_id: Catalog region (e.g. ``"everest"``), stacked with :func:`glacierlab.data.stack.stack_region`.
         strategy: Strategy name or a :class:`Strategy` (then ``config`` is ignored).
         window: Training window side in pixels (a multiple of the model's size multiple).
         block_size: Split block side in pixels (>= window).
@@ -235,7 +236,7 @@ def train_scene(
         split is also written to ``<out_dir>/<name>_split.json``.
     """
     if stack is None:
-        from glacierlab.stack import stack_region
+        from glacierlab.data.stack import stack_region
 
         stack = stack_region(region_id, groups=tuple(groups))
     strat = strategy if isinstance(strategy, Strategy) else make_strategy(strategy, **config)
@@ -272,7 +273,7 @@ def split_counts(split: SpatialSplit, reference: np.ndarray) -> dict[str, dict[s
     pm = split.pixel_map()
     out = {}
     for code, name in ((0, "train"), (1, "val"), (2, "test"), (-1, "buffer")):
-        m = (pm == code) & (reference != 255)
+        m = (pm == code) & (reference != NODATA)
         out[name] = {"pixels": int(m.sum()), "glacier": int((m & (reference == 1)).sum())}
     return out
 

@@ -34,8 +34,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from glacierlab.errors import CheckpointError, ConfigError, unknown_name
+from glacierlab.metrics import ConfusionCounts, confusion_counts, per_patch_iou
+from glacierlab.models.device import resolve_device
 from glacierlab.training.losses import focal_loss, total_loss
-from glacierlab.training.metrics import ConfusionCounts, confusion_counts, per_patch_iou
 from glacierlab.training.state import load_state, save_model, save_state, write_log
 
 SCHEDULES = ("restarts", "cosine")
@@ -144,13 +145,6 @@ class TrainResult:
     def best_val_iou(self) -> float:
         """Validation IoU of the best-IoU epoch."""
         return max((h["val_iou"] for h in self.history), default=float("nan"))
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other strings are passed to :class:`torch.device`."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _to(
@@ -275,7 +269,7 @@ def _train(
     extra: Mapping[str, Any] | None,
     resume: bool | str | Path,
 ) -> TrainResult:
-    device = resolve_device(config.device)
+    device = torch.device(resolve_device(config.device))
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {

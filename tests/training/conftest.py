@@ -13,7 +13,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "benchmark_h5" / "make_dat
 
 
 def synthetic_stack(size: int = 192, seed: int = 0) -> xr.Dataset:
-    """A stack laid out like ``glacierlab.stack.stack_region``: bright glaciers on smooth terrain, UTM 45N."""
+    """A stack laid out like ``glacierlab.data.stack.stack_region``: bright glaciers on smooth terrain, UTM 45N."""
     import rioxarray  # noqa: F401  (registers .rio)
 
     rng = np.random.default_rng(seed)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from glacierlab.metrics import confusion_counts
 from glacierlab.training import train_main
 from glacierlab.training.baselines import (
     fit_random_forest,
@@ -9,7 +10,6 @@ from glacierlab.training.baselines import (
     predict_random_forest,
     ratio_features,
 )
-from glacierlab.training.metrics import confusion_counts
 from glacierlab.training.scene_dataset import make_spatial_split, scene_from_stack
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from glacierlab.errors import InputError
+from glacierlab.metrics import ConfusionCounts, confusion_counts, per_patch_iou
 from glacierlab.training.losses import focal_loss, reference_to_onehot, smooth_labels, total_loss
-from glacierlab.training.metrics import ConfusionCounts, confusion_counts, per_patch_iou
 
 
 def test_confusion_counts_and_scores() -> None:

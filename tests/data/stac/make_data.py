@@ -106,7 +106,7 @@ def write(shared: Path, out: Path, base_url: str) -> dict[str, Any]:
         base_url: ``http://127.0.0.1:PORT`` the server will answer on.
 
     Returns:
-        A ``stac_endpoints`` entry (for ``glacierlab.catalog.StacEndpoint``) pointing at ``base_url``.
+        A ``stac_endpoints`` entry (for ``glacierlab.data.catalog.StacEndpoint``) pointing at ``base_url``.
     """
     rng = np.random.default_rng(SEED)
     files, items_dir = out / "files", out / "items"

@@ -1,0 +1,47 @@
+"""Data: the catalog, hashed fetching, rasters and outlines, model-ready stacks, STAC search.
+
+Importing this package is cheap; names load their module on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from glacierlab import lazy_exports
+
+if TYPE_CHECKING:
+    from glacierlab.data.catalog import Catalog, Region, Scene, Source, load_catalog, validate_catalog
+    from glacierlab.data.fetch import fetch
+    from glacierlab.data.normalise import normalise_group
+    from glacierlab.data.rasters import load_netcdf, load_raster, open_raster
+    from glacierlab.data.stac import glacier_bbox, search_scenes, stack_bbox
+    from glacierlab.data.stack import group, rasterize_outlines, stack_from_arrays, stack_region
+    from glacierlab.data.terrain import slope_degrees
+    from glacierlab.data.vectors import find_glacier, load_outlines, read_outlines
+
+_EXPORTS = {
+    "Catalog": "catalog",
+    "Region": "catalog",
+    "Scene": "catalog",
+    "Source": "catalog",
+    "load_catalog": "catalog",
+    "validate_catalog": "catalog",
+    "fetch": "fetch",
+    "open_raster": "rasters",
+    "load_raster": "rasters",
+    "load_netcdf": "rasters",
+    "read_outlines": "vectors",
+    "load_outlines": "vectors",
+    "find_glacier": "vectors",
+    "stack_region": "stack",
+    "stack_from_arrays": "stack",
+    "group": "stack",
+    "rasterize_outlines": "stack",
+    "slope_degrees": "terrain",
+    "normalise_group": "normalise",
+    "stack_bbox": "stac",
+    "search_scenes": "stac",
+    "glacier_bbox": "stac",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,98 @@
+"""Mosaic several rasters (e.g. DEM strips of different dates) onto one target grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+from rasterio.enums import Resampling
+
+from glacierlab.data.rasters import bounds_overlap
+from glacierlab.errors import GridError
+from glacierlab.quiet import quiet_third_party
+
+
+@quiet_third_party
+def to_grid(
+    da: xr.DataArray, like: xr.DataArray, resampling: Resampling = Resampling.bilinear
+) -> xr.DataArray:
+    """Reproject ``da`` (``(band, y, x)`` or ``(y, x)``) onto the grid of ``like``; NaN outside its footprint.
+
+    Args:
+        da: Source raster with a CRS (integer data is converted to float32 first).
+        like: Target grid (CRS, transform, shape).
+        resampling: GDAL resampling (bilinear for DEMs, nearest for classes).
+
+    Returns:
+        float32 array on ``like``'s grid.
+
+    Raises:
+        GridError: Missing CRS, or ``da`` does not overlap ``like``.
+    """
+    if da.rio.crs is None or like.rio.crs is None:
+        raise GridError("both rasters need a CRS to be put on one grid; set one with `.rio.write_crs(epsg)`.")
+    if not bounds_overlap(like, da):
+        raise GridError(
+            f"source {da.attrs.get('source', da.name)!r} (bounds {da.rio.bounds()} in {da.rio.crs}) does "
+            f"not overlap the target grid (bounds {like.rio.bounds()} in {like.rio.crs}); "
+            "choose sources that cover the same area."
+        )
+    attrs = dict(da.attrs)
+    src = da.astype(np.float32) if da.dtype != np.float32 else da
+    src = src.rio.write_nodata(np.nan, encoded=False)
+    out = src.rio.reproject_match(like, resampling=resampling, nodata=np.nan, num_threads=2)
+    out.attrs = attrs
+    return out
+
+
+@quiet_third_party
+def mosaic_on_grid(
+    arrays: Sequence[xr.DataArray],
+    like: xr.DataArray,
+    resampling: Resampling = Resampling.bilinear,
+) -> tuple[xr.DataArray, dict[str, float]]:
+    """Fill a target grid from several single-band rasters in priority order (first valid value wins).
+
+    Gaps that no raster covers stay NaN (they are not interpolated).
+
+    Args:
+        arrays: Single-band ``(1, y, x)`` or ``(y, x)`` rasters, highest priority first. Rasters that do
+            not overlap the grid are skipped (and reported with a 0 share).
+        like: Target grid.
+        resampling: Resampling used for each raster. Once every pixel is filled, the remaining rasters
+            are not read.
+
+    Returns:
+        ``(mosaic, shares)``: the ``(y, x)`` float32 mosaic on ``like``'s grid (attrs
+        ``valid_fraction`` in [0, 1] and ``sources``), and the fraction of grid pixels each input filled
+        (keyed by its ``attrs["source"]`` or position).
+
+    Raises:
+        GridError: If no raster overlaps the grid.
+    """
+    shape = (like.sizes["y"], like.sizes["x"])
+    acc = np.full(shape, np.nan, dtype=np.float32)
+    shares: dict[str, float] = {}
+    used = []
+    for i, da in enumerate(arrays):
+        key = str(da.attrs.get("source", i))
+        if "band" in da.dims:
+            da = da.isel(band=0, drop=True)
+        if not bounds_overlap(like, da) or not np.isnan(acc).any():
+            shares[key] = 0.0  # outside the grid, or nothing left to fill
+            continue
+        vals = to_grid(da, like, resampling).values
+        fill = np.isnan(acc) & np.isfinite(vals)
+        acc[fill] = vals[fill]
+        shares[key] = float(fill.mean())
+        used.append(key)
+    if not used:
+        raise GridError(
+            f"none of the rasters {list(shares)} overlaps the target grid (bounds {like.rio.bounds()} "
+            f"in {like.rio.crs}); choose sources covering this area."
+        )
+    out = xr.DataArray(acc, coords={"y": like["y"], "x": like["x"]}, dims=("y", "x"))
+    out = out.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
+    out.attrs.update({"valid_fraction": float(np.isfinite(acc).mean()), "sources": ",".join(used)})
+    return out, shares

@@ -1,0 +1,172 @@
+"""Outline loaders: catalog vector sources -> GeoDataFrames with repaired geometries and provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from glacierlab.data.catalog import Catalog, Source, load_catalog
+from glacierlab.errors import CatalogError, CorruptFileError, GridError, NoDataError
+from glacierlab.geo import BBox
+from glacierlab.outlines.polygons import repair_geometries
+
+
+def read_outlines(path: str | os.PathLike[str], *, crs: int | str | None = None) -> gpd.GeoDataFrame:
+    """Read polygon outlines from any OGR vector file, repairing invalid geometries.
+
+    Args:
+        path: Shapefile (companions next to it), GeoPackage, GeoJSON...
+        crs: CRS to assign when the file has none. If the file's CRS is compound (e.g. CH1903+/LV95
+            + LN02 heights) and its horizontal part equals ``crs``, ``crs`` is used.
+
+    Returns:
+        GeoDataFrame with ``attrs`` ``n_repaired``, ``n_dropped``, ``path``.
+
+    Raises:
+        CorruptFileError: The file cannot be read as vector data.
+        GridError: No CRS in the file and none given.
+    """
+    path = os.fspath(path)
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises several DataSourceError/OSError types
+        raise CorruptFileError(
+            f"cannot read vector file {path}: {exc}. For shapefiles the .shx/.dbf/.prj must "
+            "lie next to the .shp; delete the files and fetch them again."
+        ) from exc
+    if gdf.crs is None:
+        if crs is None:
+            raise GridError(f"vector file {path} has no CRS (missing .prj?); pass crs= or add a .prj file.")
+        gdf = gdf.set_crs(crs)
+    elif crs is not None and gdf.crs.is_compound:
+        horizontal = gdf.crs.sub_crs_list[0]
+        if horizontal.equals(CRS.from_user_input(crs)):
+            gdf = gdf.set_crs(crs, allow_override=True)
+    out = repair_geometries(gdf)
+    out.attrs["path"] = path
+    return out
+
+
+def _parse_date(value: object) -> dt.date | None:
+    ts = pd.to_datetime(value, errors="coerce")
+    return None if pd.isna(ts) else ts.date()
+
+
+def load_outlines(
+    source_id: str | Source,
+    *,
+    date: str | dt.date | None = None,
+    bbox: BBox | None = None,
+    catalog: Catalog | None = None,
+) -> gpd.GeoDataFrame:
+    """Load a catalog outline source as a GeoDataFrame (invalid geometries repaired).
+
+    Args:
+        source_id: Catalog source id (kind ``vector``) or a :class:`Source`.
+        date: For multi-date sources (``date_attribute``), keep the features of this date:
+            ``"YYYY"`` matches the year, ``"YYYY-MM"`` the month, ``"YYYY-MM-DD"`` the day.
+            Ignored for single-date sources.
+        bbox: Keep features intersecting ``(lon_min, lat_min, lon_max, lat_max)`` (EPSG:4326).
+        catalog: Catalog to use (default :func:`load_catalog`).
+
+    Returns:
+        GeoDataFrame in the file's CRS. Multi-date sources get a ``date`` column (datetime.date).
+        ``attrs``: source, licence, citation, date, origin, n_repaired, n_dropped.
+
+    Raises:
+        UnknownNameError: Unknown source id.
+        CatalogError: The source is not a vector source.
+        NoDataError: No feature has the requested date.
+    """
+    from glacierlab.data.fetch import fetch
+
+    cat = catalog or load_catalog()
+    src = cat.source(source_id)
+    if src.kind != "vector":
+        raise CatalogError(
+            f"source {src.id!r} is a {src.kind!r}, not vector outlines; use glacierlab.rasters."
+        )
+    gdf = read_outlines(fetch(src), crs=src.crs)
+    attrs = dict(gdf.attrs)
+    if src.date_attribute:
+        if src.date_attribute not in gdf.columns:
+            raise CatalogError(
+                f"source {src.id!r}: date_attribute {src.date_attribute!r} is not a column; "
+                f"columns: {', '.join(map(str, gdf.columns))}"
+            )
+        gdf["date"] = [_parse_date(v) for v in gdf[src.date_attribute]]
+        if date is not None:
+            want = date.isoformat() if isinstance(date, dt.date) else str(date)
+            match = [d is not None and d.isoformat().startswith(want) for d in gdf["date"]]
+            if not any(match):
+                valid = sorted({d.isoformat() for d in gdf["date"] if d is not None})
+                raise NoDataError(
+                    f"source {src.id!r} has no feature dated {want!r}; dates: {', '.join(valid)}"
+                )
+            gdf = gdf[match].copy()
+    if bbox is not None:
+        box = gpd.GeoSeries([shapely.box(*BBox.parse(bbox))], crs=4326).to_crs(gdf.crs).iloc[0]
+        gdf = gdf[gdf.intersects(box)].copy()
+    gdf.attrs = {**attrs, **src.provenance()}
+    if date is not None and src.date_attribute:
+        gdf.attrs["date"] = str(date)
+    return gdf
+
+
+#: Glacier id columns of the inventories glacierlab reads (RGI 6 / 7, GLIMS, SGI), in lookup order.
+GLACIER_ID_COLUMNS = ("RGIId", "rgi_id", "GLIMSId", "glims_id", "glac_id", "SGI", "sgi-id")
+
+
+def find_glacier(
+    glacier_id: str, *, source: str | None = None, region: str | None = None, catalog: Catalog | None = None
+) -> tuple[str | None, gpd.GeoDataFrame]:
+    """Find a glacier by inventory id (RGI 6/7, GLIMS or SGI) in the catalog's outline sources.
+
+    Args:
+        glacier_id: e.g. ``"RGI60-15.03733"`` (Khumbu) or ``"G013332E47020N"`` (Hochalmkees, GLIMS).
+        source: Only look in this outline source.
+        region: Look in this region's outline sources first.
+        catalog: Catalog (default :func:`load_catalog`).
+
+    Returns:
+        (id of a catalog region whose scenes use the matching source, or None; the matching polygons).
+
+    Raises:
+        UnknownNameError: No source holds the id (the closest ids are suggested).
+    """
+    import difflib
+
+    from glacierlab.errors import UnknownNameError
+
+    cat = catalog or load_catalog()
+    want = glacier_id.strip()
+    users = {
+        sid: rid for rid in reversed(cat.region_ids) for sc in cat.region(rid).scenes for sid in sc.reference
+    }
+    if source is not None:
+        ids = [cat.source(source).id]
+    else:
+        ids = sorted(
+            (s for s in cat.source_ids if cat.source(s).kind == "vector"),
+            key=lambda s: (users.get(s) != region, s not in users, "rgi" not in s and "glims" not in s),
+        )
+    seen: list[str] = []
+    for sid in ids:
+        gdf = load_outlines(sid, catalog=cat)
+        for col in (c for c in GLACIER_ID_COLUMNS if c in gdf.columns):
+            values = gdf[col].astype(str)
+            hit = gdf[values == want]
+            if len(hit):
+                return users.get(sid), hit
+            seen += values.tolist()
+    close = difflib.get_close_matches(want, seen, n=3, cutoff=0.6)
+    raise UnknownNameError(
+        f"glacier id {want!r} is in none of the catalog's outline sources ({', '.join(ids)})"
+        + (f"; closest: {', '.join(close)}" if close else "")
+        + ". Type an RGI id (e.g. RGI60-15.03733) or a GLIMS id of a catalog region, or use a bbox."
+    )

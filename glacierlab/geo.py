@@ -1,0 +1,92 @@
+"""Georeferencing, one home for it: the validated lon/lat :class:`BBox`, the local UTM zone, transforms.
+
+Everything here is plain pyproj / rioxarray; nothing imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from glacierlab.errors import InputError
+from glacierlab.quiet import quiet
+
+
+class BBox(NamedTuple):
+    """A lon/lat box in degrees (EPSG:4326), validated by :meth:`parse`; it unpacks like a 4-tuple.
+
+    ``lon_min < lon_max`` in [-180, 180] and ``lat_min < lat_max`` in [-90, 90].
+    """
+
+    lon_min: float
+    lat_min: float
+    lon_max: float
+    lat_max: float
+
+    @classmethod
+    def parse(cls, value: Sequence[float] | str, what: str = "bbox") -> BBox:
+        """Validate ``(lon_min, lat_min, lon_max, lat_max)`` (or the text ``"x0,y0,x1,y1"``).
+
+        Raises:
+            InputError: Not four finite numbers, inverted, empty or outside the globe; the message
+                names the value and the expected form.
+        """
+        form = f"{what} must be (lon_min, lat_min, lon_max, lat_max) in degrees with min < max"
+        try:
+            parts = value.split(",") if isinstance(value, str) else list(value)
+            nums = [float(v) for v in parts]
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{form}, got {value!r}") from exc
+        if len(nums) != 4 or not all(math.isfinite(v) for v in nums):
+            raise InputError(f"{form}, got {value!r}")
+        x0, y0, x1, y1 = nums
+        if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+            raise InputError(f"{form} (lon in [-180, 180], lat in [-90, 90]), got {tuple(nums)}")
+        return cls(x0, y0, x1, y1)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(lon, lat) of the box centre in degrees."""
+        return (self.lon_min + self.lon_max) / 2, (self.lat_min + self.lat_max) / 2
+
+    def intersects(self, other: Sequence[float]) -> bool:
+        """Whether two boxes overlap (touching edges do not count)."""
+        return (
+            self.lon_min < other[2] and other[0] < self.lon_max and self.lat_min < other[3] and other[1] < self.lat_max
+        )
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS84 UTM zone holding a point, as pyproj's UTM query returns it.
+
+    Args:
+        lon: Longitude in degrees (-180..180).
+        lat: Latitude in degrees (-90..90).
+
+    Returns:
+        ``326zz`` north of the equator, ``327zz`` south of it.
+    """
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    eps = 1e-9
+    aoi = AreaOfInterest(lon - eps, lat - eps, lon + eps, lat + eps)
+    hits = [int(h.code) for h in query_utm_crs_info(datum_name="WGS 84", area_of_interest=aoi)]
+    hits = [c for c in hits if c // 100 in (326, 327)]
+    want = 32600 if lat >= 0 else 32700
+    same_hemisphere = [c for c in hits if c // 100 == want // 100]
+    if same_hemisphere:
+        return min(same_hemisphere)
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)  # poles: pyproj has no UTM there; keep the plain zone
+    return want + zone
+
+
+def rio_transform(obj: Any) -> Any:
+    """``obj.rio.transform()`` (an ``affine.Affine``) without affine 3's PendingDeprecationWarning.
+
+    rioxarray 0.19 multiplies transforms with ``*``, which affine 3 deprecates in favour of ``@``; the
+    warning is not ours to fix, and tests run with warnings as errors.
+    """
+    with quiet():
+        return obj.rio.transform()

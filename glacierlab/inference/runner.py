@@ -1,0 +1,134 @@
+"""Model side of whole-scene inference: device choice, CPU threads, TTA, MC dropout, streaming median.
+
+Used by :func:`glacierlab.inference.predict.predict_scene` (imports torch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+TTA_TRANSFORMS = ("identity", "rot90", "rot180", "rot270", "hflip", "vflip", "rot90_hflip", "rot90_vflip")
+
+
+def forward_tf(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Apply TTA transform ``name`` (one of :data:`TTA_TRANSFORMS`) to the last two axes of ``x``."""
+    k = {"rot90": 1, "rot180": 2, "rot270": 3, "rot90_hflip": 1, "rot90_vflip": 1}.get(name, 0)
+    x = torch.rot90(x, k, dims=(-2, -1)) if k else x
+    if name.endswith("hflip"):
+        x = torch.flip(x, dims=(-1,))
+    if name.endswith("vflip"):
+        x = torch.flip(x, dims=(-2,))
+    return x
+
+
+def inverse_tf(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Undo :func:`forward_tf` (flip first, then rotate back)."""
+    if name.endswith("hflip"):
+        x = torch.flip(x, dims=(-1,))
+    if name.endswith("vflip"):
+        x = torch.flip(x, dims=(-2,))
+    k = {"rot90": 1, "rot180": 2, "rot270": 3, "rot90_hflip": 1, "rot90_vflip": 1}.get(name, 0)
+    return torch.rot90(x, -k, dims=(-2, -1)) if k else x
+
+
+def set_mc_dropout(model: torch.nn.Module, enabled: bool) -> None:
+    """Switch Monte-Carlo dropout on/off (:func:`glacierlab.models.set_mc_dropout`)."""
+    from glacierlab.models import set_mc_dropout as _set
+
+    _set(model, enabled)
+
+
+@contextlib.contextmanager
+def torch_threads(device: str) -> Iterator[None]:
+    """Use one torch thread per available core on CPU for the duration; restore the old count after.
+
+    ``OMP_NUM_THREADS`` wins when set (Dask workers set it to their thread count, so that two workers on
+    two cores do not each start two threads).
+    """
+    old = torch.get_num_threads()
+    if device == "cpu":
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(int(env) if env.isdigit() and int(env) > 0 else cores)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class Runner:
+    """Runs batches of normalised windows through the model: TTA, MC dropout, softmax -> glacier prob."""
+
+    def __init__(self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool) -> None:
+        self.device, self.tta, self.mc = device, tta, mc_samples
+        self.cuda = device.startswith("cuda")
+        model = model.to(device)
+        model.eval()
+        self.base = model
+        # CPU without MC dropout: BatchNorm folded into the convolutions + channels-last (oneDNN), the
+        # fastest CPU path of benchmarks/bench_model.py; results equal the plain model to float rounding.
+        self.fused = not self.cuda and mc_samples < 2
+        if self.cuda:
+            model = model.to(memory_format=torch.channels_last)
+        elif self.fused:
+            from glacierlab.models.fuse import fuse_for_inference
+
+            model = fuse_for_inference(model, channels_last=True)
+        self.model = torch.compile(model) if compile_model else model
+
+    def __call__(
+        self, batch: dict[str, np.ndarray], location: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean glacier probability (N, H, W) over TTA/MC passes and its MC standard deviation."""
+        fmt = torch.channels_last if self.cuda or self.fused else torch.contiguous_format
+        x = {g: torch.from_numpy(a).to(self.device).contiguous(memory_format=fmt) for g, a in batch.items()}
+        loc = None if location is None else torch.from_numpy(location).to(self.device)
+        passes = []
+        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.cuda)
+        with torch.inference_mode(), amp:
+            for _ in range(max(1, self.mc)):
+                acc = None
+                for name in TTA_TRANSFORMS if self.tta else ("identity",):
+                    out = self.model({g: forward_tf(t, name) for g, t in x.items()}, location=loc)
+                    p = torch.softmax(out.logits.float(), dim=1)[:, 1]
+                    p = inverse_tf(p, name)
+                    acc = p if acc is None else acc + p
+                passes.append(acc / (len(TTA_TRANSFORMS) if self.tta else 1))
+        stack = torch.stack(passes)
+        spread = stack.std(0, unbiased=False) if self.mc > 1 else torch.zeros_like(stack[0])
+        return stack.mean(0).cpu().numpy(), spread.cpu().numpy()
+
+
+class StreamingMedian:
+    """Median filter applied to rows as they arrive; identical to filtering the whole array at once.
+
+    Keeps ``size // 2`` context rows above and holds back the last ``size // 2`` rows until the rows
+    below them arrive; the validity rows travel with the same delay.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size, self.r, self.top = size, size // 2, 0
+        self.buf: np.ndarray | None = None
+        self.ok: np.ndarray | None = None
+
+    def push(self, rows: np.ndarray, ok: np.ndarray, last: bool) -> tuple[int, np.ndarray, np.ndarray]:
+        """Add rows (labels, validity); return (first scene row, filtered rows, their validity)."""
+        from scipy.ndimage import median_filter
+
+        self.buf = rows if self.buf is None else np.concatenate([self.buf, rows])
+        self.ok = ok if self.ok is None else np.concatenate([self.ok, ok])
+        ctx = min(self.r, self.top)  # rows kept above the first row not yet returned
+        n_ready = max(0, len(self.buf) - ctx - (0 if last else self.r))
+        out = median_filter(self.buf, size=self.size, mode="reflect")[ctx : ctx + n_ready]
+        ok_out = self.ok[ctx : ctx + n_ready]
+        start = self.top
+        self.top += n_ready
+        keep = min(self.r, self.top) + (len(self.buf) - ctx - n_ready)
+        self.buf, self.ok = self.buf[len(self.buf) - keep :], self.ok[len(self.ok) - keep :]
+        return start, out, ok_out

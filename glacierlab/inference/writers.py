@@ -1,0 +1,145 @@
+"""Row-streamed Cloud-Optimised GeoTIFF outputs of :func:`glacierlab.inference.predict.predict_scene`.
+
+Outputs are written a band of finished rows at a time into a tiled GeoTIFF and converted to a COG
+(GDAL's COG driver, overviews included) at the end, inside :func:`glacierlab.files.atomic_path`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PathLike = str | os.PathLike[str]
+
+GDAL_CACHE_MB = 128  # GDAL block cache while writing outputs, MB
+
+
+@dataclass
+class Layer:
+    """One output layer: name, dtype and nodata value."""
+
+    name: str
+    dtype: str
+    nodata: float
+
+
+class RasterSink:
+    """Receives finished rows of each layer and keeps them in memory or streams them to COG files."""
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        height: int,
+        width: int,
+        crs: Any,
+        transform: Any,
+        out_dir: PathLike | None,
+        prefix: str,
+        overwrite: bool,
+        blocksize: int,
+        tags: dict,
+    ) -> None:
+        self.layers, self.height, self.width = layers, height, width
+        self.crs, self.transform, self.tags, self.blocksize = crs, transform, tags, blocksize
+        self.arrays: dict[str, np.ndarray] = {}
+        self.paths: dict[str, Path] = {}
+        self._stack = contextlib.ExitStack()
+        self._raw: dict[str, Any] = {}
+        if out_dir is None:
+            self.arrays = {ly.name: np.full((height, width), ly.nodata, ly.dtype) for ly in layers}
+            return
+        from glacierlab.files import check_writable
+
+        self.overwrite = overwrite
+        self.paths = {ly.name: Path(out_dir) / f"{prefix}{ly.name}.tif" for ly in layers}
+        for p in self.paths.values():  # fail before any work
+            check_writable(p, overwrite)
+
+    def __enter__(self) -> RasterSink:
+        if not self.paths:
+            return self
+        try:
+            self._open_files()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _open_files(self) -> None:
+        import rasterio
+
+        from glacierlab.files import atomic_path
+
+        # GDAL's block cache defaults to 5 % of RAM and holds partly written tiles of the streamed
+        # rows: cap it so peak memory does not grow with the scene (values < 100000 are MB).
+        self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+
+        self._tmp = {
+            k: self._stack.enter_context(atomic_path(p, overwrite=self.overwrite))
+            for k, p in self.paths.items()
+        }
+        for ly in self.layers:
+            fd, name = tempfile.mkstemp(
+                prefix=f".{ly.name}.", suffix=".raw.tif", dir=self._tmp[ly.name].parent
+            )
+            os.close(fd)
+            self._stack.callback(lambda n=name: Path(n).unlink(missing_ok=True))
+            block = min(256, 16 * max(1, min(self.height, self.width) // 16))
+            tiled = self.height >= 16 and self.width >= 16
+            prof = {
+                "driver": "GTiff",
+                "height": self.height,
+                "width": self.width,
+                "count": 1,
+                "dtype": ly.dtype,
+                "crs": self.crs,
+                "transform": self.transform,
+                "nodata": ly.nodata,
+                "tiled": tiled,
+                "compress": "deflate",
+                "BIGTIFF": "IF_SAFER",
+            }
+            if tiled:
+                prof.update(blockxsize=block, blockysize=block)
+            self._raw[ly.name] = self._stack.enter_context(rasterio.open(name, "w", **prof))
+
+    def write(self, name: str, row: int, data: np.ndarray) -> None:
+        """Write finished rows ``data`` (n, width) of layer ``name`` starting at scene row ``row``."""
+        if not self.paths:
+            self.arrays[name][row : row + data.shape[0]] = data
+            return
+        from rasterio.windows import Window
+
+        self._raw[name].write(data[None], window=Window(0, row, self.width, data.shape[0]))
+
+    def finish(self) -> None:
+        """Convert the streamed files to COGs with overviews (inside the atomic temporary paths)."""
+        if not self.paths:
+            return
+        from rasterio.shutil import copy
+
+        for ly in self.layers:
+            raw = self._raw[ly.name]
+            raw.update_tags(**self.tags)
+            raw.set_band_description(1, ly.name)
+            raw_name = raw.name
+            raw.close()
+            copy(
+                raw_name,
+                self._tmp[ly.name],
+                driver="COG",
+                compress="DEFLATE",
+                blocksize=self.blocksize,
+                overview_resampling="nearest" if ly.dtype == "uint8" else "average",
+                bigtiff="IF_SAFER",
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.__exit__(*exc)  # renames temporaries into place on success, deletes them on error
+

@@ -1,0 +1,285 @@
+"""Held-out evaluation of a glacier model on the blocks of a spatial split (scores and calibration).
+
+The pieces the Everest benchmark (``benchmarks/everest_model.py``) and the shipped-model test share:
+
+* :func:`heldout_counts` / :func:`scores`: pixel confusion counts of a mask against the reference on an
+  area (e.g. the test blocks), and glacier IoU, precision, recall, F1, background IoU and mean IoU;
+* :func:`model_inputs`: the groups of a stack as ``(band, y, x)`` arrays in the checkpoint's band
+  order, optionally filling bands the scene lacks (e.g. NIR for an RGB-only image) with no data;
+* :func:`predict_area`: tiled prediction (:func:`glacierlab.inference.predict.predict_scene`) restricted to the
+  crops that cover an area, with the same window grid as a whole-scene run (so the same values);
+* :func:`calibration_ece`: calibrators fitted on one area (validation blocks) and ECE before / after on
+  another (test blocks).
+
+Nothing here chooses anything on the evaluation area: thresholds, calibrators and baselines are fitted
+on the areas the caller names for fitting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import ndimage
+
+from glacierlab.errors import InputError, NoDataError
+from glacierlab.inference.calibration import METHODS, Calibrator, ReliabilityTable, fit_calibrator
+from glacierlab.inference.confidence import CONVENTIONS, confidence_correctness
+from glacierlab.inference.tiling import window_starts
+from glacierlab.metrics import ConfusionCounts, confusion_counts
+from glacierlab.vocabulary import NODATA
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+SCORE_NAMES = ("iou", "precision", "recall", "f1", "background_iou", "mean_iou")
+
+
+def heldout_counts(prediction: np.ndarray, reference: np.ndarray, area: np.ndarray) -> ConfusionCounts:
+    """Confusion counts of a predicted mask on ``area`` where both prediction and reference have data.
+
+    Args:
+        prediction: (H, W) glacier mask: bool or uint8 (1 glacier, 0 ice-free, 255 no data), or a float
+            glacier probability in [0, 1] (glacier where > 0.5, NaN = no data).
+        reference: (H, W) uint8 reference (0 ice-free, 1 glacier, 255 no data).
+        area: (H, W) bool pixels to score (e.g. ``SpatialSplit.mask("test")``).
+
+    Returns:
+        The counts over pixels of ``area`` with a valid reference and a valid prediction.
+
+    Raises:
+        InputError: The three arrays do not have one shape.
+    """
+    pred = np.asarray(prediction)
+    ref = np.asarray(reference)
+    area = np.asarray(area, dtype=bool)
+    if not (pred.shape == ref.shape == area.shape):
+        raise InputError(
+            f"prediction {pred.shape}, reference {ref.shape} and area {area.shape} must have one shape; "
+            "predict on the reference's grid."
+        )
+    if pred.dtype.kind == "f":
+        valid_pred, mask = np.isfinite(pred), pred > 0.5
+    else:
+        valid_pred, mask = pred != NODATA, pred == 1
+    valid = area & valid_pred & ((ref == 0) | (ref == 1))
+    return confusion_counts(mask, ref == 1, valid)
+
+
+def scores(counts: ConfusionCounts) -> dict[str, float]:
+    """Glacier IoU, precision, recall, F1, background IoU, mean IoU (all in [0, 1]) and pixel count."""
+    d = counts.as_dict()
+    return {k: float(d[k]) for k in SCORE_NAMES} | {"pixels": float(counts.total)}
+
+
+def model_inputs(
+    stack: xr.Dataset, bands: Mapping[str, Sequence[str]], *, fill_missing: bool = False
+) -> tuple[dict[str, xr.DataArray], dict[str, list[str]]]:
+    """The stack's groups as ``(band, y, x)`` DataArrays with exactly the checkpoint's bands, in order.
+
+    Args:
+        stack: A stack from :func:`glacierlab.data.stack.stack_region` (groups with ``<group>_band`` dims).
+        bands: Group -> band names the model expects (``Checkpoint.bands``).
+        fill_missing: Add bands the stack lacks as all-NaN layers. NaN is no data: the normaliser maps
+            it to 0 (the paper's convention for missing inputs) and ``predict_scene(nodata="all")``
+            keeps predicting where the other bands have data. The model then sees a constant 0 band
+            it never saw alone in training (its occlusion augmentation blanks whole groups, not single
+            bands), so scores with filled bands measure robustness, not the model's skill.
+
+    Returns:
+        (group -> DataArray, group -> names of the bands that were filled).
+
+    Raises:
+        InputError: A group or band is missing and ``fill_missing`` is False.
+    """
+    import xarray as xr
+
+    from glacierlab.data.stack import group
+
+    out, filled = {}, {}
+    for g, names in bands.items():
+        if g not in stack.data_vars:
+            raise InputError(
+                f"the stack has no {g!r} group (it has {list(stack.data_vars)}); the model needs "
+                f"{dict(bands)}. Stack it with stack_region(..., groups=(...)) ."
+            )
+        da = group(stack, g)
+        have = [str(b) for b in da["band"].values]
+        missing = [b for b in names if b not in have]
+        if missing and not fill_missing:
+            raise InputError(
+                f"group {g!r} lacks bands {missing} (it has {have}); pass fill_missing=True to feed "
+                "them as no data (0 after normalisation)."
+            )
+        layers = [
+            da.sel(band=b) if b in have else xr.full_like(da.isel(band=0), np.nan).assign_coords(band=b)
+            for b in names
+        ]
+        arr = xr.concat(layers, dim="band").assign_coords(band=list(names))
+        out[g] = arr.rio.write_crs(stack.rio.crs).rio.write_transform(stack.rio.transform())
+        filled[g] = missing
+    return out, filled
+
+
+def _cover_span(lo: int, hi: int, size: int, window: int, stride: int) -> tuple[int, int]:
+    """Crop [a0, a1) along one axis whose window grid reproduces the scene grid over pixels [lo, hi]."""
+    starts = np.asarray(window_starts(size, window, stride))
+    need = starts[(starts > lo - window) & (starts <= hi)]
+    return int(need.min()), int(need.max()) + min(window, size)
+
+
+def predict_area(
+    checkpoint: Any,
+    inputs: Mapping[str, xr.DataArray],
+    area: np.ndarray,
+    *,
+    window: int,
+    stride: int,
+    batch_size: int = 16,
+    device: str = "cpu",
+    nodata: str = "all",
+) -> np.ndarray:
+    """Glacier probability on the pixels of ``area`` only, equal to a whole-scene tiled prediction there.
+
+    Each connected part of ``area`` is predicted on a crop made of exactly the scene-grid windows
+    (:func:`glacierlab.inference.tiling.window_starts`) that touch it, so its pixels are blended from the same
+    windows with the same weights as in ``predict_scene`` over the whole scene, at a fraction of the cost.
+
+    Args:
+        checkpoint: Loaded checkpoint (or path) for :func:`glacierlab.inference.predict.predict_scene`.
+        inputs: Group -> (band, y, x) DataArray on one grid (see :func:`model_inputs`).
+        area: (H, W) bool pixels wanted.
+        window: Window side (pixels), as in ``predict_scene``.
+        stride: Step between windows (pixels).
+        batch_size: Windows per forward pass.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        nodata: ``predict_scene`` no-data policy (``"all"``: predict wherever some input has data).
+
+    Returns:
+        (H, W) float32 glacier probability, NaN outside ``area`` and where there is no data.
+
+    Raises:
+        NoDataError: ``area`` is empty.
+    """
+    from glacierlab.inference.predict import predict_scene
+
+    area = np.asarray(area, dtype=bool)
+    if not area.any():
+        raise NoDataError("the area to predict is empty; check the split mask.")
+    h, w = area.shape
+    labels, _ = ndimage.label(area)
+    out = np.full((h, w), np.nan, dtype=np.float32)
+    for sl in ndimage.find_objects(labels):
+        r0, r1 = _cover_span(sl[0].start, sl[0].stop - 1, h, window, stride)
+        c0, c1 = _cover_span(sl[1].start, sl[1].stop - 1, w, window, stride)
+        crop = {g: da.isel(y=slice(r0, r1), x=slice(c0, c1)) for g, da in inputs.items()}
+        pred = predict_scene(
+            checkpoint,
+            crop,
+            window=window,
+            stride=stride,
+            batch_size=batch_size,
+            device=device,
+            calibration=None,
+            nodata=nodata,
+            progress=False,
+        )
+        prob = np.asarray(pred["probability"].values, dtype=np.float32)
+        sub = area[r0:r1, c0:c1]
+        out[r0:r1, c0:c1][sub] = prob[sub]
+    return out
+
+
+@dataclass
+class CalibrationReport:
+    """ECE (100 bins) on the evaluation area before and after recalibration.
+
+    Attributes:
+        ece_raw: Convention -> ECE of the uncalibrated confidence (``entropy`` = the paper's 1 − H₂(p),
+            ``maxprob`` = max(p, 1 − p)).
+        ece_calibrated: Method -> ECE after that calibrator (fitted on the fitting area).
+        calibrators: Method -> fitted :class:`~glacierlab.inference.calibration.Calibrator`.
+        tables: ``"fit"``, ``"raw"`` and each method -> the 100-bin reliability table behind the numbers.
+        pixels_fit: Pixels used for fitting.
+        pixels_eval: Pixels the ECE is computed on.
+    """
+
+    ece_raw: dict[str, float]
+    ece_calibrated: dict[str, float]
+    calibrators: dict[str, Calibrator]
+    tables: dict[str, ReliabilityTable] = field(repr=False)
+    pixels_fit: int
+    pixels_eval: int
+
+
+def _conf_correct(
+    probability: np.ndarray, reference: np.ndarray, area: np.ndarray, convention: str
+) -> tuple[np.ndarray, np.ndarray]:
+    conf, correct, valid = confidence_correctness(probability, reference, convention)
+    keep = np.asarray(area, bool) & valid
+    if not keep.any():
+        raise NoDataError("no pixel of the area has both a prediction and a reference label.")
+    return conf[keep], correct[keep]
+
+
+def calibration_ece(
+    probability: np.ndarray,
+    reference: np.ndarray,
+    fit_area: np.ndarray,
+    eval_area: np.ndarray,
+    *,
+    methods: Sequence[str] = METHODS,
+    convention: str = "entropy",
+) -> CalibrationReport:
+    """Fit calibrators on ``fit_area`` pixels and report ECE₁₀₀ on ``eval_area`` pixels.
+
+    Args:
+        probability: (H, W) glacier probability (NaN = no data), uncalibrated.
+        reference: (H, W) uint8 reference (0, 1; 255 no data).
+        fit_area: (H, W) bool pixels for fitting (validation blocks; never the evaluation area).
+        eval_area: (H, W) bool pixels for the ECE (test blocks).
+        methods: Calibration methods of :data:`glacierlab.inference.calibration.METHODS`.
+        convention: Raw confidence the calibrators take as input (the paper: ``"entropy"``).
+
+    Returns:
+        The :class:`CalibrationReport`.
+
+    Raises:
+        InputError: The fitting and evaluation areas overlap. NoDataError: an area has no labelled pixel.
+    """
+    fit_area, eval_area = np.asarray(fit_area, bool), np.asarray(eval_area, bool)
+    if (fit_area & eval_area).any():
+        raise InputError(
+            f"fit and evaluation areas share {int((fit_area & eval_area).sum())} pixels; calibrators "
+            "must be fitted on other pixels (validation blocks) than those they are scored on."
+        )
+    conf_fit, ok_fit = _conf_correct(probability, reference, fit_area, convention)
+    fit_table = ReliabilityTable()
+    fit_table.update(conf_fit, ok_fit)
+    tables: dict[str, ReliabilityTable] = {"fit": fit_table}
+    ece_raw = {}
+    for conv in CONVENTIONS:
+        c, ok = _conf_correct(probability, reference, eval_area, conv)
+        t = ReliabilityTable()
+        t.update(c, ok)
+        ece_raw[conv] = t.ece()
+        if conv == convention:
+            tables["raw"] = t
+    conf_eval, ok_eval = _conf_correct(probability, reference, eval_area, convention)
+    calibrators, ece_cal = {}, {}
+    for method in methods:
+        cal = fit_calibrator(conf_fit, ok_fit, method, convention=convention)
+        t = ReliabilityTable()
+        t.update(cal(conf_eval), ok_eval)
+        calibrators[method], ece_cal[method], tables[method] = cal, t.ece(), t
+    return CalibrationReport(ece_raw, ece_cal, calibrators, tables, int(ok_fit.size), int(ok_eval.size))
+
+
+def calibration_arrays(calibrators: Mapping[str, Calibrator]) -> dict[str, np.ndarray]:
+    """All calibrators as the checkpoint's ``calibration`` arrays (``{"<method>/<name>": array}``)."""
+    out: dict[str, np.ndarray] = {}
+    for cal in calibrators.values():
+        out |= cal.to_arrays()
+    return out

@@ -1,0 +1,257 @@
+"""Regional mapping steps used by the report notebook and benchmarks: predict, score, compare per glacier.
+
+Each function is a thin composition of library functions (``predict``, ``outlines``, ``change``,
+``uncertainty``), so that notebooks stay free of logic and the same steps are tested once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glacierlab.errors import InputError
+from glacierlab.vocabulary import NODATA
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+
+def training_window(checkpoint: Any, default: int = 384) -> int:
+    """The window side (px) a checkpoint was trained with (``extra["training"]["window"]``), else ``default``."""
+    extra = getattr(checkpoint, "metadata", {}).get("extra", {}) or {}
+    return int((extra.get("training") or {}).get("window", default))
+
+
+def default_checkpoint(stack: xr.Dataset) -> Path | None:
+    """The shipped checkpoint if its input groups and band names are all present in ``stack``, else None.
+
+    Args:
+        stack: A dataset from :func:`glacierlab.data.stack.stack_region`.
+    """
+    from glacierlab.data.stack import group
+    from glacierlab.models import load_checkpoint
+    from glacierlab.weights import shipped_checkpoint_path
+
+    path = shipped_checkpoint_path()
+    ck = load_checkpoint(path)
+    for name, bands in ck.bands.items():
+        if name not in stack or not set(bands) <= {str(b) for b in group(stack, name)["band"].values}:
+            return None
+    return path
+
+
+def map_stack(
+    stack: xr.Dataset,
+    checkpoint: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    **kwargs: Any,
+) -> xr.Dataset:
+    """Predict a stacked region with a checkpoint, using the checkpoint's training window by default.
+
+    Args:
+        stack: Model inputs (``stack_region`` format).
+        checkpoint: Checkpoint path.
+        out_dir: Write COGs there (see :func:`glacierlab.inference.predict.predict_scene`); None keeps results
+            in memory.
+        overwrite: Replace existing outputs.
+        progress: Show a tqdm bar.
+        **kwargs: Passed to ``predict_scene`` (``window``, ``stride``, ``tta``, ``mc_samples``...);
+            ``nodata`` defaults to ``"all"`` (DEM gaps are filled with 0, as in training).
+
+    Returns:
+        ``probability`` (0-1), ``mask`` (0/1, 255 no data) and ``confidence`` (0-1) on the stack's grid.
+    """
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.models import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    window = int(kwargs.pop("window", training_window(ck)))
+    stride = int(kwargs.pop("stride", window // 2))
+    # as in training (and the paper): a pixel missing in some groups (DEM gaps) gets 0 there after
+    # normalisation; only pixels missing in every group are no data
+    kwargs.setdefault("nodata", "all")
+    return predict_scene(
+        ck,
+        stack,
+        window=window,
+        stride=stride,
+        out_dir=out_dir,
+        overwrite=overwrite,
+        progress=progress,
+        **kwargs,
+    )
+
+
+def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = None) -> dict[str, float]:
+    """Glacier IoU, precision, recall, F1, background IoU and mean IoU against the stack's reference.
+
+    Args:
+        prediction: Output of :func:`map_stack` (``mask``: 1 glacier, 0 ice-free, 255 no data).
+        stack: The inputs, with ``reference`` (1 glacier, 0 ice-free, 255 no data).
+        area: Optional boolean (y, x) mask of the pixels to score (e.g. held-out blocks).
+
+    Returns:
+        Dict of scores in [0, 1] plus ``pixels`` (count scored), see :func:`glacierlab.reports.evaluate.scores`.
+    """
+    from glacierlab.metrics import confusion_counts
+    from glacierlab.reports.evaluate import scores
+
+    if "reference" not in stack:
+        raise InputError("the stack has no `reference` layer to score against; use a region with outlines.")
+    pred = np.asarray(prediction["mask"].values)
+    ref = np.asarray(stack["reference"].values)
+    valid = (pred != NODATA) & (ref != NODATA)
+    if area is not None:
+        valid &= np.asarray(area, dtype=bool)
+    return scores(confusion_counts(pred == 1, ref == 1, valid))
+
+
+def glacier_table(
+    mask: xr.DataArray,
+    inventory: gpd.GeoDataFrame,
+    *,
+    id_col: str = "RGIId",
+    spacing_m: float = 30.0,
+    debris: Mapping[Any, float] | None = None,
+) -> pd.DataFrame:
+    """Per-glacier comparison of a predicted mask with inventory outlines, judged against expert bands.
+
+    The mask is polygonised, split by the inventory (each piece goes to the glacier it overlaps most),
+    compared per glacier (areas in km², IoU, Hausdorff / mean boundary distance in m) and judged against
+    the literature band of Paul et al. (2013): ±5 % area for clean ice up to ±30 % for debris-covered ice.
+
+    Args:
+        mask: Predicted (y, x) mask, 1 = glacier, with CRS and transform (rioxarray).
+        inventory: Reference outlines with an ``id_col`` column, any CRS.
+        id_col: Glacier id column.
+        spacing_m: Boundary sampling step for distances (m).
+        debris: Optional debris fraction (0-1) per glacier id; None treats every glacier as clean ice.
+
+    Returns:
+        The judged table (see :func:`glacierlab.outlines.expert.judge_against_band`), one row per glacier.
+    """
+    from glacierlab.outlines.change import compare_outlines
+    from glacierlab.outlines.expert import judge_against_band, literature_band
+    from glacierlab.outlines.polygons import mask_to_polygons, partition_inventory, rio_transform, split_by_inventory
+
+    crs = mask.rio.crs
+    if crs is None:
+        raise InputError("the mask has no CRS; write one with mask.rio.write_crs(...).")
+    left, bottom, right, top = mask.rio.bounds()
+    ref = inventory[[id_col, "geometry"]].to_crs(crs).clip((left, bottom, right, top))
+    ref = ref[ref.geometry.area > 0]
+    ref = partition_inventory(ref, id_col)
+    pred = mask_to_polygons(np.asarray(mask.values) == 1, rio_transform(mask), crs)
+    pieces = split_by_inventory(pred, ref, id_col=id_col, crs=crs)
+    table = compare_outlines(ref, pieces[pieces[id_col].notna()], id_col=id_col, spacing_m=spacing_m, crs=crs)
+    return judge_against_band(table.loc[ref[id_col]], literature_band(), debris=debris)
+
+
+def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = "") -> Figure:
+    """Four panels: optical image, glacier probability, agreement with the reference, confidence.
+
+    Agreement colours: blue = both glacier, red = model only (false positive), orange = reference only
+    (false negative), white = both ice-free, grey = no data.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    from glacierlab.data.stack import group
+    from glacierlab.reports.plot import rgb_image
+
+    left, bottom, right, top = stack.rio.bounds()
+    ext = (left, right, bottom, top)
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8), constrained_layout=True)
+    axes[0].imshow(rgb_image(group(stack, "optical")), extent=ext)
+    axes[0].set_title("optical")
+    im = axes[1].imshow(prediction["probability"].values, extent=ext, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=axes[1], shrink=0.8, label="glacier probability")
+    axes[1].set_title("model: glacier probability")
+    pred = np.asarray(prediction["mask"].values)
+    ref = np.asarray(stack["reference"].values) if "reference" in stack else np.full_like(pred, NODATA)
+    agree = np.full(pred.shape, 4, dtype=np.uint8)  # no data
+    ok = (pred != NODATA) & (ref != NODATA)
+    agree[ok & (pred == 0) & (ref == 0)] = 0
+    agree[ok & (pred == 1) & (ref == 1)] = 1
+    agree[ok & (pred == 1) & (ref == 0)] = 2
+    agree[ok & (pred == 0) & (ref == 1)] = 3
+    cmap = ListedColormap(["white", "tab:blue", "tab:red", "orange", "0.7"])
+    axes[2].imshow(agree, extent=ext, cmap=cmap, vmin=-0.5, vmax=4.5, interpolation="nearest")
+    axes[2].set_title("blue both · red model only · orange reference only")
+    im = axes[3].imshow(prediction["confidence"].values, extent=ext, cmap="viridis", vmin=0, vmax=1)
+    fig.colorbar(im, ax=axes[3], shrink=0.8, label="confidence")
+    axes[3].set_title("confidence")
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def glacier_id_column(outlines: gpd.GeoDataFrame) -> str:
+    """The glacier id column of an inventory (RGI ``RGIId``/``rgi_id``, GLIMS ``glac_id``, SGI ``SGI``)."""
+    from glacierlab.data.vectors import GLACIER_ID_COLUMNS
+    from glacierlab.errors import unknown_name
+
+    for col in GLACIER_ID_COLUMNS:
+        if col in outlines.columns:
+            return col
+    raise unknown_name(
+        "glacier id column",
+        "?",
+        [str(c) for c in outlines.columns],
+        f"Expected one of {', '.join(GLACIER_ID_COLUMNS)}.",
+    )
+
+
+def has_optical(region_id: str) -> bool:
+    """Whether any scene of a catalog region has optical imagery (so the model can map it)."""
+    from glacierlab.data.catalog import load_catalog
+
+    return any(s.optical for s in load_catalog().region(region_id).scenes)
+
+
+def reference_outlines(region_id: str, date: str | None = None) -> gpd.GeoDataFrame | None:
+    """The vector reference outlines of a region's scene (None when the scene has none)."""
+    from glacierlab.data.catalog import load_catalog
+    from glacierlab.data.vectors import load_outlines
+
+    cat = load_catalog()
+    for source_id in cat.region(region_id).scene(date).reference:
+        if cat.source(source_id).kind == "vector":
+            return load_outlines(source_id, date=date)
+    return None
+
+
+def outline_history(region_id: str) -> tuple[pd.DataFrame, Figure] | None:
+    """Area per date from a region's multi-date outline source (e.g. GLIMS Hochalmkees 1850-2016).
+
+    Returns:
+        (table with ``date``, ``analysis`` when the source has analysis ids, ``area_km2``, ``n_polygons``;
+        the matplotlib figure), or None when the region has no vector outlines at two or more dates.
+    """
+    from glacierlab.data.catalog import load_catalog
+    from glacierlab.data.vectors import load_outlines
+    from glacierlab.outlines.change import area_time_series, plot_area_time_series
+
+    cat = load_catalog()
+    reg = cat.region(region_id)
+    vector_ids = {s for sc in reg.scenes for s in sc.reference if cat.source(s).kind == "vector"}
+    multi = [s for s in vector_ids if sum(s in sc.reference for sc in reg.scenes) >= 2]
+    if not multi:
+        return None
+    gdf = load_outlines(sorted(multi)[0])
+    if "date" not in gdf.columns:  # one outline set reused by several scenes, not a multi-date source
+        return None
+    analysis = "anlys_id" if "anlys_id" in gdf.columns else None
+    table = area_time_series(gdf, date_col="date", analysis_col=analysis)
+    return table, plot_area_time_series(table, title=f"{reg.name}: glacier area per analysis")
