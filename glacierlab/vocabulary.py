@@ -79,7 +79,7 @@ def from_stack_dims(da: xr.DataArray, group: str) -> xr.DataArray:
 def labelled(reference: np.ndarray) -> np.ndarray:
     """Boolean mask of pixels with a reference label (:data:`ICE_FREE` or :data:`GLACIER`)."""
     ref = np.asarray(reference)
-    return (ref == ICE_FREE) | (ref == GLACIER)
+    return np.asarray((ref == ICE_FREE) | (ref == GLACIER), dtype=bool)
 
 
 def correctness(probability: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

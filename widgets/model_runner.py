@@ -6,7 +6,6 @@ Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probabilit
 
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 import time
@@ -176,9 +175,7 @@ class ModelRunner(WidgetBase):
         self.progress.value, self.progress.bar_style = 0.0, "info"
         self._say("stacking inputs...")
         t0 = time.perf_counter()
-        kwargs: dict[str, Any] = {}
-        if "callback" in inspect.signature(predict_scene).parameters:
-            kwargs["callback"] = self._callback()
+        kwargs: dict[str, Any] = {"callback": self._callback()}
         try:
             stack = self._stack()
             self._say(f"running {Path(ckpt).name} on {stack.sizes['y']} x {stack.sizes['x']} px...")

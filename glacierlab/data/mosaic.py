@@ -41,7 +41,7 @@ def to_grid(
     attrs = dict(da.attrs)
     src = da.astype(np.float32) if da.dtype != np.float32 else da
     src = src.rio.write_nodata(np.nan, encoded=False)
-    out = src.rio.reproject_match(like, resampling=resampling, nodata=np.nan, num_threads=2)
+    out: xr.DataArray = src.rio.reproject_match(like, resampling=resampling, nodata=np.nan, num_threads=2)
     out.attrs = attrs
     return out
 

@@ -155,10 +155,10 @@ class Scene(_Strict):
     @field_validator("date", mode="before")
     @classmethod
     def _date(cls, v: Any) -> str:
-        v = v.isoformat() if isinstance(v, dt.date) else str(v)
-        if not _DATE.match(v):
-            raise ValueError(f"expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY/YYYY, got {v!r}")
-        return v
+        text = v.isoformat() if isinstance(v, dt.date) else str(v)
+        if not _DATE.match(text):
+            raise ValueError(f"expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY/YYYY, got {text!r}")
+        return text
 
     def ids(self, role: str) -> tuple[str, ...]:
         """Source ids of one role (``optical``, ``dem``, ``reference``, ``mask`` or ``extra``)."""

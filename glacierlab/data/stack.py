@@ -30,7 +30,7 @@ from glacierlab.data.rasters import bounds_overlap, load_netcdf, load_raster
 from glacierlab.data.terrain import slope_degrees
 from glacierlab.data.vectors import load_outlines
 from glacierlab.errors import GridError, NoDataError, unknown_name
-from glacierlab.geo import BBox
+from glacierlab.geo import BBox, on_grid_of
 from glacierlab.quiet import quiet_third_party
 from glacierlab.vocabulary import DEM_BANDS, NODATA, OPTICAL_BANDS, from_stack_dims, to_stack_dims
 
@@ -105,11 +105,12 @@ def classes_to_reference(
 
 def _grid_like(arr: np.ndarray, like: xr.DataArray, name: str) -> xr.DataArray:
     out = xr.DataArray(arr, coords={"y": like["y"].values, "x": like["x"].values}, dims=("y", "x"), name=name)
-    return out.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
+    return on_grid_of(out, like)
 
 
 def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.DataArray:
-    parts, alpha = [], None
+    parts: list[xr.DataArray] = []
+    alpha = None
     for src in srcs:
         da = load_raster(src, bbox=bbox, catalog=cat).astype(np.float32)
         like = parts[0] if parts else da
@@ -134,7 +135,7 @@ def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.Data
             + (f" in bbox {bbox}" if bbox else "")
             + "; choose another window or date."
         )
-    opt = opt.rio.write_crs(parts[0].rio.crs).rio.write_transform(parts[0].rio.transform())
+    opt = on_grid_of(opt, parts[0])
     opt.attrs = {"sources": ",".join(s.id for s in srcs), "date": srcs[0].date_label}
     return opt
 
@@ -144,7 +145,7 @@ def _load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.D
     band = src.band_names(role)[:1] or src.band_names()[:1]
     if src.kind == "netcdf":
         ds = load_netcdf(src, band, catalog=cat)
-        da = ds[band[0]].astype(np.float32).expand_dims(band=band).rio.write_crs(ds.rio.crs)
+        da: xr.DataArray = ds[band[0]].astype(np.float32).expand_dims(band=band).rio.write_crs(ds.rio.crs)
         da.attrs = dict(ds.attrs)
         return da
     return load_raster(src, band, bbox=bbox, catalog=cat)
@@ -180,13 +181,13 @@ def _dem_group(elev: xr.DataArray, attrs: dict[str, str]) -> xr.DataArray:
         "sources": elev.attrs.get("sources", ""),
         **attrs,
     }
-    return dem.astype(np.float32).rio.write_crs(elev.rio.crs).rio.write_transform(elev.rio.transform())
+    return on_grid_of(dem.astype(np.float32), elev)
 
 
 def _grid_bbox(like: xr.DataArray, pad: float = 0.01) -> BBox:
     """The grid's lon/lat bounds, padded by ``pad`` degrees (to read only that part of large rasters)."""
     x0, y0, x1, y1 = transform_bounds(like.rio.crs, "EPSG:4326", *like.rio.bounds(), densify_pts=21)
-    return (max(x0 - pad, -180.0), max(y0 - pad, -90.0), min(x1 + pad, 180.0), min(y1 + pad, 90.0))
+    return BBox(max(x0 - pad, -180.0), max(y0 - pad, -90.0), min(x1 + pad, 180.0), min(y1 + pad, 90.0))
 
 
 def _reference(
@@ -347,7 +348,7 @@ def group(ds: xr.Dataset, name: str) -> xr.DataArray:
     if name not in have:
         raise unknown_name("input group", name, have, "Include it with stack_region(groups=...).")
     da = from_stack_dims(ds[name], name)
-    return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())
+    return on_grid_of(da, ds)
 
 
 def _assemble(
@@ -373,4 +374,4 @@ def _assemble(
             "citations": " | ".join(dict.fromkeys(s.citation for s in srcs)),
         }
     ds.attrs = {**attrs, "sources": ",".join(ids)}
-    return ds.rio.write_crs(grid.rio.crs).rio.write_transform(grid.rio.transform())
+    return on_grid_of(ds, grid)
