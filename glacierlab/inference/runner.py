@@ -46,18 +46,25 @@ def set_mc_dropout(model: torch.nn.Module, enabled: bool) -> None:
 
 @contextlib.contextmanager
 def torch_threads(device: str) -> Iterator[None]:
-    """Use one torch thread per available core on CPU for the duration; restore the old count after.
+    """CPU settings for the duration: one torch thread per available core, freed tensors kept for reuse.
 
     ``OMP_NUM_THREADS`` wins when set (Dask workers set it to their thread count, so that two workers on
-    two cores do not each start two threads).
+    two cores do not each start two threads). Freed activations stay in the heap
+    (:func:`glacierlab.models.heap.reuse_freed_memory`) instead of being unmapped and faulted in again
+    for every window. The old thread count and heap settings are restored after.
     """
     old = torch.get_num_threads()
+    heap: contextlib.AbstractContextManager[bool] = contextlib.nullcontext(False)
     if device == "cpu":
+        from glacierlab.models.heap import reuse_freed_memory
+
         env = os.environ.get("OMP_NUM_THREADS", "")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(int(env) if env.isdigit() and int(env) > 0 else cores)
+        heap = reuse_freed_memory()
     try:
-        yield
+        with heap:
+            yield
     finally:
         torch.set_num_threads(old)
 
@@ -71,15 +78,22 @@ class Runner:
         model = model.to(device)
         model.eval()
         self.base = model
-        # CPU without MC dropout: BatchNorm folded into the convolutions + channels-last (oneDNN), the
-        # fastest CPU path of benchmarks/bench_model.py; results equal the plain model to float rounding.
+        # CPU without MC dropout: BatchNorm folded, oneDNN weights prepacked, conv epilogues fused,
+        # channels-last (models.packed; plain BN folding where torch lacks oneDNN), the fastest CPU path
+        # of benchmarks/bench_model.py; results equal the plain model to float32 rounding.
         self.fused = not self.cuda and mc_samples < 2
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
         elif self.fused:
             from glacierlab.models.fuse import fuse_for_inference
+            from glacierlab.models.packed import pack_for_cpu, packing_available
 
-            model = fuse_for_inference(model, channels_last=True)
+            packable = (  # torch.compile does its own fusion and cannot trace opaque oneDNN weights
+                packing_available()
+                and not compile_model
+                and all(p.dtype == torch.float32 for p in model.parameters())
+            )
+            model = pack_for_cpu(model) if packable else fuse_for_inference(model, channels_last=True)
         self.model = torch.compile(model) if compile_model else model
 
     def __call__(

@@ -112,11 +112,15 @@ class SEGate(nn.Module):
         self.fc2 = nn.Linear(channels, channels)
         self.slope = slope
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Scale the channels of (N, C, H, W) by the gate."""
+    def gate(self, x: Tensor) -> Tensor:
+        """Per-channel gate values in (0, 1) for (N, C, H, W), shaped (N, C, 1, 1)."""
         s = x.mean(dim=(2, 3))
         s = torch.sigmoid(self.fc2(F.leaky_relu(self.fc1(s), self.slope)))
-        return x * s[:, :, None, None]
+        return s[:, :, None, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Scale the channels of (N, C, H, W) by the gate."""
+        return x * self.gate(x)
 
 
 class FusionBlock(nn.Module):
