@@ -42,6 +42,12 @@ THIRD_PARTY_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
         UserWarning,
         "rio-tiler cannot guess zoom levels of small rasters without overviews",
     ),
+    (
+        r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation",
+        UserWarning,
+        "torch 2.13 deprecates quantized tensors (future: torchao); the pinned torch still has them and "
+        "glacierlab.models.quantize (int8 CPU path) uses them; revisit when torch is upgraded",
+    ),
 )
 
 

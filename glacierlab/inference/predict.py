@@ -223,6 +223,7 @@ def _run(
     ] + ([Layer("uncertainty", "float32", np.nan)] if mc > 1 else [])
     tags = {
         "glacierlab_variant": str(getattr(ckpt, "variant", "")),
+        "precision": str(getattr(ckpt.model, "precision", "float32")),
         "window": str(window),
         "stride": str(stride),
         "tta": str(tta),

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from glacierlab.errors import ConfigError
+
 TTA_TRANSFORMS = ("identity", "rot90", "rot180", "rot270", "hflip", "vflip", "rot90_hflip", "rot90_vflip")
 
 
@@ -75,6 +77,12 @@ class Runner:
     def __init__(self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool) -> None:
         self.device, self.tta, self.mc = device, tta, mc_samples
         self.cuda = device.startswith("cuda")
+        precision = getattr(model, "precision", "float32")
+        if precision != "float32" and (self.cuda or mc_samples or compile_model):
+            raise ConfigError(
+                f"a {precision} model runs on CPU without MC dropout or torch.compile; got device={device!r}, "
+                f"mc_samples={mc_samples}, compile_model={compile_model}. Use the float32 model for those."
+            )
         model = model.to(device)
         model.eval()
         self.base = model
@@ -84,6 +92,8 @@ class Runner:
         self.fused = not self.cuda and mc_samples < 2
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
+        elif precision != "float32":  # already a CPU inference copy (models.quantize)
+            self.fused = True
         elif self.fused:
             from glacierlab.models.fuse import fuse_for_inference
             from glacierlab.models.packed import pack_for_cpu, packing_available

@@ -1,0 +1,165 @@
+"""Int8 CPU path: the quantized residual U-Net tracks the float one, says what it is, and on the shipped
+model's Everest map meets (or is reported against) the issue-18 targets."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from glacierlab.errors import ConfigError, InputError
+from glacierlab.models import build_model, region_vector
+from glacierlab.models.fuse import fuse_for_inference
+from glacierlab.models.layers import UpConv
+from glacierlab.models.packed import packing_available
+from glacierlab.models.qlayers import phase_kernel
+from glacierlab.models.quantize import ENGINES, quantize_for_cpu, window_agreement
+
+pytestmark = pytest.mark.skipif(
+    torch.backends.quantized.engine not in ENGINES or not packing_available(),
+    reason=f"needs an x86 quantized engine {ENGINES} and oneDNN (torch.ops.mkldnn)",
+)
+
+
+def _batches(groups: dict[str, int], n: int, size: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [{k: torch.rand(2, c, size, size, generator=g) for k, c in groups.items()} for _ in range(n)]
+
+
+def _model(**overrides: object) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model("glavitu_tiny", fusion_filters=16, resunet_filters=16, **overrides)
+    model.train()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for b in _batches(model.input_groups, 3, 32, 9):
+            model(b, region_vector("ALP").expand(2, -1) if model.location_dim else None)
+    return model.eval()
+
+
+def test_phase_kernel_is_the_literal_up_conv() -> None:
+    up = UpConv(6, 5).eval()
+    torch.nn.init.normal_(up.conv.weight)
+    x = torch.randn(2, 6, 7, 9)
+    literal = F.conv2d(F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (0, 1, 0, 1)), up.conv.weight)
+    phases = F.conv2d(x, phase_kernel(up.conv.weight), padding=1)[:, :, 1:, 1:]
+    assert torch.allclose(F.pixel_shuffle(phases, 2), literal, atol=1e-5)
+
+
+def test_int8_copy_tracks_the_float_model_and_says_it_is_int8() -> None:
+    model = _model(location="region")
+    loc = region_vector("ALP")
+    cal = [(b, loc) for b in _batches(model.input_groups, 4, 32, 1)]
+    q = quantize_for_cpu(model, cal)
+    assert q.precision == "int8" and q.quantization["int8_parts"] == ["resunet"]
+    assert q.quantization["calibration_windows"] == 8 and q.quantization["engine"] in ENGINES
+    assert getattr(model, "precision", "float32") == "float32"  # the float model is untouched
+    held_out = [(b, loc) for b in _batches(model.input_groups, 3, 32, 2)]
+    # the int8 U-Net reproduces the float U-Net's output up to quantization error
+    folded = fuse_for_inference(model)
+    with torch.inference_mode():
+        x = folded.forward_parts(*held_out[0])["e1"]  # the U-Net's input on a held-out window
+        ref, got = folded.resunet(x), q.resunet(x)
+    assert float((got - ref).pow(2).mean().sqrt()) < 0.1 * float(ref.std())
+    stats = window_agreement(model, q, held_out)
+    assert stats["pixels"] == 3 * 2 * 32 * 32
+    assert stats["agreement"] > 0.9 and stats["mean_abs_probability_difference"] < 0.05
+    same = window_agreement(model, model, held_out)
+    assert same["agreement"] == 1.0 and same["max_abs_probability_difference"] == 0.0
+
+
+def test_quantize_refuses_what_it_cannot_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model()
+    cal = _batches(model.input_groups, 1, 32, 1)
+    with pytest.raises(ConfigError, match="GlaViTU"):
+        quantize_for_cpu(build_model("resunet", resunet_filters=8, fusion_filters=8), cal)
+    with pytest.raises(ConfigError, match="float32"):
+        quantize_for_cpu(_model().double(), cal)
+    with pytest.raises(InputError, match="at least one calibration window"):
+        quantize_for_cpu(model, [])
+    with pytest.raises(InputError, match="mappings group -> tensor"):
+        quantize_for_cpu(model, [torch.rand(1, 8, 32, 32)])  # type: ignore[list-item]
+    other = [e for e in torch.backends.quantized.supported_engines if e not in (*ENGINES, "none")]
+    if other:  # e.g. qnnpack (ARM): int8 is only offered with the x86 engines
+        monkeypatch.setattr(torch.backends.quantized, "engine", other[0])
+        with pytest.raises(ConfigError, match="quantized engines"):
+            quantize_for_cpu(model, cal)
+
+
+def test_predict_with_the_int8_model_tags_its_outputs(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Never silent: the written COGs say whether the map came from int8 or float32."""
+    import rasterio
+
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.inference.sampling import sample_windows
+    from glacierlab.models import load_checkpoint
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    inputs = _scene(ckpt, 80, 96)
+    cal = sample_windows(ckpt, inputs, window=32, count=6)
+    int8 = dataclasses.replace(ckpt, model=quantize_for_cpu(ckpt.model, cal))
+    predict_scene(int8, inputs, window=32, stride=16, device="cpu", out_dir=tmp_path, progress=False)
+    with rasterio.open(tmp_path / "mask.tif") as src:
+        assert src.tags()["precision"] == "int8"
+    predict_scene(ckpt, inputs, window=32, stride=16, device="cpu", out_dir=tmp_path / "f", progress=False)
+    with rasterio.open(tmp_path / "f" / "mask.tif") as src:
+        assert src.tags()["precision"] == "float32"
+    with pytest.raises(ConfigError, match="int8 model runs on CPU without MC dropout"):
+        predict_scene(int8, inputs, window=32, stride=16, device="cpu", mc_samples=2, progress=False)
+
+
+def _scene(ckpt: object, h: int, w: int) -> dict:
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+    from affine import Affine
+
+    rng = np.random.default_rng(3)
+    out = {}
+    for g, names in ckpt.bands.items():  # type: ignore[attr-defined]
+        da = xr.DataArray(rng.random((len(names), h, w)).astype(np.float32), dims=("band", "y", "x"))
+        y, x = 3108000 - 30 * (np.arange(h) + 0.5), 478000 + 30 * (np.arange(w) + 0.5)
+        da = da.assign_coords(band=names, y=y, x=x)
+        out[g] = da.rio.write_crs(32645).rio.write_transform(Affine(30, 0, 478000, 0, -30, 3108000))
+    return out
+
+
+def _everest_check(name: str) -> dict:
+    from glacierlab.data.stack import stack_region
+    from glacierlab.inference.precision import int8_map_check
+    from glacierlab.models import load_checkpoint
+    from glacierlab.weights import shipped_checkpoint_path
+
+    ckpt = load_checkpoint(shipped_checkpoint_path(name))
+    return int8_map_check(ckpt, stack_region("everest"), window=96, stride=48, nodata="all")
+
+
+@pytest.fixture(scope="module")
+def everest_checks(shared_data: Path) -> dict[str, dict]:
+    from glacierlab.weights import SHIPPED
+
+    return {name: _everest_check(name) for name in SHIPPED}
+
+
+def test_int8_everest_map_keeps_the_iou(everest_checks: dict[str, dict]) -> None:
+    from glacierlab.inference.precision import INT8_TARGETS
+
+    for name, r in everest_checks.items():
+        assert r["pixels"] > 400_000, name
+        assert abs(r["iou_change"]) <= INT8_TARGETS["iou_change"], (name, r)
+        assert r["agreement"] > 0.98, (name, r)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="glavitu_lite_everest (v1): int8 mask agreement 98.9 % < 99.5 %; 6 % of its Everest pixels "
+    "have a glacier probability within 0.02 of 0.5, so int8 noise flips them (see bench_model.py "
+    "--int8-check). Remove this marker when a shipped model meets the target.",
+)
+def test_int8_everest_map_agrees_with_float32(everest_checks: dict[str, dict]) -> None:
+    from glacierlab.inference.precision import INT8_TARGETS
+
+    for name, r in everest_checks.items():
+        assert r["agreement"] >= INT8_TARGETS["agreement"], (name, r)
