@@ -47,7 +47,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_keras(args: argparse.Namespace) -> int:
-    from glacierlab.models.keras_import import import_keras
+    from glacierlab.models.paper_import import import_keras
 
     bands = None
     if args.bands:

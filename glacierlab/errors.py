@@ -66,6 +66,13 @@ class ConfigError(GlacierLabError, ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+class GlacierLabWarning(UserWarning):
+    """Something is probably wrong with the inputs or the result, but a map was still made.
+
+    Raised as a warning (``warnings.warn``) so batch runs keep going; the message says what and how to fix.
+    """
+
+
 def unknown_name(kind: str, name: object, valid: Iterable[str], hint: str = "") -> UnknownNameError:
     """Build an :class:`UnknownNameError` that lists the valid names and suggests the closest ones.
 

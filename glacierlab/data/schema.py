@@ -16,7 +16,7 @@ from glacierlab.errors import unknown_name
 from glacierlab.geo import BBox
 from glacierlab.vocabulary import OPTICAL_BANDS
 
-SourceKind = Literal["raster", "vector", "netcdf", "hdf5_benchmark", "stac"]
+SourceKind = Literal["raster", "vector", "netcdf", "hdf5_benchmark", "stac", "file"]
 BandRole = Literal["optical", "dem", "mask", "alpha", "elevation_series", "auxiliary"]
 SceneRole = Literal["optical", "dem", "reference", "mask", "extra"]
 SCENE_ROLES: tuple[str, ...] = ("optical", "dem", "reference", "mask", "extra")
@@ -78,6 +78,7 @@ class Source(_Strict):
     date_range: tuple[dt.date, dt.date] | None = None
     date_attribute: str | None = None
     crs: int | None = Field(default=None, gt=0)
+    product_level: Literal["toa", "surface", "dn8"] | None = None  # optical: vocabulary.PRODUCT_LEVELS
     stac_endpoint: str | None = None
     collection: str | None = None
     notes: str = ""
@@ -224,6 +225,7 @@ class StacCollection(_Strict):
     offset: float = 0.0
     nodata: float | None = None
     mask: StacMask | None = None
+    product_level: Literal["toa", "surface", "dn8"] | None = None  # vocabulary.PRODUCT_LEVELS
     licence: str = ""
     citation: str = ""
     notes: str = ""

@@ -32,7 +32,15 @@ from glacierlab.data.vectors import load_outlines
 from glacierlab.errors import GridError, NoDataError, unknown_name
 from glacierlab.geo import BBox
 from glacierlab.quiet import quiet_third_party
-from glacierlab.vocabulary import DEM_BANDS, NODATA, OPTICAL_BANDS, from_stack_dims, to_stack_dims
+from glacierlab.vocabulary import (
+    DEM_BANDS,
+    NODATA,
+    OPTICAL_BANDS,
+    PRODUCT_LEVEL_ATTR,
+    PRODUCT_LEVEL_UNITS,
+    from_stack_dims,
+    to_stack_dims,
+)
 
 GROUPS = ("optical", "dem", "mask")
 
@@ -136,6 +144,10 @@ def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.Data
         )
     opt = opt.rio.write_crs(parts[0].rio.crs).rio.write_transform(parts[0].rio.transform())
     opt.attrs = {"sources": ",".join(s.id for s in srcs), "date": srcs[0].date_label}
+    levels = {s.product_level for s in srcs}
+    if len(levels) == 1 and None not in levels:  # the level and units prediction checks against the model's
+        level = str(levels.pop())
+        opt.attrs.update({PRODUCT_LEVEL_ATTR: level, "units": PRODUCT_LEVEL_UNITS[level]})
     return opt
 
 

@@ -1,7 +1,9 @@
 """Self-describing checkpoints: safetensors weights + a JSON header; no pickle is ever executed.
 
 The header (safetensors metadata key ``"glacierlab"``) holds the variant, the config, the input
-groups with band names, normalisation statistics, class names, the glacierlab version and extra
+groups with band names, normalisation statistics, the inputs' units and product level (``inputs``),
+the inference settings the checkpoint is meant to be run with (``options``, a
+:class:`~glacierlab.inference.options.PredictOptions`), class names, the glacierlab version and extra
 metadata. Weights are stored as ``model.<name>`` tensors and calibration arrays as
 ``calibration.<name>`` tensors in the same file. A torch ``.pt`` file with the same content
 (``{"glacierlab": <json>, "tensors": {...}}``) is also accepted; it is read only with
@@ -21,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
+from glacierlab.errors import CheckpointError, DataNotFoundError, GlacierLabError, InputError
 from glacierlab.files import atomic_path
+from glacierlab.inference.options import PredictOptions, options_from_header
 from glacierlab.models.base import SegmentationModel
 from glacierlab.models.config import config_from_dict, config_to_dict
-from glacierlab.vocabulary import CLASS_NAMES
+from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, check_product_level
 
 FORMAT = "glacierlab-checkpoint"
 FORMAT_VERSION = 1
@@ -45,6 +48,8 @@ class Checkpoint:
     calibration: dict[str, np.ndarray] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=lambda: list(DEFAULT_CLASS_NAMES))
     metadata: dict[str, Any] = field(default_factory=dict)
+    options: PredictOptions | None = None
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _list_names(names: Sequence[str], limit: int = 12) -> str:
@@ -113,6 +118,8 @@ def _header(
     normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None,
     class_names: Sequence[str],
     extra: Mapping[str, Any] | None,
+    options: PredictOptions | Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from glacierlab import __version__
 
@@ -146,8 +153,48 @@ def _header(
         "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
         "normalisation": norm,
         "class_names": list(class_names),
+        "inputs": input_spec(bands, inputs if inputs is not None else (extra or {}).get("inputs")),
+        "options": _options(options, extra).to_dict(),
         "extra": dict(extra or {}),
     }
+
+
+def _options(options: PredictOptions | Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> PredictOptions:
+    if isinstance(options, PredictOptions):
+        return options
+    if options is not None:
+        return PredictOptions.from_dict(options)
+    return options_from_header({"extra": dict(extra or {})})
+
+
+def input_spec(
+    bands: Mapping[str, Sequence[str]], inputs: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The header's ``inputs``: per group the ``units`` per band and, when known, the ``product_level``.
+
+    Units default to :data:`~glacierlab.vocabulary.BAND_UNITS`; ``inputs`` adds or overrides entries.
+
+    Raises:
+        InputError: A group that is not an input, a units list of the wrong length, a bad product level.
+    """
+    spec: dict[str, dict[str, Any]] = {
+        g: {"units": [BAND_UNITS.get(b, "unknown") for b in names]} for g, names in bands.items()
+    }
+    for g, entry in (inputs or {}).items():
+        if g not in spec:
+            raise InputError(f"inputs names unknown group {g!r}; groups: {list(bands)}.")
+        entry = dict(entry)
+        if "units" in entry and len(entry["units"]) != len(bands[g]):
+            raise InputError(f"inputs[{g!r}]['units'] needs {len(bands[g])} entries, got {entry['units']}.")
+        if entry.get("product_level") is not None:
+            level = check_product_level(str(entry["product_level"]))
+            if "units" not in entry:  # optical DN or reflectance, as the level says
+                entry["units"] = [
+                    PRODUCT_LEVEL_UNITS[level] if BAND_UNITS.get(b) == "reflectance" else u
+                    for b, u in zip(bands[g], spec[g]["units"], strict=True)
+                ]
+        spec[g].update({k: (list(v) if isinstance(v, list | tuple) else v) for k, v in entry.items()})
+    return spec
 
 
 def save_checkpoint(
@@ -160,6 +207,8 @@ def save_checkpoint(
     class_names: Sequence[str] = DEFAULT_CLASS_NAMES,
     extra: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    options: PredictOptions | Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write a self-describing checkpoint (atomically).
 
@@ -172,11 +221,16 @@ def save_checkpoint(
         class_names: One name per class.
         extra: JSON-serialisable metadata (training run, data sources...).
         overwrite: Replace an existing file.
+        options: The inference settings the checkpoint should be run with (every entry point starts
+            from them). None: the training window of ``extra["training"]["window"]`` (or
+            ``extra["window"]``) with stride window/2 and ``nodata="all"``, else the defaults.
+        inputs: Per group ``{"product_level": "toa"|"surface"|"dn8", "units": [...]}`` (units default
+            to :data:`~glacierlab.vocabulary.BAND_UNITS`); None takes ``extra["inputs"]`` if present.
 
     Returns:
         The written path.
     """
-    header = _header(model, bands, normalisation, class_names, extra)
+    header = _header(model, bands, normalisation, class_names, extra, options, inputs)
     tensors = {_MODEL + k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     for name, arr in (calibration or {}).items():
         a = np.asarray(arr)
@@ -266,6 +320,10 @@ def load_checkpoint(
     assign_state(model, state, source=str(path))
     model.to(map_location).eval()
     calibration = {k[len(_CAL) :]: v.cpu().numpy() for k, v in tensors.items() if k.startswith(_CAL)}
+    try:  # checkpoints written before options travelled with them: the training window, else defaults
+        opts = options_from_header(header)
+    except (GlacierLabError, TypeError) as err:
+        raise CheckpointError(f"{path}: the stored inference options are invalid ({err}).") from err
     return Checkpoint(
         model=model,
         variant=model.variant,
@@ -275,6 +333,8 @@ def load_checkpoint(
         calibration=calibration,
         class_names=list(header.get("class_names", DEFAULT_CLASS_NAMES)),
         metadata=header,
+        options=opts,
+        inputs=dict(header.get("inputs") or {}),
     )
 
 

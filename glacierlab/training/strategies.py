@@ -257,7 +257,9 @@ def train_scene(
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / f"{cfg.name}_split.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(split.to_dict()))
+    level = stack["optical"].attrs.get("product_level") if "optical" in stack else None
     extra = {
+        "inputs": {"optical": {"product_level": level}} if level else {},  # checked at prediction
         "region_id": region_id,
         "region_code": code,
         "window": window,
