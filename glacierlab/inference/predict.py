@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     import xarray as xr
 
 
-def _load(checkpoint: Any) -> Any:
+def as_checkpoint(checkpoint: Any) -> Any:
+    """A loaded checkpoint: ``checkpoint`` itself, or :func:`~glacierlab.models.load_checkpoint` of a path."""
     if isinstance(checkpoint, str | os.PathLike):
         from glacierlab.models import load_checkpoint
 
@@ -129,7 +130,7 @@ def predict_scene(
         or product level than the checkpoint's. GridError: groups on different grids. NoDataError: no
         valid input pixel. OutputExistsError: output exists. UnknownNameError: unknown option.
     """
-    ckpt = _load(checkpoint)
+    ckpt = as_checkpoint(checkpoint)
     opts = resolve_options(ckpt, options, **overrides)
     calibrator = _calibrator(ckpt, opts.calibration)
     model = ckpt.model

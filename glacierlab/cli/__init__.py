@@ -1,6 +1,8 @@
 """Command-line interface: ``glacierlab <command> ...`` (``glacierlab --help`` lists the commands).
 
-Every command imports what it needs when it runs, so ``glacierlab --help`` is fast.
+Every command imports what it needs when it runs, so ``glacierlab --help`` is fast. Command groups live
+in sub-modules: :mod:`glacierlab.cli.predict` (``predict``), :mod:`glacierlab.cli.weights`
+(``import-keras``, ``weights``), :mod:`glacierlab.cli.options` (the prediction-option flags).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glacierlab.cli.options import add_option_args, option_overrides
+from glacierlab.cli.predict import add_predict_parser
+from glacierlab.cli.weights import add_weights_parsers
 from glacierlab.errors import GlacierLabError
 
 if TYPE_CHECKING:
@@ -43,22 +48,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 if source_id not in seen:
                     seen.add(source_id)
                     print(f"{scene.date} {role:9s} {source_id}: {fetch(cat.source(source_id))}")
-    return 0
-
-
-def _cmd_import_keras(args: argparse.Namespace) -> int:
-    from glacierlab.models.paper_import import import_keras
-
-    bands = None
-    if args.bands:
-        bands = {}
-        for item in args.bands:
-            name, sep, value = item.partition("=")
-            if not sep or not value:
-                raise argparse.ArgumentTypeError(f"--bands expects GROUP=b1,b2,..., got {item!r}")
-            bands[name] = value.split(",")
-    out = import_keras(args.h5, args.out, bands=bands, overwrite=args.overwrite)
-    print(f"wrote {out}")
     return 0
 
 
@@ -127,9 +116,7 @@ def _cmd_batch_predict(args: argparse.Namespace) -> int:
             client=client,
             overwrite=args.overwrite,
             device=args.device,
-            window=args.window,
-            stride=args.stride,
-            batch_size=args.batch_size,
+            **option_overrides(args),
         )
     Path(args.out).mkdir(parents=True, exist_ok=True)
     table.drop(columns=["traceback"]).to_csv(Path(args.out) / "status.csv", index=False)
@@ -156,12 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog_arg(p)
     p.set_defaults(func=_cmd_fetch)
 
-    p = sub.add_parser("import-keras", help="convert the authors' Keras GlaViTU .h5 weights to a checkpoint")
-    p.add_argument("h5", help="Keras weights file, e.g. glavitu_global_weights.h5")
-    p.add_argument("out", help="output checkpoint (.safetensors)")
-    p.add_argument("--bands", nargs="*", metavar="GROUP=B1,B2", help="band names per input group")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.set_defaults(func=_cmd_import_keras)
+    add_weights_parsers(sub)
+    add_predict_parser(sub)
 
     p = sub.add_parser("demo", help="run the main job on the built-in demo region")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
@@ -193,9 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", required=True, help="comma-separated catalog region ids")
     p.add_argument("--checkpoint", required=True, help="glacierlab checkpoint (.safetensors)")
     p.add_argument("--out", default="predictions", help="output folder (default predictions)")
-    p.add_argument("--window", type=int, default=384, help="window side in pixels (default 384)")
-    p.add_argument("--stride", type=int, default=192, help="stride in pixels (default 192)")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
+    add_option_args(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:n], per worker (default auto)")
     p.add_argument("--overwrite", action="store_true", help="redo complete scenes")
     _add_dask_args(p)
