@@ -164,10 +164,10 @@ def _cross_refs(raw: dict[str, Any]) -> list[str]:
                         errs.append(f"{where}: unknown source {sid!r}; valid: {valid}")
                         continue
                     errs += [f"{where}: {m}" for m in _role_fits(role, src)]
-        dates = [str(s.get("date")) for s in reg.get("scenes") or [] if isinstance(s, dict)]
+        dates = [str(s.get("id") or s.get("date")) for s in reg.get("scenes") or [] if isinstance(s, dict)]
         if reg.get("default_date") is not None and str(reg["default_date"]) not in dates:
             errs.append(
-                f"regions.{rid}.default_date: {reg['default_date']!r} is not a scene date; "
+                f"regions.{rid}.default_date: {reg['default_date']!r} is not a scene date or id; "
                 f"valid: {', '.join(dates)}"
             )
     return errs
