@@ -43,6 +43,8 @@ GROUP_BANDS: Final[dict[str, tuple[str, ...]]] = {
 """The paper's feature groups -> band names in canonical order (docs/GLAVITU_SPEC.md §3.1)."""
 STACK_GROUPS: Final = ("optical", "dem")
 """Input groups glacierlab's data layer stacks from catalog regions, STAC and user GeoTIFFs."""
+AUXILIARY_LAYERS: Final = ("thermal",)
+"""Layers a stack may carry beside the model groups, as ``(y, x)`` float32 (not fed to models by default)."""
 LABEL_LAYERS: Final = ("reference", "mask")
 """Label layers a stack may carry (uint8, :data:`ICE_FREE` / :data:`GLACIER` / :data:`NODATA`)."""
 
@@ -59,8 +61,9 @@ BAND_UNITS: Final[dict[str, str]] = {
     "coherence_desc": "1",
     "thermal": "K",
 }
-"""Band -> physical unit as the paper's models take it (optical reflectance is 0-1; its product level is
-stated by the stack/checkpoint, see :data:`PRODUCT_LEVELS`; SAR is log10 of the backscatter σ0)."""
+"""Band -> physical unit as the paper's models take it (``thermal``: brightness temperature; SAR: log10 of
+the backscatter σ0). Optical reflectance is 0-1 (``dn8``: 0-255); its product level is stated by the stack
+(``attrs["product_level"]``) and the checkpoint (``inputs``), see :data:`PRODUCT_LEVELS`."""
 PRODUCT_LEVELS: Final[dict[str, str]] = {
     "toa": "top-of-atmosphere reflectance, 0-1 (Landsat C2 L1 / Sentinel-2 L1C; the GlaViTU paper's input)",
     "surface": "surface reflectance, 0-1 (Landsat C2 L2 / Sentinel-2 L2A)",
@@ -114,7 +117,7 @@ def from_stack_dims(da: xr.DataArray, group: str) -> xr.DataArray:
 def labelled(reference: np.ndarray) -> np.ndarray:
     """Boolean mask of pixels with a reference label (:data:`ICE_FREE` or :data:`GLACIER`)."""
     ref = np.asarray(reference)
-    return (ref == ICE_FREE) | (ref == GLACIER)
+    return np.asarray((ref == ICE_FREE) | (ref == GLACIER), dtype=bool)
 
 
 def correctness(probability: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,15 @@ _SCALE_TEXT = {
 }
 
 
+def model_level(checkpoint: Any) -> str | None:
+    """The optical product level a checkpoint was trained on (header ``inputs``), or None if unrecorded."""
+    header = getattr(checkpoint, "metadata", None) or {}
+    level = ((header.get("inputs") or {}).get("optical") or {}).get("product_level")
+    if not level:
+        level = (header.get("extra") or {}).get("product_level")  # training records it there too
+    return check_product_level(str(level)) if level else None
+
+
 def declared_level(inputs: Any, group: str = "optical", given: str | None = None) -> str | None:
     """The product level the inputs declare for ``group``: ``given``, else attrs / GeoTIFF tags, else None.
 

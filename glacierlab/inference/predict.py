@@ -1,4 +1,4 @@
-"""Whole-scene inference: sliding windows, Gaussian blending, confidence, COG outputs (paper §5-6).
+"""Whole-scene inference: sliding windows, Gaussian blending, confidence, COG outputs (docs/GLAVITU_SPEC.md §5-6).
 
 Memory stays bounded as the scene grows: windows are read lazily one row of windows at a time, the
 blended sums live in a buffer one window tall and one frame wide, and rows that no later window can
@@ -18,13 +18,14 @@ import os
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from glacierlab.errors import ConfigError, GlacierLabWarning, NoDataError
+from glacierlab.geo import georeference
 from glacierlab.inference.calibration import Calibrator
-from glacierlab.inference.checks import SENTINEL, check_inputs, declared_level
+from glacierlab.inference.checks import SENTINEL, check_inputs, declared_level, model_level
 from glacierlab.inference.confidence import confidence
 from glacierlab.inference.location import check_location, window_locations
 from glacierlab.inference.options import PredictOptions, resolve_options
@@ -59,13 +60,6 @@ def _calibrator(ckpt: Any, calibration: str | Calibrator) -> Calibrator | None:
     return Calibrator.from_arrays(arrays, method=calibration)
 
 
-def model_product_level(ckpt: Any) -> str | None:
-    """The optical product level a checkpoint was trained on (header ``inputs``), or None if unrecorded."""
-    header = getattr(ckpt, "metadata", None) or {}
-    level = ((header.get("inputs") or {}).get("optical") or {}).get("product_level")
-    return str(level) if level else None
-
-
 def predict_scene(
     checkpoint: Any,
     inputs: xr.Dataset | Mapping[str, Any],
@@ -86,7 +80,7 @@ def predict_scene(
     """Predict glacier probability, mask and confidence over a whole scene with overlapping windows.
 
     Each window's softmax is weighted by :func:`~glacierlab.inference.tiling.gaussian_weights` and the
-    weighted sum divided by the summed weights (paper §5). The mask is ``probability > 0.5`` (argmax),
+    weighted sum divided by the summed weights (docs/GLAVITU_SPEC.md §5). The mask is ``probability > 0.5`` (argmax),
     optionally median-filtered; confidence follows :mod:`glacierlab.inference.confidence` and is
     calibrated when the options ask for it (then it estimates P(predicted class is right)).
 
@@ -146,7 +140,7 @@ def predict_scene(
     readers = open_inputs(inputs, bands)
     try:
         if check:
-            check_inputs(readers, bands, stats, model_product_level(ckpt), declared_level(inputs, given=product_level))
+            check_inputs(readers, bands, stats, model_level(ckpt), declared_level(inputs, given=product_level))
         job = _Job(ckpt, readers, stats, opts, calibrator, fixed_loc, resolve_device(device))
         return job.run(out_dir, overwrite, compile_model, progress, prefix, cog_blocksize, callback)
     finally:
@@ -370,15 +364,14 @@ def _as_dataset(sink: RasterSink, h: int, w: int) -> xr.Dataset:
         import rioxarray
 
         data = {
-            k: rioxarray.open_rasterio(p, parse_coordinates=False, masked=False).squeeze("band", drop=True)
+            k: cast(xr.DataArray, rioxarray.open_rasterio(p, parse_coordinates=False, masked=False)).squeeze(
+                "band", drop=True
+            )
             for k, p in sink.paths.items()
         }
         ds = xr.Dataset(data).drop_vars("spatial_ref", errors="ignore").assign_coords(x=x, y=y)
-        ds = ds.rio.write_crs(sink.crs) if sink.crs is not None else ds
-        return ds.rio.write_transform(t)
+        return georeference(ds, sink.crs, t)
     ds = xr.Dataset({k: (("y", "x"), v) for k, v in sink.arrays.items()}, coords={"x": x, "y": y})
     for k, ly in zip(sink.arrays, sink.layers, strict=True):
         ds[k].attrs["_FillValue"] = ly.nodata
-    if sink.crs is not None:
-        ds = ds.rio.write_crs(sink.crs)
-    return ds.rio.write_transform(t)
+    return georeference(ds, sink.crs, t)

@@ -123,7 +123,7 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
         da = source if "band" in source.dims else source.expand_dims(band=[group])
         if da.ndim != 3:
             raise InputError(f"input group {group!r} must have dims (band, y, x), got {da.dims}")
-        idx = _select(group, _names(da["band"].values), da.sizes["band"], wanted)
+        idx = _select(group, _names(list(da["band"].values)), da.sizes["band"], wanted)
         nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
         return GroupReader(
             group,
@@ -161,7 +161,7 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
     return GroupReader(group, first.height, first.width, first.crs, first.transform, datasets, idx, None)
 
 
-def check_same_grid(name_a: str, a: tuple, name_b: str, b: tuple) -> None:
+def check_same_grid(name_a: str, a: tuple[Any, ...], name_b: str, b: tuple[Any, ...]) -> None:
     """Raise :class:`GridError` unless two (height, width, crs, transform) grids match."""
     if a[:2] != b[:2]:
         raise GridError(

@@ -153,7 +153,7 @@ def _header(
         "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
         "normalisation": norm,
         "class_names": list(class_names),
-        "inputs": input_spec(bands, inputs if inputs is not None else (extra or {}).get("inputs")),
+        "inputs": input_spec(bands, inputs if inputs is not None else _inputs_from_extra(extra, bands)),
         "options": _options(options, extra).to_dict(),
         "extra": dict(extra or {}),
     }
@@ -165,6 +165,15 @@ def _options(options: PredictOptions | Mapping[str, Any] | None, extra: Mapping[
     if options is not None:
         return PredictOptions.from_dict(options)
     return options_from_header({"extra": dict(extra or {})})
+
+
+def _inputs_from_extra(extra: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``extra["inputs"]``, else the training scene's ``extra["product_level"]`` for the optical group."""
+    extra = extra or {}
+    if extra.get("inputs"):
+        return dict(extra["inputs"])
+    level = extra.get("product_level")
+    return {"optical": {"product_level": level}} if level and "optical" in bands else None
 
 
 def input_spec(
@@ -225,7 +234,8 @@ def save_checkpoint(
             from them). None: the training window of ``extra["training"]["window"]`` (or
             ``extra["window"]``) with stride window/2 and ``nodata="all"``, else the defaults.
         inputs: Per group ``{"product_level": "toa"|"surface"|"dn8", "units": [...]}`` (units default
-            to :data:`~glacierlab.vocabulary.BAND_UNITS`); None takes ``extra["inputs"]`` if present.
+            to :data:`~glacierlab.vocabulary.BAND_UNITS`); None takes ``extra["inputs"]``, else the
+            optical ``extra["product_level"]`` that training records.
 
     Returns:
         The written path.
