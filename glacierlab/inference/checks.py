@@ -111,7 +111,7 @@ def value_scale(values: np.ndarray) -> str | None:
     return "dn8" if top <= 255.5 else "scaled"
 
 
-def stats_scale(hi: Sequence[float]) -> str:
+def stats_scale(hi: Sequence[float] | np.ndarray) -> str:
     """The scale a reflectance group's normalisation maxima imply (``unit`` ≤ 5 < ``dn8`` ≤ 300 < ``scaled``)."""
     top = max(float(x) for x in hi)
     return "unit" if top <= 5.0 else "dn8" if top <= 300.0 else "scaled"

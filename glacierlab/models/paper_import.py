@@ -9,11 +9,12 @@ and records the weights-registry metadata for the model card.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from glacierlab.errors import CheckpointError
+from glacierlab.errors import CheckpointError, GlacierLabWarning
 from glacierlab.models.config import GlaViTUConfig
 from glacierlab.models.keras_import import DEFAULT_BANDS, keras_to_state_dict
 
@@ -103,9 +104,23 @@ def import_keras(
                 "(CLI: --bands GROUP=b1,b2)."
             )
         bands = {g: DEFAULT_BANDS[g][:c] for g, c in config.groups.items()}
+    stats: Mapping[str, Mapping[str, Sequence[float]]] | None
     if normalisation == "paper":
         unknown = [g for g in config.groups if g not in reg.statistics()]
-        normalisation = None if unknown else reg.statistics("glavitu_dataset", list(config.groups))
+        stats = None if unknown else reg.statistics("glavitu_dataset", list(config.groups))
+        if unknown:
+            warnings.warn(
+                f"the paper's statistics have no group {unknown}; the checkpoint stores no normalisation and "
+                "will be fed unscaled values. Pass normalisation={group: {'min': [...], 'max': [...]}}.",
+                GlacierLabWarning,
+                stacklevel=2,
+            )
+    elif isinstance(normalisation, str):
+        raise CheckpointError(
+            f"normalisation must be 'paper', per-group statistics or None, got {normalisation!r}"
+        )
+    else:
+        stats = normalisation
     model = build_from_config(config, variant="glavitu")
     assign_state(model, state, source=str(h5_path), ignore_missing=("num_batches_tracked",))
     cal = Calibrator.from_sklearn_pickle(calibration).to_arrays() if calibration is not None else None
@@ -114,7 +129,7 @@ def import_keras(
         "source": f"keras:{Path(h5_path).name}",
         "strategy": strategy,
         **({"region": region} if region else {}),
-        "statistics_source": reg._registry()["statistics"]["glavitu_dataset"]["source"] if normalisation else None,
+        "statistics_source": reg.statistics_source() if normalisation == "paper" and stats else None,
         "calibration_source": Path(calibration).name if calibration is not None else None,
         "weights": _weights_meta(entry, strategy, region),
         **dict(extra or {}),
@@ -123,7 +138,7 @@ def import_keras(
         out_path,
         model,
         bands=bands,
-        normalisation=normalisation,
+        normalisation=stats,
         calibration=cal,
         extra=meta,
         overwrite=overwrite,

@@ -178,6 +178,11 @@ def statistics(name: str = "glavitu_dataset", groups: Sequence[str] | None = Non
     return out
 
 
+def statistics_source(name: str = "glavitu_dataset") -> str:
+    """Where a statistics set comes from (repository, commit and file)."""
+    return str(_registry()["statistics"][name]["source"])
+
+
 def paper_citation() -> str:
     """The GlaViTU paper's citation."""
     return " ".join(str(_registry()["paper"]["citation"]).split())
