@@ -74,7 +74,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a registered published file with the entry's metadata and calibrator."""
     from glacierlab.models.model_card import card_text, model_card
-    from glacierlab.models.weights_registry import import_weights
+    from glacierlab.models.paper_import import import_weights
 
     cal: Any = None if args.no_calibration else (args.calibration or "auto")
     out = import_weights(args.name, args.file, args.out, calibration=cal, overwrite=args.overwrite)

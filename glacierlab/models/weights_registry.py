@@ -4,7 +4,7 @@ Every published or shipped set of GlaViTU weights is an entry of ``weights_regis
 data, read with ``yaml.safe_load``): where to download it (the authors' Google Drive ids), the input
 groups and band names, units and product level, the normalisation statistics, the strategy, the
 paper-reported IoU per region, the calibrator, licence and citation. Importing an entry
-(:func:`import_weights`) writes a checkpoint that carries all of it, so its model card
+(:func:`glacierlab.models.paper_import.import_weights`) writes a checkpoint that carries all of it, so its model card
 (:mod:`glacierlab.models.model_card`) and its inference options come from the checkpoint alone.
 
 Numpy/yaml only at import; torch is imported when weights are converted.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from glacierlab.errors import CatalogError, ConfigError, DataNotFoundError, unknown_name
+from glacierlab.errors import CatalogError, DataNotFoundError, unknown_name
 from glacierlab.vocabulary import BAND_UNITS, PRODUCT_LEVELS
 
 REGISTRY_PATH = Path(__file__).with_name("weights_registry.yaml")
@@ -195,7 +195,7 @@ def info(name: str) -> dict[str, Any]:
     if entry.kind == "shipped":
         import json
 
-        from glacierlab.models.model_card import header_of
+        from glacierlab.models.header import header_of
         from glacierlab.weights import shipped_checkpoint_path, shipped_metrics_path
 
         path = shipped_checkpoint_path(name)
@@ -213,49 +213,3 @@ def info(name: str) -> dict[str, Any]:
         except DataNotFoundError:
             out["figures"] = None
     return out
-
-
-def import_weights(
-    name: str,
-    file: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    calibration: str | os.PathLike[str] | None = "auto",
-    overwrite: bool = False,
-) -> Path:
-    """Convert the published file of entry ``name`` into a checkpoint that carries the entry's metadata.
-
-    Args:
-        name: A ``keras_h5`` registry entry (``glacierlab weights list``).
-        file: The downloaded ``.h5`` (``glacierlab weights info NAME`` says where to get it).
-        out: Output ``.safetensors``.
-        calibration: ``"auto"``: the entry's published calibrator (from the seed folder / cache, else
-            downloaded and sha256-checked); a path to the calibration pickle; None: none.
-        overwrite: Replace ``out``.
-
-    Raises:
-        UnknownNameError: Unknown entry. ConfigError: A shipped entry (nothing to import).
-        CheckpointError: The file's structure does not match the entry (groups, location input).
-        DataNotFoundError: ``calibration="auto"`` and the calibrator cannot be found or downloaded.
-    """
-    entry = weights_entry(name)
-    if entry.kind != "keras_h5":
-        raise ConfigError(
-            f"{name!r} is shipped with glacierlab (glacierlab.weights.shipped_checkpoint_path({name!r})); "
-            "there is nothing to import."
-        )
-    from glacierlab.models.paper_import import import_keras
-
-    cal: str | os.PathLike[str] | None = calibration
-    if calibration == "auto":
-        cal = calibrator_path(entry)
-    return import_keras(file, out, entry=entry, calibration=cal, overwrite=overwrite)
-
-
-def calibrator_path(entry: WeightsEntry) -> Path | None:
-    """Local path of an entry's published calibrator (fetched through the data catalog), or None if it has none."""
-    if entry.calibrator in (None, "checkpoint"):
-        return None
-    from glacierlab.data.fetch import fetch
-
-    return fetch(str(entry.calibrator))

@@ -16,7 +16,7 @@ from glacierlab.models import load_checkpoint
 from glacierlab.models import weights_registry as reg
 from glacierlab.models.keras_import import keras_to_state_dict
 from glacierlab.models.model_card import model_card
-from glacierlab.models.paper_import import import_keras
+from glacierlab.models.paper_import import import_keras, import_weights
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_strategy_detection_from_the_published_name_template(global_h5: Path, tm
 
 
 def test_weights_import_checks_the_file_and_attaches_metadata(global_h5: Path, tmp_path: Path) -> None:
-    out = reg.import_weights("glavitu_global", global_h5, tmp_path / "g.safetensors")
+    out = import_weights("glavitu_global", global_h5, tmp_path / "g.safetensors")
     ck = load_checkpoint(out)
     assert ck.normalisation == reg.statistics("glavitu_dataset", ["optical", "dem"])
     assert {k.split("/")[0] for k in ck.calibration} == {"kernel_ridge"}  # the published calibrator
@@ -135,13 +135,13 @@ def test_weights_import_checks_the_file_and_attaches_metadata(global_h5: Path, t
     meta = ck.metadata["extra"]["weights"]
     assert meta["name"] == "glavitu_global" and meta["iou"]["ALP"] == pytest.approx(0.85)
     with pytest.raises(CheckpointError, match="location input"):
-        reg.import_weights("glavitu_regionencoding", global_h5, tmp_path / "x.safetensors", calibration=None)
+        import_weights("glavitu_regionencoding", global_h5, tmp_path / "x.safetensors", calibration=None)
     with pytest.raises(ConfigError, match="shipped"):
-        reg.import_weights("glavitu_lite_everest", global_h5, tmp_path / "y.safetensors")
+        import_weights("glavitu_lite_everest", global_h5, tmp_path / "y.safetensors")
 
 
 def test_model_card_uses_stac_mlm_field_names(global_h5: Path, tmp_path: Path) -> None:
-    out = reg.import_weights("glavitu_global", global_h5, tmp_path / "g.safetensors", calibration=None)
+    out = import_weights("glavitu_global", global_h5, tmp_path / "g.safetensors", calibration=None)
     card = model_card(out)
     p = card["properties"]
     assert card["stac_extensions"][0].startswith("https://stac-extensions.github.io/mlm/")
