@@ -105,12 +105,16 @@ def write_error(exc: BaseException, path: str | os.PathLike[str]) -> WriteError 
     """The :class:`WriteError` for an ``OSError`` that means ``path`` cannot be written, else None.
 
     Args:
-        exc: An exception raised while writing ``path`` (GDAL errors carry no errno: their text is used).
+        exc: An exception raised while writing ``path``. GDAL errors carry no errno: their text is used,
+            and the file system is asked whether it is read-only or full.
         path: The output being written.
     """
-    if not isinstance(exc, OSError) or isinstance(exc, GlacierLabError):
+    io_error = isinstance(exc, OSError) or type(exc).__module__.startswith("rasterio")  # GDAL: no errno
+    if not io_error or isinstance(exc, GlacierLabError):
         return None
-    why = _WRITE_ERRNOS.get(exc.errno) if exc.errno is not None else None
+    # GDAL's CPLE_* errors have an `errno` too, but it is a GDAL error class, not a system errno
+    code = exc.errno if isinstance(exc, OSError) else None
+    why = _WRITE_ERRNOS.get(code) if isinstance(code, int) else None
     text = str(exc)
     if why is None:
         for needle, code in (
@@ -123,11 +127,29 @@ def write_error(exc: BaseException, path: str | os.PathLike[str]) -> WriteError 
                 why = _WRITE_ERRNOS[code]
                 break
     if why is None:
+        why = _folder_problem(Path(path).parent)
+    if why is None:
         return None
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or text
     return WriteError(
-        f"cannot write {path}: {exc.strerror or text} - {why}. Nothing was left half-written "
-        "(the partial temporary file was removed)."
+        f"cannot write {path}: {reason} - {why}. Nothing was left half-written (the partial temporary "
+        "file was removed)."
     )
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Whether the file system of ``folder`` is read-only or (nearly) full; GDAL reports neither by errno."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return _WRITE_ERRNOS[errno.EROFS]
+    if st.f_bavail * st.f_frsize < 1 << 20:  # under 1 MiB left after the failed write
+        return _WRITE_ERRNOS[errno.ENOSPC]
+    return None
 
 
 @contextlib.contextmanager
@@ -170,7 +192,7 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
             os.umask(umask)
             tmp.chmod(0o666 & ~umask)
         _publish(tmp, final, overwrite)
-    except OSError as exc:
+    except Exception as exc:
         err = write_error(exc, final)
         if err is None:
             raise

@@ -130,6 +130,7 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
     Band names come from the DataArray's ``band`` coordinate or the GeoTIFF band descriptions; when
     the input has no names, its bands are taken in order and their count must match ``wanted``.
     """
+    import rioxarray  # noqa: F401  (registers .rio on DataArrays built without it)
     import xarray as xr
 
     if isinstance(source, xr.DataArray):

@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from glacierlab.errors import CheckpointError, ConfigError, unknown_name
+from glacierlab.files import safe_name
 from glacierlab.metrics import ConfusionCounts, confusion_counts, per_patch_iou
 from glacierlab.models.device import resolve_device
 from glacierlab.training.losses import focal_loss, total_loss
@@ -98,6 +99,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        safe_name(self.name, "run name")  # output files are <out_dir>/<name>*: never outside out_dir
         for name in ("epochs", "batch_size", "restart_epochs", "restart_mult"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
