@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from adv_helpers import DEM, OPTICAL, write_tif
 
 BAIT = ("report.html", "_done.json", "notebook.ipynb", "probability.tif", "mask.tif", "uncertainty.tif")

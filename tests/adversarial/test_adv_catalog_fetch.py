@@ -51,9 +51,7 @@ def test_folder_as_catalog(sandbox) -> None:
 
 def test_yaml_python_tag_is_not_executed(sandbox) -> None:
     marker = sandbox.victim / "pwned.txt"
-    path = sandbox.add_input(
-        "catalog.yaml", f"version: 1\nx: !!python/object/apply:os.system ['touch {marker}']\n"
-    )
+    path = sandbox.add_input("catalog.yaml", f"version: 1\nx: !!python/object/apply:os.system ['touch {marker}']\n")
     with pytest.raises(CatalogError, match=r"catalog\.yaml is not valid YAML.*python/object/apply"):
         load_catalog(path)
     assert not marker.exists()
@@ -96,7 +94,9 @@ def test_missing_upstream_file(sandbox, cache: Path, remote) -> None:
 
 def test_offline_missing_file_names_it_and_the_fix(sandbox, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLACIERLAB_OFFLINE", "1")
-    with pytest.raises(DataNotFoundError, match=r"remote/dem\.tif .* GLACIERLAB_OFFLINE is set.*Set GLACIERLAB_SEED_DIR"):
+    with pytest.raises(
+        DataNotFoundError, match=r"remote/dem\.tif .* GLACIERLAB_OFFLINE is set.*Set GLACIERLAB_SEED_DIR"
+    ):
         fetch(_source("https://example.org/dem.tif", "0" * 64, 10))
 
 

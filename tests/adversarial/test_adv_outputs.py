@@ -7,7 +7,7 @@ import hashlib
 import logging
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[callable]:
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
     """Mount small tmpfs folders (a real full or read-only disk); skip when mounting is not allowed."""
     mounted: list[Path] = []
 

@@ -90,9 +90,7 @@ regions:
 def test_catalog_ids_and_seed_paths_checked_at_load(sandbox, region: str, seed_path: str, bad: str) -> None:
     from glacierlab.data.catalog import load_catalog
 
-    path = sandbox.add_input(
-        "catalog.yaml", CATALOG.format(region=region, seed_path=seed_path, sha="0" * 64)
-    )
+    path = sandbox.add_input("catalog.yaml", CATALOG.format(region=region, seed_path=seed_path, sha="0" * 64))
     with pytest.raises(CatalogError, match="catalog.yaml has 1 error") as err:
         load_catalog(path)
     assert bad in str(err.value)

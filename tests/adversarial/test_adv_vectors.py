@@ -19,7 +19,9 @@ SQUARE_UTM = [[490030, 3097970], [490600, 3097970], [490600, 3097400], [490030, 
 
 
 def _geojson(geometry: dict) -> str:
-    return json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": geometry}]})
+    return json.dumps(
+        {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": geometry}]}
+    )
 
 
 def _grid(sandbox) -> object:
@@ -125,7 +127,11 @@ def test_two_layer_geopackage(sandbox) -> None:
 
 @pytest.mark.parametrize(
     ("name", "data"),
-    [("bad.gpkg", bytes(range(256)) * 4), ("empty.geojson", b""), ("cut.geojson", b'{"type": "FeatureCollection", "features": [')],
+    [
+        ("bad.gpkg", bytes(range(256)) * 4),
+        ("empty.geojson", b""),
+        ("cut.geojson", b'{"type": "FeatureCollection", "features": ['),
+    ],
 )
 def test_corrupt_vector_files(sandbox, name: str, data: bytes) -> None:
     path = sandbox.add_input(name, data)
