@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from glacierlab.errors import GridError, InputError
 from glacierlab.quiet import quiet
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+_Geo = TypeVar("_Geo", "xr.DataArray", "xr.Dataset")
 
 
 class BBox(NamedTuple):
@@ -126,3 +131,15 @@ def rio_transform(obj: Any) -> Any:
     """
     with quiet():
         return obj.rio.transform()
+
+
+def georeference(obj: _Geo, crs: Any, transform: Any) -> _Geo:
+    """``obj`` with a CRS (skipped when None) and an affine pixel-to-map transform written (rioxarray)."""
+    with quiet():
+        out = obj.rio.write_crs(crs) if crs is not None else obj
+        return cast("_Geo", out.rio.write_transform(transform))
+
+
+def on_grid_of(obj: _Geo, like: xr.DataArray | xr.Dataset) -> _Geo:
+    """``obj`` georeferenced with the CRS and transform of ``like`` (same pixel grid)."""
+    return georeference(obj, like.rio.crs, rio_transform(like))

@@ -43,6 +43,8 @@ GROUP_BANDS: Final[dict[str, tuple[str, ...]]] = {
 """The paper's feature groups -> band names in canonical order (docs/GLAVITU_SPEC.md §3.1)."""
 STACK_GROUPS: Final = ("optical", "dem")
 """Input groups glacierlab's data layer stacks from catalog regions, STAC and user GeoTIFFs."""
+AUXILIARY_LAYERS: Final = ("thermal",)
+"""Layers a stack may carry beside the model groups, as ``(y, x)`` float32 (not fed to models by default)."""
 LABEL_LAYERS: Final = ("reference", "mask")
 """Label layers a stack may carry (uint8, :data:`ICE_FREE` / :data:`GLACIER` / :data:`NODATA`)."""
 
@@ -51,8 +53,10 @@ BAND_UNITS: Final[dict[str, str]] = {
     **{b: "reflectance" for b in OPTICAL_BANDS},
     "elevation": "m",
     "slope": "degrees",
+    "thermal": "K",
 }
-"""Band -> physical unit. Optical reflectance is 0-1; its product level is stated by the stack/checkpoint."""
+"""Band -> physical unit (``thermal``: brightness temperature). Optical reflectance is 0-1 (``dn8``: 0-255);
+its product level is stated by the stack (``attrs["product_level"]``) and the checkpoint."""
 PRODUCT_LEVELS: Final[dict[str, str]] = {
     "toa": "top-of-atmosphere reflectance, 0-1 (Landsat C2 L1 / Sentinel-2 L1C; the GlaViTU paper's input)",
     "surface": "surface reflectance, 0-1 (Landsat C2 L2 / Sentinel-2 L2A)",
@@ -79,7 +83,7 @@ def from_stack_dims(da: xr.DataArray, group: str) -> xr.DataArray:
 def labelled(reference: np.ndarray) -> np.ndarray:
     """Boolean mask of pixels with a reference label (:data:`ICE_FREE` or :data:`GLACIER`)."""
     ref = np.asarray(reference)
-    return (ref == ICE_FREE) | (ref == GLACIER)
+    return np.asarray((ref == ICE_FREE) | (ref == GLACIER), dtype=bool)
 
 
 def correctness(probability: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -226,3 +226,31 @@ def test_maps_overlay_and_modes(stack, monkeypatch: pytest.MonkeyPatch) -> None:
         m, stack["optical"].sel(optical_band=["red", "green", "blue"]).rename(optical_band="band"), name="rgb"
     )
     assert layer in m.layers and layer.url.startswith("data:image/png")
+
+
+def test_model_runner_everest_2020_rgb_feeds_nir_as_nodata(shared_data: Path) -> None:
+    from glacierlab.data.stack import stack_region
+    from glacierlab.weights import shipped_checkpoint_path
+    from glacierlab_widgets import ModelRunner
+
+    s2 = stack_region("everest", "2020-04-07", bbox=(86.82, 27.94, 86.86, 27.98))
+    assert "nir" not in s2["optical_band"].values
+    runner = ModelRunner(s2, checkpoint=str(shipped_checkpoint_path()), window=96, stride=48, background=False)
+    runner.run_button.click()
+    assert runner.error is None, runner.status.value
+    assert runner.filled == ["nir"] and "nir missing" in runner.status.value
+    prob = runner.result["probability"].values
+    assert np.isfinite(prob).mean() > 0.9  # predicted wherever red/green/blue exist
+
+
+def test_model_runner_refuses_toa_scene_for_dn8_model(shared_data: Path) -> None:
+    from glacierlab.data.stack import stack_region
+    from glacierlab.errors import InputError
+    from glacierlab.weights import shipped_checkpoint_path
+    from glacierlab_widgets import ModelRunner
+
+    clip = stack_region("khumbu", "G086889E27929N")
+    runner = ModelRunner(clip, checkpoint=str(shipped_checkpoint_path()), window=96, stride=48, background=False)
+    runner.run_button.click()
+    assert isinstance(runner.error, InputError) and runner.result is None
+    assert "8-bit digital numbers" in str(runner.error) and "top-of-atmosphere" in str(runner.error)

@@ -6,7 +6,6 @@ Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probabilit
 
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 import time
@@ -58,6 +57,7 @@ class ModelRunner(WidgetBase):
 
     Attributes:
         result: The latest prediction (``xr.Dataset``) or None.
+        filled: Checkpoint bands the latest scene lacked, fed as no data (e.g. ``["nir"]`` for RGB).
         seconds: Wall time of the latest run.
     """
 
@@ -83,6 +83,7 @@ class ModelRunner(WidgetBase):
         self.result: xr.Dataset | None = None
         self.seconds = float("nan")
         self.layers: dict[str, Any] = {}
+        self.filled: list[str] = []
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self.checkpoint = w.Combobox(
@@ -163,7 +164,9 @@ class ModelRunner(WidgetBase):
             InputError: No checkpoint given. Cancelled: Cancel was pressed. Any error of
             :func:`glacierlab.inference.predict.predict_scene` (bad window, missing bands...).
         """
+        from glacierlab.inference.compat import check_product_level, model_inputs
         from glacierlab.inference.predict import predict_scene
+        from glacierlab.models import load_checkpoint
 
         ckpt = self.checkpoint.value.strip()
         if not ckpt:
@@ -176,15 +179,19 @@ class ModelRunner(WidgetBase):
         self.progress.value, self.progress.bar_style = 0.0, "info"
         self._say("stacking inputs...")
         t0 = time.perf_counter()
-        kwargs: dict[str, Any] = {}
-        if "callback" in inspect.signature(predict_scene).parameters:
-            kwargs["callback"] = self._callback()
+        kwargs: dict[str, Any] = {"callback": self._callback()}
         try:
             stack = self._stack()
+            ck = load_checkpoint(ckpt)
+            check_product_level(ck, stack, Path(ckpt).name)
+            inputs, filled = model_inputs(stack, ck.bands, fill_missing=True)
+            self.filled = [b for bands in filled.values() for b in bands]
+            if self.filled:  # e.g. NIR of an RGB-only scene: no data for that band, predicted where others are
+                kwargs["nodata"] = "all"
             self._say(f"running {Path(ckpt).name} on {stack.sizes['y']} x {stack.sizes['x']} px...")
             result = predict_scene(
-                ckpt,
-                stack,
+                ck,
+                inputs,
                 window=self.window.value,
                 stride=self.stride.value,
                 device=self.device.value,
@@ -207,7 +214,13 @@ class ModelRunner(WidgetBase):
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self._draw(result)
         share = float((result["mask"].values == 1).mean() * 100)
-        self._say(f"done in {self.seconds:.1f} s: {share:.1f} % of the pixels mapped as glacier")
+        note = (
+            f"; {', '.join(self.filled)} missing in this scene, fed as no data (a robustness check, not the "
+            "model's skill)"
+            if self.filled
+            else ""
+        )
+        self._say(f"done in {self.seconds:.1f} s: {share:.1f} % of the pixels mapped as glacier{note}")
         self._emit(result)
         return result
 

@@ -21,104 +21,43 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 from rasterio.enums import Resampling
-from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 
 from glacierlab.data.catalog import Catalog, Scene, Source, load_catalog
+from glacierlab.data.labels import classes_to_reference, rasterize_outlines
 from glacierlab.data.mosaic import mosaic_on_grid, to_grid
 from glacierlab.data.rasters import bounds_overlap, load_netcdf, load_raster
 from glacierlab.data.terrain import slope_degrees
 from glacierlab.data.vectors import load_outlines
-from glacierlab.errors import GridError, InputError, NoDataError, unknown_name
-from glacierlab.geo import BBox
-from glacierlab.outlines.polygons import repair_geometries, require_crs
+from glacierlab.errors import GridError, NoDataError, unknown_name
+from glacierlab.geo import BBox, on_grid_of
 from glacierlab.quiet import quiet_third_party
-from glacierlab.vocabulary import DEM_BANDS, NODATA, OPTICAL_BANDS, from_stack_dims, to_stack_dims
+from glacierlab.vocabulary import (
+    AUXILIARY_LAYERS,
+    BAND_UNITS,
+    DEM_BANDS,
+    NODATA,
+    OPTICAL_BANDS,
+    from_stack_dims,
+    to_stack_dims,
+)
 
 GROUPS = ("optical", "dem", "mask")
 
 
-@quiet_third_party
-def rasterize_outlines(
-    outlines: gpd.GeoDataFrame, like: xr.DataArray, valid: np.ndarray | None = None
-) -> xr.DataArray:
-    """Burn polygon outlines onto a grid: 1 inside (pixel centre inside, ``all_touched=False``), 0 outside.
-
-    Args:
-        outlines: Polygons in any CRS.
-        like: Target grid.
-        valid: Optional ``(y, x)`` bool array; pixels where it is False become 255 (no data).
-
-    Returns:
-        ``(y, x)`` uint8 DataArray (0 ice-free, 1 glacier, 255 no data) with ``like``'s CRS/transform.
-
-    Raises:
-        GridError: If the outlines have no CRS, impossible lon/lat coordinates (see
-            :func:`glacierlab.geo.check_lonlat`), or lie entirely outside the grid.
-        InputError: If a geometry is a point or a line (it has no glacier area to burn in).
-    """
-    what = f"reference outlines {outlines.attrs.get('source') or outlines.attrs.get('path') or ''}".rstrip()
-    require_crs(outlines, what)
-    try:
-        outlines = repair_geometries(outlines)  # a bow-tie burns as the area it encloses
-    except InputError as exc:
-        raise InputError(f"{what}: {exc} Points and lines have no area to burn in as glacier.") from exc
-    shapes = outlines.to_crs(like.rio.crs).geometry
-    x0, y0, x1, y1 = like.rio.bounds()
-    if (
-        len(shapes)
-        and not shapes.intersects(gpd.GeoSeries.from_xy([x0, x1], [y0, y1]).union_all().envelope).any()
-    ):
+def _optical(
+    srcs: Sequence[Source], cat: Catalog, bbox: BBox | None
+) -> tuple[xr.DataArray, dict[str, xr.DataArray]]:
+    """The optical group (model bands, canonical order) and the sources' auxiliary layers (e.g. thermal)."""
+    parts: list[xr.DataArray] = []
+    aux: dict[str, xr.DataArray] = {}
+    alpha = None
+    levels = {s.product_level for s in srcs}
+    if len(levels) > 1:
         raise GridError(
-            f"outlines {outlines.attrs.get('source', '')!r} (bounds {tuple(shapes.total_bounds)}) do not "
-            f"overlap the grid (bounds {(x0, y0, x1, y1)} in {like.rio.crs}); choose overlapping sources."
+            f"optical sources {[s.id for s in srcs]} mix product levels {sorted(map(str, levels))}; "
+            "list sources of one level per scene (a model is trained on one)."
         )
-    shape = (like.sizes["y"], like.sizes["x"])
-    geoms = [(g, 1) for g in shapes if g is not None and not g.is_empty]
-    arr = (
-        rasterize(
-            geoms, out_shape=shape, transform=like.rio.transform(), fill=0, all_touched=False, dtype="uint8"
-        )
-        if geoms
-        else np.zeros(shape, np.uint8)
-    )
-    if valid is not None:
-        arr[~valid] = NODATA
-    return _grid_like(arr, like, "reference")
-
-
-@quiet_third_party
-def classes_to_reference(
-    da: xr.DataArray, like: xr.DataArray, glacier_values: Sequence[int], valid: np.ndarray | None = None
-) -> xr.DataArray:
-    """Turn a class/mask raster into the 0/1/255 reference on ``like``'s grid (nearest resampling).
-
-    Args:
-        da: Single-band class raster (any CRS); NaN = no data.
-        like: Target grid.
-        glacier_values: Class values that mean glacier (e.g. ``[1, 2]`` for SGI2016 clean + debris ice).
-        valid: Optional extra validity mask on the target grid.
-
-    Returns:
-        ``(y, x)`` uint8: 1 glacier, 0 other classes, 255 no data.
-    """
-    if "band" in da.dims:
-        da = da.isel(band=0, drop=True)
-    vals = to_grid(da, like, Resampling.nearest).values
-    arr = np.where(np.isin(vals, list(glacier_values)), 1, 0).astype(np.uint8)
-    arr[~np.isfinite(vals)] = NODATA
-    if valid is not None:
-        arr[~valid] = NODATA
-    return _grid_like(arr, like, "reference")
-
-
-def _grid_like(arr: np.ndarray, like: xr.DataArray, name: str) -> xr.DataArray:
-    out = xr.DataArray(arr, coords={"y": like["y"].values, "x": like["x"].values}, dims=("y", "x"), name=name)
-    return out.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
-
-
-def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.DataArray:
-    parts, alpha = [], None
     for src in srcs:
         da = load_raster(src, bbox=bbox, catalog=cat).astype(np.float32)
         like = parts[0] if parts else da
@@ -127,6 +66,9 @@ def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.Data
         if "alpha" in src.band_names("alpha"):
             a = da.sel(band="alpha").values
             alpha = a == 0 if alpha is None else alpha | (a == 0)
+        for name in src.band_names("auxiliary"):
+            if name in AUXILIARY_LAYERS and name not in aux:
+                aux[name] = da.sel(band=name, drop=True)
         parts.append(da.sel(band=src.band_names("optical")))
     opt = xr.concat(parts, dim="band") if len(parts) > 1 else parts[0]
     names = [str(b) for b in opt["band"].values]
@@ -143,9 +85,21 @@ def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.Data
             + (f" in bbox {bbox}" if bbox else "")
             + "; choose another window or date."
         )
-    opt = opt.rio.write_crs(parts[0].rio.crs).rio.write_transform(parts[0].rio.transform())
-    opt.attrs = {"sources": ",".join(s.id for s in srcs), "date": srcs[0].date_label}
-    return opt
+    opt = on_grid_of(opt, parts[0])
+    level = srcs[0].product_level or ""
+    opt.attrs = {
+        "sources": ",".join(s.id for s in srcs),
+        "date": srcs[0].date_label,
+        "product_level": level,
+        "sensor": " + ".join(dict.fromkeys(s.sensor for s in srcs if s.sensor)),
+        "units": BAND_UNITS["blue"] if level in ("toa", "surface") else "digital numbers (0-255)",
+    }
+    for name, layer in aux.items():
+        if alpha is not None:
+            layer = layer.where(~alpha)
+        layer.attrs = {"sources": opt.attrs["sources"], "units": BAND_UNITS.get(name, ""), "role": "auxiliary"}
+        aux[name] = layer.astype(np.float32)
+    return opt, aux
 
 
 def _load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.DataArray:
@@ -153,7 +107,7 @@ def _load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.D
     band = src.band_names(role)[:1] or src.band_names()[:1]
     if src.kind == "netcdf":
         ds = load_netcdf(src, band, catalog=cat)
-        da = ds[band[0]].astype(np.float32).expand_dims(band=band).rio.write_crs(ds.rio.crs)
+        da: xr.DataArray = ds[band[0]].astype(np.float32).expand_dims(band=band).rio.write_crs(ds.rio.crs)
         da.attrs = dict(ds.attrs)
         return da
     return load_raster(src, band, bbox=bbox, catalog=cat)
@@ -189,13 +143,13 @@ def _dem_group(elev: xr.DataArray, attrs: dict[str, str]) -> xr.DataArray:
         "sources": elev.attrs.get("sources", ""),
         **attrs,
     }
-    return dem.astype(np.float32).rio.write_crs(elev.rio.crs).rio.write_transform(elev.rio.transform())
+    return on_grid_of(dem.astype(np.float32), elev)
 
 
 def _grid_bbox(like: xr.DataArray, pad: float = 0.01) -> BBox:
     """The grid's lon/lat bounds, padded by ``pad`` degrees (to read only that part of large rasters)."""
     x0, y0, x1, y1 = transform_bounds(like.rio.crs, "EPSG:4326", *like.rio.bounds(), densify_pts=21)
-    return (max(x0 - pad, -180.0), max(y0 - pad, -90.0), min(x1 + pad, 180.0), min(y1 + pad, 90.0))
+    return BBox(max(x0 - pad, -180.0), max(y0 - pad, -90.0), min(x1 + pad, 180.0), min(y1 + pad, 90.0))
 
 
 def _reference(
@@ -230,7 +184,8 @@ def stack_region(
 
     Args:
         region_id: Catalog region id (e.g. ``"everest"``).
-        date: Scene date (default: the region's ``default_date``).
+        date: Scene key: its date, or its id for scenes that share a date (default: the region's
+            ``default_date``).
         groups: Input groups to include: ``"optical"``, ``"dem"``, ``"mask"`` (derived cross-check raster).
             The reference is always included when the scene has one.
         bbox: Optional window ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326.
@@ -241,8 +196,12 @@ def stack_region(
         Dataset on the grid with data vars (those that apply): ``optical`` (optical_band, y, x) float32,
         NaN = no data, bands in model order (blue, green, red, nir, swir1, swir2); ``dem``
         (dem_band=[elevation (m), slope (deg)], y, x) float32 with ``attrs["valid_fraction"]``;
-        ``reference`` and ``mask`` (y, x) uint8 (0 ice-free, 1 glacier, 255 no data).
-        ``attrs``: region, date, sources, licences, citations. CRS via ``ds.rio.crs``.
+        ``reference`` and ``mask`` (y, x) uint8 (0 ice-free, 1 glacier, 255 no data); auxiliary layers of
+        the optical source such as ``thermal`` (y, x) float32 brightness temperature (K), which no model
+        is fed unless its checkpoint asks for that group.
+        ``attrs``: region, date, scene (its key), sources, licences, citations and, with optical data,
+        ``product_level`` (``toa``, ``surface`` or ``dn8``, see ``vocabulary.PRODUCT_LEVELS``) and
+        ``sensor``. CRS via ``ds.rio.crs``.
 
     Raises:
         UnknownNameError: Unknown region, date or group.
@@ -259,12 +218,14 @@ def stack_region(
     src = {role: [cat.source(i) for i in scene.ids(role)] for role in ("optical", "dem", "reference", "mask")}
     data: dict[str, xr.DataArray] = {}
     grid = like
+    aux: dict[str, xr.DataArray] = {}
     if scene.optical and (grid is None or "optical" in groups):  # the optical grid is the default grid
-        data["optical"] = _optical(src["optical"], cat, bbox)
+        data["optical"], aux = _optical(src["optical"], cat, bbox)
         if grid is None:
             grid = data["optical"]
         else:
             data["optical"] = to_grid(data["optical"], grid)
+            aux = {k: to_grid(v, grid) for k, v in aux.items()}
     if scene.dem and (grid is None or "dem" in groups):
         data["dem"] = _dem(src["dem"], cat, grid, bbox)
         grid = data["dem"] if grid is None else grid
@@ -282,9 +243,14 @@ def stack_region(
         data["reference"] = _reference(src["reference"][0], cat, g2, scene, valid)
     if "mask" in groups and src["mask"]:
         data["mask"] = _reference(src["mask"][0], cat, g2, scene, valid).rename("mask")
-    if "optical" not in groups:
+    attrs = {"region": region_id, "date": scene.date, "scene": scene.key}
+    if "optical" in groups and "optical" in data:
+        data.update(aux)  # auxiliary layers (thermal) travel with the optical bands; models ignore them
+        attrs["product_level"] = data["optical"].attrs["product_level"]
+        attrs["sensor"] = data["optical"].attrs["sensor"]
+    else:
         data.pop("optical", None)
-    return _assemble(data, g2, {"region": region_id, "date": scene.date}, cat)
+    return _assemble(data, g2, attrs, cat)
 
 
 @quiet_third_party
@@ -356,7 +322,7 @@ def group(ds: xr.Dataset, name: str) -> xr.DataArray:
     if name not in have:
         raise unknown_name("input group", name, have, "Include it with stack_region(groups=...).")
     da = from_stack_dims(ds[name], name)
-    return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())
+    return on_grid_of(da, ds)
 
 
 def _assemble(
@@ -382,4 +348,4 @@ def _assemble(
             "citations": " | ".join(dict.fromkeys(s.citation for s in srcs)),
         }
     ds.attrs = {**attrs, "sources": ",".join(ids)}
-    return ds.rio.write_crs(grid.rio.crs).rio.write_transform(grid.rio.transform())
+    return on_grid_of(ds, grid)

@@ -1,4 +1,4 @@
-"""Whole-scene inference: sliding windows, Gaussian blending, confidence, COG outputs (paper §5-6).
+"""Whole-scene inference: sliding windows, Gaussian blending, confidence, COG outputs (docs/GLAVITU_SPEC.md §5-6).
 
 Memory stays bounded as the scene grows: windows are read lazily one row of windows at a time, the
 blended sums live in a buffer one window tall and one scene wide, and rows that no later window can
@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from glacierlab.errors import ConfigError, NoDataError, unknown_name
+from glacierlab.geo import georeference
 from glacierlab.inference.calibration import Calibrator
 from glacierlab.inference.confidence import check_convention, confidence
 from glacierlab.inference.location import check_location, window_locations
@@ -75,7 +76,7 @@ def predict_scene(
     """Predict glacier probability, mask and confidence over a whole scene with overlapping windows.
 
     Each window's softmax is weighted by :func:`~glacierlab.inference.tiling.gaussian_weights` and the weighted
-    sum divided by the summed weights (paper §5). The mask is ``probability > 0.5`` (argmax), optionally
+    sum divided by the summed weights (docs/GLAVITU_SPEC.md §5). The mask is ``probability > 0.5`` (argmax), optionally
     median-filtered; confidence follows :mod:`glacierlab.inference.confidence` and is calibrated when a
     calibrator is given or stored in the checkpoint (then it estimates P(predicted class is right)).
 
@@ -352,15 +353,14 @@ def _as_dataset(sink: RasterSink, h: int, w: int) -> xr.Dataset:
         import rioxarray
 
         data = {
-            k: rioxarray.open_rasterio(p, parse_coordinates=False, masked=False).squeeze("band", drop=True)
+            k: cast(xr.DataArray, rioxarray.open_rasterio(p, parse_coordinates=False, masked=False)).squeeze(
+                "band", drop=True
+            )
             for k, p in sink.paths.items()
         }
         ds = xr.Dataset(data).drop_vars("spatial_ref", errors="ignore").assign_coords(x=x, y=y)
-        ds = ds.rio.write_crs(sink.crs) if sink.crs is not None else ds
-        return ds.rio.write_transform(t)
+        return georeference(ds, sink.crs, t)
     ds = xr.Dataset({k: (("y", "x"), v) for k, v in sink.arrays.items()}, coords={"x": x, "y": y})
     for k, ly in zip(sink.arrays, sink.layers, strict=True):
         ds[k].attrs["_FillValue"] = ly.nodata
-    if sink.crs is not None:
-        ds = ds.rio.write_crs(sink.crs)
-    return ds.rio.write_transform(t)
+    return georeference(ds, sink.crs, t)

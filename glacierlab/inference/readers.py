@@ -142,7 +142,7 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
                 f"input group {group!r} has no CRS, so the outputs would not be georeferenced; set the CRS "
                 "the coordinates are in with `.rio.write_crs(epsg)`."
             )
-        idx = _select(group, _names(da["band"].values), da.sizes["band"], wanted)
+        idx = _select(group, _names(list(da["band"].values)), da.sizes["band"], wanted)
         nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
         return GroupReader(
             group,
@@ -228,7 +228,7 @@ def open_geotiff(group: str, path: PathLike) -> Any:
     return ds
 
 
-def check_same_grid(name_a: str, a: tuple, name_b: str, b: tuple) -> None:
+def check_same_grid(name_a: str, a: tuple[Any, ...], name_b: str, b: tuple[Any, ...]) -> None:
     """Raise :class:`GridError` unless two (height, width, crs, transform) grids match."""
     if a[:2] != b[:2]:
         raise GridError(

@@ -93,13 +93,12 @@ class Runner:
         amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.cuda)
         with torch.inference_mode(), amp:
             for _ in range(max(1, self.mc)):
-                acc = None
-                for name in TTA_TRANSFORMS if self.tta else ("identity",):
+                names = TTA_TRANSFORMS if self.tta else ("identity",)
+                probs = []
+                for name in names:
                     out = self.model({g: forward_tf(t, name) for g, t in x.items()}, location=loc)
-                    p = torch.softmax(out.logits.float(), dim=1)[:, 1]
-                    p = inverse_tf(p, name)
-                    acc = p if acc is None else acc + p
-                passes.append(acc / (len(TTA_TRANSFORMS) if self.tta else 1))
+                    probs.append(inverse_tf(torch.softmax(out.logits.float(), dim=1)[:, 1], name))
+                passes.append(torch.stack(probs).sum(0) / len(names))
         stack = torch.stack(passes)
         spread = stack.std(0, unbiased=False) if self.mc > 1 else torch.zeros_like(stack[0])
         return stack.mean(0).cpu().numpy(), spread.cpu().numpy()

@@ -1,4 +1,4 @@
-"""Sliding-window grid and Gaussian blending weights for whole-scene inference (paper §5).
+"""Sliding-window grid and Gaussian blending weights for whole-scene inference (docs/GLAVITU_SPEC.md §5).
 
 The grid covers any ``H × W`` scene with square windows of side ``window`` placed every ``stride``
 pixels. Edges are handled without padding the scene where possible:
@@ -149,4 +149,5 @@ def pad_to_window(array: np.ndarray, window: int, mode: str = "reflect") -> np.n
     pads = [(0, 0)] * (array.ndim - 2) + [(0, ph), (0, pw)]
     if mode == "reflect" and (h < 2 or w < 2):
         mode = "edge"  # numpy cannot reflect a single row/column
-    return np.pad(array, pads, mode=mode)
+    out: np.ndarray = np.pad(array, pads, mode=mode)  # type: ignore[call-overload]  # mode checked above
+    return out

@@ -50,7 +50,7 @@ class RasterSink:
         prefix: str,
         overwrite: bool,
         blocksize: int,
-        tags: dict,
+        tags: dict[str, Any],
     ) -> None:
         self.layers, self.height, self.width = layers, height, width
         self.crs, self.transform, self.tags, self.blocksize = crs, transform, tags, blocksize
@@ -111,7 +111,7 @@ class RasterSink:
                 prefix=f".{ly.name}.", suffix=".raw.tif", dir=self._tmp[ly.name].parent
             )
             os.close(fd)
-            self._stack.callback(lambda n=name: Path(n).unlink(missing_ok=True))
+            self._stack.callback(Path(name).unlink, missing_ok=True)
             block = min(256, 16 * max(1, min(self.height, self.width) // 16))
             tiled = self.height >= 16 and self.width >= 16
             prof = {
@@ -162,7 +162,7 @@ class RasterSink:
                 bigtiff="IF_SAFER",
             )
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._stack.__exit__(*exc)  # renames temporaries into place on success, deletes them on error
         if exc[0] is None and self.paths:
             for p in self.stale:

@@ -2,7 +2,7 @@
 
 The file holds the *training* model (both heads). Layer names carry auto-generated numeric suffixes
 (``dense_25``...), so weights are matched by structure: within each kind of layer the suffix gives
-the creation order (branch by branch, block by block). Kernel conversions (GLAVITU_SPEC.md §1.4-1.6):
+the creation order (branch by branch, block by block). Kernel conversions (docs/GLAVITU_SPEC.md §1.4-1.6):
 
 * Conv2D HWIO -> OIHW; Dense (in, out) -> (out, in) or a 1x1 conv (out, in, 1, 1);
 * patch embedding Dense (16*16*C, D), rows in (row, col, channel) order -> Conv2d (D, C, 16, 16);
@@ -28,7 +28,7 @@ from glacierlab.models.config import GlaViTUConfig, ViTSettings
 from glacierlab.models.glavitu import GlaViTU
 from glacierlab.vocabulary import GROUP_BANDS
 
-#: Band names of the paper's feature groups (GLAVITU_SPEC.md §3.1), used when ``bands`` is not given.
+#: Band names of the paper's feature groups (docs/GLAVITU_SPEC.md §3.1), used when ``bands`` is not given.
 DEFAULT_BANDS: dict[str, list[str]] = {g: list(b) for g, b in GROUP_BANDS.items()}
 
 _SUFFIX = re.compile(r"^(.*?)(?:_(\d+))?$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -189,7 +189,7 @@ def mask_to_polygons(
     if hasattr(mask, "rio"):
         transform = rio_transform(mask) if transform is None else transform
         crs = mask.rio.crs if crs is None else crs
-        mask = np.asarray(mask.values)
+        mask = np.asarray(cast("xr.DataArray", mask).values)
     arr = np.asarray(mask)
     if arr.ndim != 2:
         raise InputError(f"mask must be 2-D (H, W); got shape {arr.shape}. Select one band/time first.")

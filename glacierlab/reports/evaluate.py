@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from glacierlab.errors import InputError, NoDataError
 from glacierlab.inference.calibration import METHODS, Calibrator, ReliabilityTable, fit_calibrator
+from glacierlab.inference.compat import model_inputs  # noqa: F401  (re-exported; its home is compat)
 from glacierlab.inference.confidence import CONVENTIONS, confidence_correctness
 from glacierlab.inference.tiling import window_starts
 from glacierlab.metrics import ConfusionCounts, confusion_counts
@@ -72,55 +73,6 @@ def scores(counts: ConfusionCounts) -> dict[str, float]:
     """Glacier IoU, precision, recall, F1, background IoU, mean IoU (all in [0, 1]) and pixel count."""
     d = counts.as_dict()
     return {k: float(d[k]) for k in SCORE_NAMES} | {"pixels": float(counts.total)}
-
-
-def model_inputs(
-    stack: xr.Dataset, bands: Mapping[str, Sequence[str]], *, fill_missing: bool = False
-) -> tuple[dict[str, xr.DataArray], dict[str, list[str]]]:
-    """The stack's groups as ``(band, y, x)`` DataArrays with exactly the checkpoint's bands, in order.
-
-    Args:
-        stack: A stack from :func:`glacierlab.data.stack.stack_region` (groups with ``<group>_band`` dims).
-        bands: Group -> band names the model expects (``Checkpoint.bands``).
-        fill_missing: Add bands the stack lacks as all-NaN layers. NaN is no data: the normaliser maps
-            it to 0 (the paper's convention for missing inputs) and ``predict_scene(nodata="all")``
-            keeps predicting where the other bands have data. The model then sees a constant 0 band
-            it never saw alone in training (its occlusion augmentation blanks whole groups, not single
-            bands), so scores with filled bands measure robustness, not the model's skill.
-
-    Returns:
-        (group -> DataArray, group -> names of the bands that were filled).
-
-    Raises:
-        InputError: A group or band is missing and ``fill_missing`` is False.
-    """
-    import xarray as xr
-
-    from glacierlab.data.stack import group
-
-    out, filled = {}, {}
-    for g, names in bands.items():
-        if g not in stack.data_vars:
-            raise InputError(
-                f"the stack has no {g!r} group (it has {list(stack.data_vars)}); the model needs "
-                f"{dict(bands)}. Stack it with stack_region(..., groups=(...)) ."
-            )
-        da = group(stack, g)
-        have = [str(b) for b in da["band"].values]
-        missing = [b for b in names if b not in have]
-        if missing and not fill_missing:
-            raise InputError(
-                f"group {g!r} lacks bands {missing} (it has {have}); pass fill_missing=True to feed "
-                "them as no data (0 after normalisation)."
-            )
-        layers = [
-            da.sel(band=b) if b in have else xr.full_like(da.isel(band=0), np.nan).assign_coords(band=b)
-            for b in names
-        ]
-        arr = xr.concat(layers, dim="band").assign_coords(band=list(names))
-        out[g] = arr.rio.write_crs(stack.rio.crs).rio.write_transform(stack.rio.transform())
-        filled[g] = missing
-    return out, filled
 
 
 def _cover_span(lo: int, hi: int, size: int, window: int, stride: int) -> tuple[int, int]:

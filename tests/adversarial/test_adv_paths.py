@@ -125,7 +125,7 @@ def test_done_marker_refuses_hidden_and_outside_files(sandbox) -> None:
 
 
 def test_training_run_name_cannot_escape_out_dir() -> None:
-    from glacierlab.training.trainer import TrainConfig
+    from glacierlab.training.config import TrainConfig
 
     with pytest.raises(InputError, match="run name '../../x'"):
         TrainConfig(name="../../x")

@@ -80,7 +80,7 @@ def test_lines_never_burned_into_a_reference(sandbox) -> None:
 
 
 def test_bow_tie_area_and_mask_are_not_zero(sandbox) -> None:
-    from glacierlab.data.stack import rasterize_outlines
+    from glacierlab.data.labels import rasterize_outlines
     from glacierlab.outlines.polygons import area_km2
 
     # a self-crossing ring: two 300 m x 300 m triangles meeting at the centre
@@ -140,7 +140,7 @@ def test_corrupt_vector_files(sandbox, name: str, data: bytes) -> None:
 
 
 def test_outlines_outside_the_grid(sandbox) -> None:
-    from glacierlab.data.stack import rasterize_outlines
+    from glacierlab.data.labels import rasterize_outlines
 
     far = gpd.GeoDataFrame(geometry=[shapely.box(10.0, 46.0, 10.1, 46.1)], crs=4326)
     far.attrs["source"] = "alps_outlines"
