@@ -81,7 +81,8 @@ def _param(text: str) -> tuple[str, object]:
     try:
         return key, yaml.safe_load(value)
     except yaml.YAMLError as exc:
-        where = f" ({exc.problem})" if getattr(exc, "problem", None) else ""
+        problem = getattr(exc, "problem", None)  # MarkedYAMLError says what it expected
+        where = f" ({problem})" if problem else ""
         raise argparse.ArgumentTypeError(
             f"the value of {key} is not a YAML literal{where}: {value!r}; quote strings, e.g. "
             f"-p {key}='\"text\"' or -p {key}=[1,2]"

@@ -50,11 +50,9 @@ def read_outlines(
             lines: they would be burned in as glacier).
         GridError: No CRS in the file and none given, or coordinates outside the declared lon/lat range.
     """
-    import pyogrio
-
     path = os.fspath(path)
     try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        layers = [str(name) for name in gpd.list_layers(path)["name"]]
         if layer is not None and layer not in layers:
             raise unknown_name(f"layer of {path}", layer, layers, "Pass layer= one of these names.")
         if layer is None and len(layers) > 1:
