@@ -63,8 +63,10 @@ class RasterSink:
             self.arrays = {ly.name: np.full((height, width), ly.nodata, ly.dtype) for ly in layers}
             return
         from glacierlab.errors import OutputExistsError
-        from glacierlab.files import check_writable
+        from glacierlab.files import check_writable, safe_name
 
+        if prefix:  # file names are <prefix><layer>.tif: a prefix must not lead out of out_dir
+            safe_name(prefix, "output prefix")
         self.overwrite = overwrite
         self.paths = {ly.name: Path(out_dir) / f"{prefix}{ly.name}.tif" for ly in layers}
         for p in self.paths.values():  # fail before any work

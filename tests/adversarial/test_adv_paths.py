@@ -129,3 +129,12 @@ def test_training_run_name_cannot_escape_out_dir() -> None:
 
     with pytest.raises(InputError, match="run name '../../x'"):
         TrainConfig(name="../../x")
+
+
+@pytest.mark.parametrize("prefix", ["../", "../../victim/", "/tmp/x_"])
+def test_output_prefix_cannot_leave_out_dir(sandbox, scene, tiny_checkpoint: Path, prefix: str) -> None:
+    from glacierlab.inference.predict import predict_scene
+
+    with pytest.raises(InputError, match="output prefix"):
+        predict_scene(tiny_checkpoint, scene, out_dir=sandbox.out, prefix=prefix, window=64, stride=64, progress=False)
+    assert sandbox.out_files() == []
