@@ -58,6 +58,13 @@ class OutputExistsError(GlacierLabError, FileExistsError):
     """An output file exists and ``overwrite=True`` was not given."""
 
 
+class WriteError(GlacierLabError, OSError):
+    """An output cannot be written: the folder is read-only, the disk or quota is full, or it is not a folder.
+
+    Nothing is left half-written (outputs go through :func:`glacierlab.files.atomic_path`).
+    """
+
+
 class StacError(GlacierLabError, ConnectionError):
     """A STAC API could not be reached or answered badly; the message names the endpoint and local options."""
 

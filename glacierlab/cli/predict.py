@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierlab.cli.options import add_option_args, option_overrides
+from glacierlab.errors import ConfigError
 from glacierlab.vocabulary import PRODUCT_LEVELS
 
 
@@ -20,7 +21,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.input or []:
         name, sep, value = item.partition("=")
         if not sep or not name.isidentifier() or not value:
-            raise argparse.ArgumentTypeError(f"--input expects GROUP=PATH[,PATH...], got {item!r}")
+            raise ConfigError(f"--input expects GROUP=PATH[,PATH...] (e.g. thermal=bt.tif), got {item!r}")
         paths = value.split(",")
         inputs[name] = paths[0] if len(paths) == 1 else paths
     return inputs
@@ -32,7 +33,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     inputs = _inputs(args)
     if not inputs:
-        raise argparse.ArgumentTypeError("give the input rasters: --optical A.tif [B.tif] --dem ELEV.tif SLOPE.tif")
+        raise ConfigError("give the input rasters: --optical A.tif [B.tif] --dem ELEV.tif SLOPE.tif")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = predict_scene(

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from glacierlab.errors import ConfigError
 from glacierlab.vocabulary import PRODUCT_LEVELS
 
 
@@ -17,7 +18,7 @@ def _bands(items: list[str] | None) -> dict[str, list[str]] | None:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not value:
-            raise argparse.ArgumentTypeError(f"--bands expects GROUP=b1,b2,..., got {item!r}")
+            raise ConfigError(f"--bands expects GROUP=b1,b2,... (e.g. optical=blue,green,red), got {item!r}")
         bands[name] = value.split(",")
     return bands
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glacierlab.errors import unknown_name
+from glacierlab.files import safe_name
 from glacierlab.geo import BBox
 from glacierlab.vocabulary import OPTICAL_BANDS, PRODUCT_LEVELS
 
@@ -196,6 +197,12 @@ class Region(_Strict):
     default_date: str | None = None
     scenes: tuple[Scene, ...] = Field(min_length=1)
     notes: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        # region ids become folder names (reports, batch outputs): a slug, checked at load time
+        return safe_name(v, "region id") if v else v
 
     @field_validator("bbox")
     @classmethod

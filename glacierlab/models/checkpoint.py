@@ -23,15 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from glacierlab.errors import CheckpointError, DataNotFoundError, GlacierLabError, InputError
+from glacierlab.errors import CheckpointError, GlacierLabError, InputError
 from glacierlab.files import atomic_path
 from glacierlab.inference.options import PredictOptions, options_from_header
 from glacierlab.models.base import SegmentationModel
-from glacierlab.models.config import config_from_dict, config_to_dict
+from glacierlab.models.config import config_to_dict
+from glacierlab.models.header import FORMAT, FORMAT_VERSION, sniff_checkpoint, validate_header
 from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, check_product_level
 
-FORMAT = "glacierlab-checkpoint"
-FORMAT_VERSION = 1
 DEFAULT_CLASS_NAMES = CLASS_NAMES
 _MODEL, _CAL = "model.", "calibration."
 
@@ -144,6 +143,17 @@ def _header(
                 raise InputError(f"normalisation[{g!r}] needs {groups[g]} values per statistic.")
     if len(class_names) != model.config.n_classes:
         raise InputError(f"class_names has {len(class_names)} names for {model.config.n_classes} classes.")
+    if list(class_names) != list(CLASS_NAMES):
+        raise InputError(
+            f"class_names {list(class_names)} differ from glacierlab's classes {list(CLASS_NAMES)}; "
+            "inference reads class 1 as glacier, so train with these classes in this order."
+        )
+    for g, stats in (norm or {}).items():
+        bad = {k: v for k, v in stats.items() if not all(np.isfinite(v))}
+        if bad or not {"min", "max"} <= set(stats):
+            raise InputError(f"normalisation[{g!r}] needs finite 'min' and 'max' per band, got {stats}.")
+        if any(hi <= lo for lo, hi in zip(stats["min"], stats["max"], strict=True)):
+            raise InputError(f"normalisation[{g!r}] needs max > min per band, got {stats}.")
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -260,10 +270,7 @@ def save_checkpoint(
 
 
 def _read(path: Path, map_location: str | torch.device) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    if not path.exists():
-        raise DataNotFoundError(f"checkpoint {path} not found.")
-    with open(path, "rb") as f:
-        head = f.read(9)
+    head = sniff_checkpoint(path)
     if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
         from safetensors import SafetensorError
         from safetensors.torch import load_file, safe_open
@@ -295,9 +302,37 @@ def _read(path: Path, map_location: str | torch.device) -> tuple[dict[str, Any],
         header = json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: corrupt glacierlab header ({err}).") from err
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: header format {header.get('format')!r}, expected {FORMAT!r}.")
-    return header, tensors
+    bad = [k for k, v in tensors.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: 'tensors' holds non-tensor entries {bad[:5]}; re-save the model.")
+    return validate_header(header, path), tensors
+
+
+def check_tensor_shapes(
+    config: Any, variant: str, tensors: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
+) -> None:
+    """Compare the stored tensors with the model the config describes, without allocating that model.
+
+    The model is built on PyTorch's ``meta`` device (shapes only, no memory), so a tampered config
+    (say ``vit.mlp_dim`` = 5e7) is refused before gigabytes are allocated.
+
+    Raises:
+        CheckpointError: Missing, unexpected or mis-shaped tensors (named).
+    """
+    from glacierlab.models.registry import build_from_config
+
+    try:
+        with torch.device("meta"):
+            skeleton = build_from_config(config, variant=variant or "custom")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: the stored config does not describe a buildable model ({err}).") from err
+    state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    parts = state_mismatch(skeleton, state)
+    if parts:
+        raise CheckpointError(
+            f"{path}: the header's config does not match the stored tensors: {'; '.join(parts)}. "
+            "The header was edited or belongs to another file; re-save the model with save_checkpoint()."
+        )
 
 
 def load_checkpoint(
@@ -321,10 +356,8 @@ def load_checkpoint(
     header, tensors = _read(path, map_location)
     if variant is not None and header.get("variant") != variant:
         raise CheckpointError(f"{path} holds variant {header.get('variant')!r}, expected {variant!r}.")
-    try:
-        config = config_from_dict(header["config"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: the stored config cannot be rebuilt ({err}).") from err
+    config = header.pop("_config")
+    check_tensor_shapes(config, header.get("variant", "custom"), tensors, path)  # before allocating
     model = build_from_config(config, variant=header.get("variant", "custom"))
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     assign_state(model, state, source=str(path))
@@ -359,6 +392,7 @@ def load_weights(
     """
     path = Path(path)
     header, tensors = _read(path, map_location)
+    header.pop("_config")
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     stored = header.get("variant")
     if stored != model.variant:
