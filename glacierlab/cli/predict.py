@@ -29,15 +29,16 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run ``predict_scene`` on the given rasters and print what was written and counted."""
-    from glacierlab.inference.predict import predict_scene
+    from glacierlab.inference.predict import as_checkpoint, predict_scene
 
     inputs = _inputs(args)
     if not inputs:
         raise ConfigError("give the input rasters: --optical A.tif [B.tif] --dem ELEV.tif SLOPE.tif")
+    ckpt = as_checkpoint(args.checkpoint)  # a bad checkpoint fails before any folder is made
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = predict_scene(
-        args.checkpoint,
+        ckpt,
         inputs,
         out_dir=out,
         overwrite=args.overwrite,

@@ -28,8 +28,15 @@ from glacierlab.files import atomic_path
 from glacierlab.inference.options import PredictOptions, options_from_header
 from glacierlab.models.base import SegmentationModel
 from glacierlab.models.config import config_to_dict
-from glacierlab.models.header import FORMAT, FORMAT_VERSION, sniff_checkpoint, validate_header
-from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, check_product_level
+from glacierlab.models.header import (
+    FORMAT,
+    FORMAT_VERSION,
+    input_spec,
+    inputs_from_extra,
+    sniff_checkpoint,
+    validate_header,
+)
+from glacierlab.vocabulary import CLASS_NAMES
 
 DEFAULT_CLASS_NAMES = CLASS_NAMES
 _MODEL, _CAL = "model.", "calibration."
@@ -163,7 +170,7 @@ def _header(
         "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
         "normalisation": norm,
         "class_names": list(class_names),
-        "inputs": input_spec(bands, inputs if inputs is not None else _inputs_from_extra(extra, bands)),
+        "inputs": input_spec(bands, inputs if inputs is not None else inputs_from_extra(extra, bands)),
         "options": _options(options, extra).to_dict(),
         "extra": dict(extra or {}),
     }
@@ -175,45 +182,6 @@ def _options(options: PredictOptions | Mapping[str, Any] | None, extra: Mapping[
     if options is not None:
         return PredictOptions.from_dict(options)
     return options_from_header({"extra": dict(extra or {})})
-
-
-def _inputs_from_extra(extra: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``extra["inputs"]``, else the training scene's ``extra["product_level"]`` for the optical group."""
-    extra = extra or {}
-    if extra.get("inputs"):
-        return dict(extra["inputs"])
-    level = extra.get("product_level")
-    return {"optical": {"product_level": level}} if level and "optical" in bands else None
-
-
-def input_spec(
-    bands: Mapping[str, Sequence[str]], inputs: Mapping[str, Mapping[str, Any]] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The header's ``inputs``: per group the ``units`` per band and, when known, the ``product_level``.
-
-    Units default to :data:`~glacierlab.vocabulary.BAND_UNITS`; ``inputs`` adds or overrides entries.
-
-    Raises:
-        InputError: A group that is not an input, a units list of the wrong length, a bad product level.
-    """
-    spec: dict[str, dict[str, Any]] = {
-        g: {"units": [BAND_UNITS.get(b, "unknown") for b in names]} for g, names in bands.items()
-    }
-    for g, entry in (inputs or {}).items():
-        if g not in spec:
-            raise InputError(f"inputs names unknown group {g!r}; groups: {list(bands)}.")
-        entry = dict(entry)
-        if "units" in entry and len(entry["units"]) != len(bands[g]):
-            raise InputError(f"inputs[{g!r}]['units'] needs {len(bands[g])} entries, got {entry['units']}.")
-        if entry.get("product_level") is not None:
-            level = check_product_level(str(entry["product_level"]))
-            if "units" not in entry:  # optical DN or reflectance, as the level says
-                entry["units"] = [
-                    PRODUCT_LEVEL_UNITS[level] if BAND_UNITS.get(b) == "reflectance" else u
-                    for b, u in zip(bands[g], spec[g]["units"], strict=True)
-                ]
-        spec[g].update({k: (list(v) if isinstance(v, list | tuple) else v) for k, v in entry.items()})
-    return spec
 
 
 def save_checkpoint(

@@ -9,14 +9,15 @@ field by field here before a model is built from it, so a damaged or hand-edited
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from glacierlab.errors import CheckpointError, DataNotFoundError
+from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
 from glacierlab.models.config import config_from_dict
-from glacierlab.vocabulary import CLASS_NAMES
+from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, check_product_level
 
 FORMAT = "glacierlab-checkpoint"
 FORMAT_VERSION = 1
@@ -217,6 +218,45 @@ def check_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         return validate_header(json.loads(text), p)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{p}: corrupt glacierlab header ({err}).") from err
+
+
+def inputs_from_extra(extra: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``extra["inputs"]``, else the training scene's ``extra["product_level"]`` for the optical group."""
+    extra = extra or {}
+    if extra.get("inputs"):
+        return dict(extra["inputs"])
+    level = extra.get("product_level")
+    return {"optical": {"product_level": level}} if level and "optical" in bands else None
+
+
+def input_spec(
+    bands: Mapping[str, Sequence[str]], inputs: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The header's ``inputs``: per group the ``units`` per band and, when known, the ``product_level``.
+
+    Units default to :data:`~glacierlab.vocabulary.BAND_UNITS`; ``inputs`` adds or overrides entries.
+
+    Raises:
+        InputError: A group that is not an input, a units list of the wrong length, a bad product level.
+    """
+    spec: dict[str, dict[str, Any]] = {
+        g: {"units": [BAND_UNITS.get(b, "unknown") for b in names]} for g, names in bands.items()
+    }
+    for g, entry in (inputs or {}).items():
+        if g not in spec:
+            raise InputError(f"inputs names unknown group {g!r}; groups: {list(bands)}.")
+        entry = dict(entry)
+        if "units" in entry and len(entry["units"]) != len(bands[g]):
+            raise InputError(f"inputs[{g!r}]['units'] needs {len(bands[g])} entries, got {entry['units']}.")
+        if entry.get("product_level") is not None:
+            level = check_product_level(str(entry["product_level"]))
+            if "units" not in entry:  # optical DN or reflectance, as the level says
+                entry["units"] = [
+                    PRODUCT_LEVEL_UNITS[level] if BAND_UNITS.get(b) == "reflectance" else u
+                    for b, u in zip(bands[g], spec[g]["units"], strict=True)
+                ]
+        spec[g].update({k: (list(v) if isinstance(v, list | tuple) else v) for k, v in entry.items()})
+    return spec
 
 
 def header_of(path: str | os.PathLike[str]) -> dict[str, Any]:

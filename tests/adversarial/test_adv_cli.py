@@ -41,6 +41,16 @@ def _cases(box) -> dict[str, list[tuple[list[str], str]]]:
             (["batch-predict", "--scenes", "s1", "--checkpoint", str(box.inputs)], "is a folder"),
         ],
         "train": [(["train", "--name", "../../x", "--out", str(box.out)], "run name '../../x'")],
+        "predict": [
+            (["predict", str(tif), "--out", str(box.out)], "give the input rasters"),
+            (["predict", str(tif), "--optical", str(tif), "--out", str(box.out)], "GeoTIFF"),
+            (["predict", str(tif), "--input", "optical", "--out", str(box.out)], "--input expects GROUP=PATH"),
+        ],
+        "weights": [
+            (["weights", "info", "glavitu_globl"], "Did you mean 'glavitu_global'"),
+            (["weights", "card", str(tif)], "GeoTIFF"),
+            (["weights", "import", "glavitu_lite_everest", str(tif), str(box.out / "o.safetensors")], "shipped"),
+        ],
     }
 
 
