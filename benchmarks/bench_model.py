@@ -281,7 +281,7 @@ def int8_check() -> None:
     scene = stack_region("everest")
     for name in SHIPPED:
         ckpt = load_checkpoint(shipped_checkpoint_path(name))
-        r = int8_map_check(ckpt, scene, window=96, stride=48, nodata="all")
+        r = int8_map_check(ckpt, scene, window=96, stride=48, nodata="all", batch_size=8)
         print(
             f"  {name}: mask agreement {100 * r['agreement']:.2f} % of {r['pixels']:,} px; IoU vs RGI float32 "
             f"{r['iou_float32']:.4f}, int8 {r['iou_int8']:.4f} (change {r['iou_change']:+.4f}); whole scene "

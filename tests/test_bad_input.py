@@ -74,6 +74,7 @@ def test_hash_mismatch(shared_data: Path, tmp_path: Path, monkeypatch: pytest.Mo
         licence="public domain",
         citation="USGS",
         bands=({"name": "nir", "role": "optical"},),
+        product_level="dn8",
     )
     with pytest.raises(HashMismatchError, match=r"expects 0e63d8e9.*delete it and fetch again"):
         fetch(src)

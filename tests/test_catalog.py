@@ -136,3 +136,53 @@ def test_missing_and_invalid_yaml_files(tmp_path: Path) -> None:
     bad.write_text("sources: [unclosed\n")
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog(bad)
+
+
+def test_glacierview_clips_are_cataloged_and_attached(shared_data: Path) -> None:
+    cat = load_catalog()
+    images = sorted(p.stem for p in (shared_data / "glacierview_landsat_toa_clips/images").glob("*.tif"))
+    assert len(images) == 36
+    for gid in images:
+        img = cat.source(f"glacierview_{gid.lower()}")
+        dem = cat.source(f"glacierview_{gid.lower()}_nasadem")
+        assert img.url.endswith(f"/cc00516/small_data/rasters/{gid}.tif")
+        assert dem.url.endswith(f"/cc00516/small_data/nasa_dems/{gid}_NASADEM.tif")
+        assert img.product_level == "toa" and img.crs == 4326 and img.nodata == 0
+        assert img.band_names("optical") == ["blue", "green", "red", "nir", "swir1"]
+        assert img.band_names("auxiliary") == ["thermal"]
+        assert img.date is None and img.date_range is not None  # acquisition date not recorded upstream
+        assert "U.S. Geological Survey" in img.citation and "NASADEM" in dem.citation
+        # every clip is a scene (keyed by its GLIMS id) of at least one region whose box contains it
+        homes = [rid for rid, r in cat.regions.items() if gid in r.dates]
+        assert homes, gid
+        for rid in homes:
+            scene = cat.region(rid).scene(gid)
+            assert scene.optical == (img.id,) and scene.dem == (dem.id,) and scene.reference
+    expected = {"khumbu": 6, "swiss_alps": 28, "aletsch": 2, "hintereisferner": 1, "oetztal": 1, "chhota_shigri": 1}
+    for rid, n in expected.items():
+        assert sum(1 for s in cat.region(rid).scenes if s.id and s.id.startswith("G")) == n, rid
+
+
+def test_optical_sources_declare_their_product_level() -> None:
+    cat = load_catalog()
+    for src in cat.sources:
+        if src.band_names("optical"):
+            assert src.product_level in ("toa", "surface", "dn8"), src.id
+    assert cat.source("everest_l7_20001030_rgb").product_level == "dn8"
+    raw = _raw()
+    del raw["sources"][0]["product_level"]
+    with pytest.raises(CatalogError, match="needs 'product_level'"):
+        validate_catalog(raw)
+
+
+def test_scene_keys_ids_and_dates() -> None:
+    cat = load_catalog()
+    sw = cat.region("swiss_alps")
+    assert sw.scene().key == "G007581E45956N" and sw.scene("2010").reference == ("sgi2010_outlines",)
+    assert sw.scene("G007908E45948N").date == "2004/2021"
+    with pytest.raises(UnknownNameError, match="G007581E45956N"):
+        sw.scene("2004/2021")  # shared by 28 clips: ambiguous, so the keys are listed
+    raw = _raw()
+    raw["regions"]["khumbu"]["scenes"][1]["id"] = raw["regions"]["khumbu"]["scenes"][0]["id"]
+    with pytest.raises(CatalogError, match="scene keys repeat"):
+        validate_catalog(raw)

@@ -139,3 +139,34 @@ def test_stack_from_user_geotiffs(shared_data: Path) -> None:
     with_mask = stack_from_arrays(opt, reference=load_raster("everest_rgi60_mask_30m"))
     assert (with_mask["reference"].values == ds["reference"].values).mean() > 0.99
     assert isinstance(load_outlines("everest_rgi60_outlines_test"), gpd.GeoDataFrame)
+
+
+@pytest.mark.parametrize(
+    ("region", "scene"),
+    [
+        ("khumbu", "G086917E27925N"),
+        ("swiss_alps", "G007581E45956N"),
+        ("aletsch", "G008051E46566N"),
+        ("hintereisferner", "G010734E46818N"),
+        ("chhota_shigri", "G077513E32227N"),
+    ],
+)
+def test_glacierview_toa_clips_stack(region: str, scene: str, shared_data: Path) -> None:
+    ds = stack_region(region, scene)
+    assert ds.attrs["scene"] == scene and ds.attrs["product_level"] == "toa" and ds.rio.crs.to_epsg() == 4326
+    assert list(group(ds, "optical")["band"].values) == ["blue", "green", "red", "nir", "swir1"]
+    opt = ds["optical"].values
+    assert opt.dtype == np.float32 and -0.1 < np.nanmin(opt) and np.nanmax(opt) < 2.0  # reflectance, not DN
+    assert np.isnan(opt).any()  # nodata 0 at the clip edges became NaN
+    # thermal rides along as a (y, x) layer in kelvin, outside the model groups
+    assert ds["thermal"].dims == ("y", "x") and 200 < float(ds["thermal"].mean()) < 330
+    assert ds["thermal"].attrs["units"] == "K" and "thermal" not in ds["optical_band"].values
+    # NASADEM reprojected onto the clip grid, slope in degrees from the geographic grid
+    elev = ds["dem"].sel(dem_band="elevation").values
+    assert ds["dem"].attrs["valid_fraction"] > 0.9 and 1000 < np.nanmedian(elev) < 7000
+    assert 5 < np.nanmedian(ds["dem"].sel(dem_band="slope").values) < 50
+    # our rasterised reference agrees with the README's derived cross-check masks
+    mask = next((shared_data / "glacierview_landsat_toa_clips/DERIVED_masks").glob(f"{scene}_*.tif"))
+    derived = open_raster(mask).values[0]
+    ok = ds["reference"].values != 255
+    assert derived.shape == ok.shape and (derived[ok] == ds["reference"].values[ok]).mean() > 0.97

@@ -124,6 +124,27 @@ def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Pat
     assert runner.result["probability"].shape == first.shape
 
 
+def test_model_runner_starts_from_the_checkpoints_options(tmp_path: Path) -> None:
+    """Choosing a checkpoint fills window/stride/TTA/MC from the options stored in it; explicit args win."""
+    from glacierlab.inference.options import PredictOptions
+    from glacierlab.models import build_model, save_checkpoint
+    from glacierlab_widgets import ModelRunner
+
+    model = build_model("glavitu_tiny", input_groups={"optical": 4})
+    path = save_checkpoint(
+        tmp_path / "opts.safetensors",
+        model,
+        bands={"optical": ["blue", "green", "red", "nir"]},
+        options=PredictOptions(window=48, stride=24, tta=True, nodata="all"),
+    )
+    runner = ModelRunner(None, background=False)
+    runner.checkpoint.value = str(path)
+    assert (runner.window.value, runner.stride.value, runner.tta.value) == (48, 24, True)
+    assert runner.options is not None and runner.options.nodata == "all"
+    fixed = ModelRunner(None, checkpoint=str(path), window=64, background=False)
+    assert (fixed.window.value, fixed.stride.value) == (64, 24)
+
+
 def test_model_runner_cancel_discards_result(stack, tiny_checkpoint: Path) -> None:  # noqa: ANN001
     from glacierlab_widgets import ModelRunner
     from glacierlab_widgets.model_runner import Cancelled
@@ -226,3 +247,31 @@ def test_maps_overlay_and_modes(stack, monkeypatch: pytest.MonkeyPatch) -> None:
         m, stack["optical"].sel(optical_band=["red", "green", "blue"]).rename(optical_band="band"), name="rgb"
     )
     assert layer in m.layers and layer.url.startswith("data:image/png")
+
+
+def test_model_runner_everest_2020_rgb_feeds_nir_as_nodata(shared_data: Path) -> None:
+    from glacierlab.data.stack import stack_region
+    from glacierlab.weights import shipped_checkpoint_path
+    from glacierlab_widgets import ModelRunner
+
+    s2 = stack_region("everest", "2020-04-07", bbox=(86.82, 27.94, 86.86, 27.98))
+    assert "nir" not in s2["optical_band"].values
+    runner = ModelRunner(s2, checkpoint=str(shipped_checkpoint_path()), window=96, stride=48, background=False)
+    runner.run_button.click()
+    assert runner.error is None, runner.status.value
+    assert runner.filled == ["nir"] and "nir missing" in runner.status.value
+    prob = runner.result["probability"].values
+    assert np.isfinite(prob).mean() > 0.9  # predicted wherever red/green/blue exist
+
+
+def test_model_runner_refuses_toa_scene_for_dn8_model(shared_data: Path) -> None:
+    from glacierlab.data.stack import stack_region
+    from glacierlab.errors import InputError
+    from glacierlab.weights import shipped_checkpoint_path
+    from glacierlab_widgets import ModelRunner
+
+    clip = stack_region("khumbu", "G086889E27929N")
+    runner = ModelRunner(clip, checkpoint=str(shipped_checkpoint_path()), window=96, stride=48, background=False)
+    runner.run_button.click()
+    assert isinstance(runner.error, InputError) and runner.result is None
+    assert "8-bit digital numbers" in str(runner.error) and "top-of-atmosphere" in str(runner.error)

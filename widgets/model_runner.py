@@ -1,7 +1,9 @@
 """Model runner: checkpoint, device, window/stride, TTA and MC-dropout, run/cancel, results on the map.
 
 Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probability, mask, confidence
-[, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map.
+[, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map. Choosing a checkpoint fills
+the controls from the inference options stored in it (:mod:`glacierlab.inference.options`), so the
+widget makes the same map as the CLI and the reports; changed controls override them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import xarray as xr
+
+    from glacierlab.inference.options import PredictOptions
 
 #: Layer styles: variable -> (colormap, vmin, vmax, nodata).
 LAYER_STYLES = {
@@ -51,12 +55,14 @@ class ModelRunner(WidgetBase):
         m: Map to draw the results on (None: no map).
         out_dir: Folder for the COG outputs (then the layers are tiled from the files); None keeps the
             result in memory (layers drawn as image overlays).
-        window: Window side in px. stride: Step between windows in px.
+        window: Window side in px; None = the checkpoint's stored window.
+        stride: Step between windows in px; None = the checkpoint's stored stride.
         background: Run the Run button's job in a thread so Cancel can be clicked (interactive use);
             :meth:`run` called from code always runs in the foreground.
 
     Attributes:
         result: The latest prediction (``xr.Dataset``) or None.
+        filled: Checkpoint bands the latest scene lacked, fed as no data (e.g. ``["nir"]`` for RGB).
         seconds: Wall time of the latest run.
     """
 
@@ -68,8 +74,8 @@ class ModelRunner(WidgetBase):
         checkpoints: Sequence[str] = (),
         m: Any = None,
         out_dir: str | os.PathLike[str] | None = None,
-        window: int = 384,
-        stride: int = 192,
+        window: int | None = None,
+        stride: int | None = None,
         background: bool = True,
     ) -> None:
         import ipywidgets as w
@@ -82,6 +88,7 @@ class ModelRunner(WidgetBase):
         self.result: xr.Dataset | None = None
         self.seconds = float("nan")
         self.layers: dict[str, Any] = {}
+        self.filled: list[str] = []
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self.checkpoint = w.Combobox(
@@ -92,8 +99,10 @@ class ModelRunner(WidgetBase):
             placeholder="path/to/model.safetensors",
         )
         self.device = w.Dropdown(description="Device", options=available_devices(), value="auto")
-        self.window = w.BoundedIntText(description="Window px", value=window, min=8, max=4096, step=8)
-        self.stride = w.BoundedIntText(description="Stride px", value=stride, min=1, max=4096)
+        self._fixed = {"window": window, "stride": stride}  # explicit values win over the checkpoint's
+        self.options: PredictOptions | None = None
+        self.window = w.BoundedIntText(description="Window px", value=window or 384, min=8, max=4096, step=8)
+        self.stride = w.BoundedIntText(description="Stride px", value=stride or 192, min=1, max=4096)
         self.tta = w.Checkbox(description="Test-time augmentation (8x slower)", value=False)
         self.mc_samples = w.IntSlider(
             description="MC dropout",
@@ -105,6 +114,8 @@ class ModelRunner(WidgetBase):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Progress")
+        self.checkpoint.observe(lambda change: self._load_options(change["new"]), names="value")
+        self._load_options(self.checkpoint.value)
         self.run_button.on_click(self._on_run)
         self.cancel_button.on_click(lambda _=None: self.cancel())
         self.box.children = [
@@ -114,6 +125,22 @@ class ModelRunner(WidgetBase):
             w.HBox([self.run_button, self.cancel_button, self.progress]),
             self.status,
         ]
+
+    def _load_options(self, path: str) -> None:
+        """Fill the controls from the checkpoint's stored options (silently keeps them for unreadable paths)."""
+        from glacierlab.inference.options import options_from_header
+        from glacierlab.models.model_card import header_of
+
+        if not str(path).strip():
+            return
+        try:
+            opts = options_from_header(header_of(str(path).strip()))
+        except (GlacierLabError, OSError):
+            return  # a path being typed, or not a checkpoint: run() reports it
+        self.options = opts
+        self.window.value = self._fixed["window"] or opts.window
+        self.stride.value = self._fixed["stride"] or opts.stride
+        self.tta.value, self.mc_samples.value = opts.tta, opts.mc_samples
 
     def _stack(self) -> xr.Dataset:
         src = self.inputs
@@ -162,7 +189,9 @@ class ModelRunner(WidgetBase):
             InputError: No checkpoint given. Cancelled: Cancel was pressed. Any error of
             :func:`glacierlab.inference.predict.predict_scene` (bad window, missing bands...).
         """
+        from glacierlab.inference.compat import check_product_level, model_inputs
         from glacierlab.inference.predict import predict_scene
+        from glacierlab.models import load_checkpoint
 
         ckpt = self.checkpoint.value.strip()
         if not ckpt:
@@ -178,10 +207,16 @@ class ModelRunner(WidgetBase):
         kwargs: dict[str, Any] = {"callback": self._callback()}
         try:
             stack = self._stack()
+            ck = load_checkpoint(ckpt)
+            check_product_level(ck, stack, Path(ckpt).name)
+            inputs, filled = model_inputs(stack, ck.bands, fill_missing=True)
+            self.filled = [b for bands in filled.values() for b in bands]
+            if self.filled:  # e.g. NIR of an RGB-only scene: no data for that band, predicted where others are
+                kwargs["nodata"] = "all"
             self._say(f"running {Path(ckpt).name} on {stack.sizes['y']} x {stack.sizes['x']} px...")
             result = predict_scene(
-                ckpt,
-                stack,
+                ck,
+                inputs,
                 window=self.window.value,
                 stride=self.stride.value,
                 device=self.device.value,
@@ -190,6 +225,7 @@ class ModelRunner(WidgetBase):
                 out_dir=self.out_dir,
                 overwrite=True,
                 progress=False,
+                product_level=stack.attrs.get("product_level") or None,
                 **kwargs,
             )
             if self._cancel.is_set():  # predict_scene without a progress hook cannot stop early
@@ -204,7 +240,13 @@ class ModelRunner(WidgetBase):
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self._draw(result)
         share = float((result["mask"].values == 1).mean() * 100)
-        self._say(f"done in {self.seconds:.1f} s: {share:.1f} % of the pixels mapped as glacier")
+        note = (
+            f"; {', '.join(self.filled)} missing in this scene, fed as no data (a robustness check, not the "
+            "model's skill)"
+            if self.filled
+            else ""
+        )
+        self._say(f"done in {self.seconds:.1f} s: {share:.1f} % of the pixels mapped as glacier{note}")
         self._emit(result)
         return result
 

@@ -12,11 +12,12 @@ from glacierlab import lazy_exports
 if TYPE_CHECKING:
     from glacierlab.data.catalog import Catalog, Region, Scene, Source, load_catalog, validate_catalog
     from glacierlab.data.fetch import fetch
+    from glacierlab.data.labels import rasterize_outlines
     from glacierlab.data.normalise import normalise_group
     from glacierlab.data.rasters import load_netcdf, load_raster, open_raster
     from glacierlab.data.stac import glacier_bbox, stack_bbox
     from glacierlab.data.stac_search import search_scenes
-    from glacierlab.data.stack import group, rasterize_outlines, stack_from_arrays, stack_region
+    from glacierlab.data.stack import group, stack_from_arrays, stack_region
     from glacierlab.data.terrain import slope_degrees
     from glacierlab.data.vectors import find_glacier, load_outlines, read_outlines
 
@@ -37,7 +38,7 @@ _EXPORTS = {
     "stack_region": "stack",
     "stack_from_arrays": "stack",
     "group": "stack",
-    "rasterize_outlines": "stack",
+    "rasterize_outlines": "labels",
     "slope_degrees": "terrain",
     "normalise_group": "normalise",
     "stack_bbox": "stac",

@@ -164,10 +164,10 @@ def _cross_refs(raw: dict[str, Any]) -> list[str]:
                         errs.append(f"{where}: unknown source {sid!r}; valid: {valid}")
                         continue
                     errs += [f"{where}: {m}" for m in _role_fits(role, src)]
-        dates = [str(s.get("date")) for s in reg.get("scenes") or [] if isinstance(s, dict)]
+        dates = [str(s.get("id") or s.get("date")) for s in reg.get("scenes") or [] if isinstance(s, dict)]
         if reg.get("default_date") is not None and str(reg["default_date"]) not in dates:
             errs.append(
-                f"regions.{rid}.default_date: {reg['default_date']!r} is not a scene date; "
+                f"regions.{rid}.default_date: {reg['default_date']!r} is not a scene date or id; "
                 f"valid: {', '.join(dates)}"
             )
     return errs
@@ -231,11 +231,18 @@ def validate_catalog(raw: Any, path: str = "") -> Catalog:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str, mtime_ns: int) -> Catalog:
-    with open(path, encoding="utf-8") as fh:
-        try:
+    try:
+        with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise CatalogError(f"{path} is not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path} is not valid YAML: {exc}. Pass a data_catalog.yaml file.") from exc
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"{path} is not a text (UTF-8 YAML) file but binary data ({exc.reason} at byte {exc.start}); "
+            "pass a data_catalog.yaml file (path= or GLACIERLAB_CATALOG)."
+        ) from exc
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc.strerror or exc}.") from exc
     return validate_catalog(raw, path)
 
 

@@ -10,6 +10,7 @@ from rasterio.enums import Resampling
 
 from glacierlab.data.rasters import bounds_overlap
 from glacierlab.errors import GridError
+from glacierlab.geo import on_grid_of
 from glacierlab.quiet import quiet_third_party
 
 
@@ -93,6 +94,6 @@ def mosaic_on_grid(
             f"in {like.rio.crs}); choose sources covering this area."
         )
     out = xr.DataArray(acc, coords={"y": like["y"], "x": like["x"]}, dims=("y", "x"))
-    out = out.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
+    out = on_grid_of(out, like)
     out.attrs.update({"valid_fraction": float(np.isfinite(acc).mean()), "sources": ",".join(used)})
     return out, shares

@@ -13,13 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glacierlab.errors import unknown_name
+from glacierlab.files import safe_name
 from glacierlab.geo import BBox
-from glacierlab.vocabulary import OPTICAL_BANDS
+from glacierlab.vocabulary import OPTICAL_BANDS, PRODUCT_LEVELS
 
-SourceKind = Literal["raster", "vector", "netcdf", "hdf5_benchmark", "stac"]
+SourceKind = Literal["raster", "vector", "netcdf", "hdf5_benchmark", "stac", "file"]
 BandRole = Literal["optical", "dem", "mask", "alpha", "elevation_series", "auxiliary"]
 SceneRole = Literal["optical", "dem", "reference", "mask", "extra"]
 SCENE_ROLES: tuple[str, ...] = ("optical", "dem", "reference", "mask", "extra")
+ProductLevel = Literal["toa", "surface", "dn8"]
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$|^\d{4}/\d{4}$")
 
 
@@ -78,6 +80,10 @@ class Source(_Strict):
     date_range: tuple[dt.date, dt.date] | None = None
     date_attribute: str | None = None
     crs: int | None = Field(default=None, gt=0)
+    product_level: ProductLevel | None = Field(
+        default=None, description="optical product level, a key of glacierlab.vocabulary.PRODUCT_LEVELS"
+    )
+    sensor: str = ""
     stac_endpoint: str | None = None
     collection: str | None = None
     notes: str = ""
@@ -114,6 +120,11 @@ class Source(_Strict):
         bad = [b.name for b in self.bands if b.role == "optical" and b.name not in OPTICAL_BANDS]
         if bad:
             problems.append(f"optical band names {bad} are not model band names {list(OPTICAL_BANDS)}")
+        if any(b.role == "optical" for b in self.bands) and self.product_level is None:
+            problems.append(
+                f"a source with optical bands needs 'product_level' (one of {', '.join(PRODUCT_LEVELS)}): "
+                "models must not be fed reflectance when trained on digital numbers, or vice versa"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -143,9 +154,14 @@ class Source(_Strict):
 
 
 class Scene(_Strict):
-    """The sources that cover a region at one date, per role (ids in priority order)."""
+    """The sources that cover a region at one date, per role (ids in priority order).
+
+    A scene is named by its :attr:`key`: its ``id`` when given (several scenes of one region sharing a
+    date, or undated clips), else its ``date``.
+    """
 
     date: str
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
     optical: tuple[str, ...] = ()
     dem: tuple[str, ...] = ()
     reference: tuple[str, ...] = ()
@@ -164,6 +180,11 @@ class Scene(_Strict):
         """Source ids of one role (``optical``, ``dem``, ``reference``, ``mask`` or ``extra``)."""
         return tuple(getattr(self, role))
 
+    @property
+    def key(self) -> str:
+        """The name that selects this scene in its region (``id``, else ``date``)."""
+        return self.id or self.date
+
 
 class Region(_Strict):
     """A named area with a lon/lat bounding box and its scenes."""
@@ -177,21 +198,35 @@ class Region(_Strict):
     scenes: tuple[Scene, ...] = Field(min_length=1)
     notes: str = ""
 
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        # region ids become folder names (reports, batch outputs): a slug, checked at load time
+        return safe_name(v, "region id") if v else v
+
     @field_validator("bbox")
     @classmethod
     def _bbox(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         return tuple(BBox.parse(v))  # type: ignore[return-value]
 
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Region:
+        keys = self.dates
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ValueError(f"scene keys repeat: {dup}; give scenes that share a date an 'id'")
+        return self
+
     @property
     def dates(self) -> list[str]:
-        """Scene dates in catalog order."""
-        return [s.date for s in self.scenes]
+        """Scene keys in catalog order (the scene's date, or its ``id`` when it has one)."""
+        return [s.key for s in self.scenes]
 
     def scene(self, date: str | dt.date | None = None) -> Scene:
-        """The scene at ``date`` (default: ``default_date``, else the first scene).
+        """The scene with key (or unique date) ``date`` (default: ``default_date``, else the first scene).
 
         Raises:
-            UnknownNameError: If no scene has that date.
+            UnknownNameError: If no scene has that key.
         """
         want = (
             self.default_date
@@ -201,9 +236,14 @@ class Region(_Strict):
         if want is None:
             return self.scenes[0]
         for s in self.scenes:
-            if s.date == want:
+            if s.key == want:
                 return s
-        raise unknown_name(f"date of region {self.id!r}", want, self.dates, "Pass one of the scene dates.")
+        by_date = [s for s in self.scenes if s.date == want]
+        if len(by_date) == 1:
+            return by_date[0]
+        raise unknown_name(
+            f"scene (date or id) of region {self.id!r}", want, self.dates, "Pass one of the scene keys."
+        )
 
 
 class StacMask(_Strict):
@@ -224,6 +264,7 @@ class StacCollection(_Strict):
     offset: float = 0.0
     nodata: float | None = None
     mask: StacMask | None = None
+    product_level: ProductLevel | None = None  # vocabulary.PRODUCT_LEVELS
     licence: str = ""
     citation: str = ""
     notes: str = ""

@@ -21,10 +21,10 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 from rasterio.enums import Resampling
-from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 
 from glacierlab.data.catalog import Catalog, Scene, Source, load_catalog
+from glacierlab.data.labels import classes_to_reference, rasterize_outlines
 from glacierlab.data.mosaic import mosaic_on_grid, to_grid
 from glacierlab.data.rasters import bounds_overlap, load_netcdf, load_raster
 from glacierlab.data.terrain import slope_degrees
@@ -32,85 +32,33 @@ from glacierlab.data.vectors import load_outlines
 from glacierlab.errors import GridError, NoDataError, unknown_name
 from glacierlab.geo import BBox, on_grid_of
 from glacierlab.quiet import quiet_third_party
-from glacierlab.vocabulary import DEM_BANDS, NODATA, OPTICAL_BANDS, from_stack_dims, to_stack_dims
+from glacierlab.vocabulary import (
+    AUXILIARY_LAYERS,
+    BAND_UNITS,
+    DEM_BANDS,
+    NODATA,
+    OPTICAL_BANDS,
+    PRODUCT_LEVEL_UNITS,
+    from_stack_dims,
+    to_stack_dims,
+)
 
 GROUPS = ("optical", "dem", "mask")
 
 
-@quiet_third_party
-def rasterize_outlines(
-    outlines: gpd.GeoDataFrame, like: xr.DataArray, valid: np.ndarray | None = None
-) -> xr.DataArray:
-    """Burn polygon outlines onto a grid: 1 inside (pixel centre inside, ``all_touched=False``), 0 outside.
-
-    Args:
-        outlines: Polygons in any CRS.
-        like: Target grid.
-        valid: Optional ``(y, x)`` bool array; pixels where it is False become 255 (no data).
-
-    Returns:
-        ``(y, x)`` uint8 DataArray (0 ice-free, 1 glacier, 255 no data) with ``like``'s CRS/transform.
-
-    Raises:
-        GridError: If the outlines lie entirely outside the grid.
-    """
-    shapes = outlines.to_crs(like.rio.crs).geometry
-    x0, y0, x1, y1 = like.rio.bounds()
-    if (
-        len(shapes)
-        and not shapes.intersects(gpd.GeoSeries.from_xy([x0, x1], [y0, y1]).union_all().envelope).any()
-    ):
-        raise GridError(
-            f"outlines {outlines.attrs.get('source', '')!r} (bounds {tuple(shapes.total_bounds)}) do not "
-            f"overlap the grid (bounds {(x0, y0, x1, y1)} in {like.rio.crs}); choose overlapping sources."
-        )
-    shape = (like.sizes["y"], like.sizes["x"])
-    geoms = [(g, 1) for g in shapes if g is not None and not g.is_empty]
-    arr = (
-        rasterize(
-            geoms, out_shape=shape, transform=like.rio.transform(), fill=0, all_touched=False, dtype="uint8"
-        )
-        if geoms
-        else np.zeros(shape, np.uint8)
-    )
-    if valid is not None:
-        arr[~valid] = NODATA
-    return _grid_like(arr, like, "reference")
-
-
-@quiet_third_party
-def classes_to_reference(
-    da: xr.DataArray, like: xr.DataArray, glacier_values: Sequence[int], valid: np.ndarray | None = None
-) -> xr.DataArray:
-    """Turn a class/mask raster into the 0/1/255 reference on ``like``'s grid (nearest resampling).
-
-    Args:
-        da: Single-band class raster (any CRS); NaN = no data.
-        like: Target grid.
-        glacier_values: Class values that mean glacier (e.g. ``[1, 2]`` for SGI2016 clean + debris ice).
-        valid: Optional extra validity mask on the target grid.
-
-    Returns:
-        ``(y, x)`` uint8: 1 glacier, 0 other classes, 255 no data.
-    """
-    if "band" in da.dims:
-        da = da.isel(band=0, drop=True)
-    vals = to_grid(da, like, Resampling.nearest).values
-    arr = np.where(np.isin(vals, list(glacier_values)), 1, 0).astype(np.uint8)
-    arr[~np.isfinite(vals)] = NODATA
-    if valid is not None:
-        arr[~valid] = NODATA
-    return _grid_like(arr, like, "reference")
-
-
-def _grid_like(arr: np.ndarray, like: xr.DataArray, name: str) -> xr.DataArray:
-    out = xr.DataArray(arr, coords={"y": like["y"].values, "x": like["x"].values}, dims=("y", "x"), name=name)
-    return on_grid_of(out, like)
-
-
-def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.DataArray:
+def _optical(
+    srcs: Sequence[Source], cat: Catalog, bbox: BBox | None
+) -> tuple[xr.DataArray, dict[str, xr.DataArray]]:
+    """The optical group (model bands, canonical order) and the sources' auxiliary layers (e.g. thermal)."""
     parts: list[xr.DataArray] = []
+    aux: dict[str, xr.DataArray] = {}
     alpha = None
+    levels = {s.product_level for s in srcs}
+    if len(levels) > 1:
+        raise GridError(
+            f"optical sources {[s.id for s in srcs]} mix product levels {sorted(map(str, levels))}; "
+            "list sources of one level per scene (a model is trained on one)."
+        )
     for src in srcs:
         da = load_raster(src, bbox=bbox, catalog=cat).astype(np.float32)
         like = parts[0] if parts else da
@@ -119,6 +67,9 @@ def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.Data
         if "alpha" in src.band_names("alpha"):
             a = da.sel(band="alpha").values
             alpha = a == 0 if alpha is None else alpha | (a == 0)
+        for name in src.band_names("auxiliary"):
+            if name in AUXILIARY_LAYERS and name not in aux:
+                aux[name] = da.sel(band=name, drop=True)
         parts.append(da.sel(band=src.band_names("optical")))
     opt = xr.concat(parts, dim="band") if len(parts) > 1 else parts[0]
     names = [str(b) for b in opt["band"].values]
@@ -136,8 +87,20 @@ def _optical(srcs: Sequence[Source], cat: Catalog, bbox: BBox | None) -> xr.Data
             + "; choose another window or date."
         )
     opt = on_grid_of(opt, parts[0])
-    opt.attrs = {"sources": ",".join(s.id for s in srcs), "date": srcs[0].date_label}
-    return opt
+    level = srcs[0].product_level or ""
+    opt.attrs = {
+        "sources": ",".join(s.id for s in srcs),
+        "date": srcs[0].date_label,
+        "product_level": level,
+        "sensor": " + ".join(dict.fromkeys(s.sensor for s in srcs if s.sensor)),
+        "units": PRODUCT_LEVEL_UNITS.get(level, ""),  # reflectance (0-1) or DN (0-255)
+    }
+    for name, layer in aux.items():
+        if alpha is not None:
+            layer = layer.where(~alpha)
+        layer.attrs = {"sources": opt.attrs["sources"], "units": BAND_UNITS.get(name, ""), "role": "auxiliary"}
+        aux[name] = layer.astype(np.float32)
+    return opt, aux
 
 
 def _load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.DataArray:
@@ -222,7 +185,8 @@ def stack_region(
 
     Args:
         region_id: Catalog region id (e.g. ``"everest"``).
-        date: Scene date (default: the region's ``default_date``).
+        date: Scene key: its date, or its id for scenes that share a date (default: the region's
+            ``default_date``).
         groups: Input groups to include: ``"optical"``, ``"dem"``, ``"mask"`` (derived cross-check raster).
             The reference is always included when the scene has one.
         bbox: Optional window ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326.
@@ -233,8 +197,12 @@ def stack_region(
         Dataset on the grid with data vars (those that apply): ``optical`` (optical_band, y, x) float32,
         NaN = no data, bands in model order (blue, green, red, nir, swir1, swir2); ``dem``
         (dem_band=[elevation (m), slope (deg)], y, x) float32 with ``attrs["valid_fraction"]``;
-        ``reference`` and ``mask`` (y, x) uint8 (0 ice-free, 1 glacier, 255 no data).
-        ``attrs``: region, date, sources, licences, citations. CRS via ``ds.rio.crs``.
+        ``reference`` and ``mask`` (y, x) uint8 (0 ice-free, 1 glacier, 255 no data); auxiliary layers of
+        the optical source such as ``thermal`` (y, x) float32 brightness temperature (K), which no model
+        is fed unless its checkpoint asks for that group.
+        ``attrs``: region, date, scene (its key), sources, licences, citations and, with optical data,
+        ``product_level`` (``toa``, ``surface`` or ``dn8``, see ``vocabulary.PRODUCT_LEVELS``) and
+        ``sensor``. CRS via ``ds.rio.crs``.
 
     Raises:
         UnknownNameError: Unknown region, date or group.
@@ -251,12 +219,14 @@ def stack_region(
     src = {role: [cat.source(i) for i in scene.ids(role)] for role in ("optical", "dem", "reference", "mask")}
     data: dict[str, xr.DataArray] = {}
     grid = like
+    aux: dict[str, xr.DataArray] = {}
     if scene.optical and (grid is None or "optical" in groups):  # the optical grid is the default grid
-        data["optical"] = _optical(src["optical"], cat, bbox)
+        data["optical"], aux = _optical(src["optical"], cat, bbox)
         if grid is None:
             grid = data["optical"]
         else:
             data["optical"] = to_grid(data["optical"], grid)
+            aux = {k: to_grid(v, grid) for k, v in aux.items()}
     if scene.dem and (grid is None or "dem" in groups):
         data["dem"] = _dem(src["dem"], cat, grid, bbox)
         grid = data["dem"] if grid is None else grid
@@ -274,9 +244,14 @@ def stack_region(
         data["reference"] = _reference(src["reference"][0], cat, g2, scene, valid)
     if "mask" in groups and src["mask"]:
         data["mask"] = _reference(src["mask"][0], cat, g2, scene, valid).rename("mask")
-    if "optical" not in groups:
+    attrs = {"region": region_id, "date": scene.date, "scene": scene.key}
+    if "optical" in groups and "optical" in data:
+        data.update(aux)  # auxiliary layers (thermal) travel with the optical bands; models ignore them
+        attrs["product_level"] = data["optical"].attrs["product_level"]
+        attrs["sensor"] = data["optical"].attrs["sensor"]
+    else:
         data.pop("optical", None)
-    return _assemble(data, g2, {"region": region_id, "date": scene.date}, cat)
+    return _assemble(data, g2, attrs, cat)
 
 
 @quiet_third_party

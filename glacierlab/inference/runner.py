@@ -74,15 +74,20 @@ def torch_threads(device: str) -> Iterator[None]:
 class Runner:
     """Runs batches of normalised windows through the model: TTA, MC dropout, softmax -> glacier prob."""
 
-    def __init__(self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool) -> None:
+    def __init__(
+        self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool, precision: str = "auto"
+    ) -> None:
         self.device, self.tta, self.mc = device, tta, mc_samples
         self.cuda = device.startswith("cuda")
-        precision = getattr(model, "precision", "float32")
-        if precision != "float32" and (self.cuda or mc_samples or compile_model):
+        model_precision = getattr(model, "precision", "float32")  # "int8" for models.quantize copies
+        if model_precision != "float32" and (self.cuda or mc_samples or compile_model):
             raise ConfigError(
-                f"a {precision} model runs on CPU without MC dropout or torch.compile; got device={device!r}, "
-                f"mc_samples={mc_samples}, compile_model={compile_model}. Use the float32 model for those."
+                f"a {model_precision} model runs on CPU without MC dropout or torch.compile; got "
+                f"device={device!r}, mc_samples={mc_samples}, compile_model={compile_model}. Use the float32 "
+                "model for those."
             )
+        # bf16 autocast: "auto" uses it on CUDA only; "float32" never (the authors' numbers need it)
+        self.bf16 = precision == "bfloat16" or (precision == "auto" and self.cuda)
         model = model.to(device)
         model.eval()
         self.base = model
@@ -92,15 +97,16 @@ class Runner:
         self.fused = not self.cuda and mc_samples < 2
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
-        elif precision != "float32":  # already a CPU inference copy (models.quantize)
+        elif model_precision != "float32":  # already a CPU inference copy (models.quantize)
             self.fused = True
         elif self.fused:
             from glacierlab.models.fuse import fuse_for_inference
             from glacierlab.models.packed import pack_for_cpu, packing_available
 
-            packable = (  # torch.compile does its own fusion and cannot trace opaque oneDNN weights
-                packing_available()
+            packable = (  # torch.compile does its own fusion and cannot trace opaque oneDNN weights;
+                packing_available()  # bf16 autocast only reaches aten convolutions
                 and not compile_model
+                and not self.bf16
                 and all(p.dtype == torch.float32 for p in model.parameters())
             )
             model = pack_for_cpu(model) if packable else fuse_for_inference(model, channels_last=True)
@@ -114,7 +120,7 @@ class Runner:
         x = {g: torch.from_numpy(a).to(self.device).contiguous(memory_format=fmt) for g, a in batch.items()}
         loc = None if location is None else torch.from_numpy(location).to(self.device)
         passes = []
-        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.cuda)
+        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.bf16)
         with torch.inference_mode(), amp:
             for _ in range(max(1, self.mc)):
                 names = TTA_TRANSFORMS if self.tta else ("identity",)

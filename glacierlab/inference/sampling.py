@@ -1,7 +1,8 @@
 """Model-ready windows sampled from a scene: calibration data for int8 inference.
 
-Windows are read exactly as :func:`~glacierlab.inference.predict.predict_scene` reads them (band
-selection, no-data policy, normalisation, padding).
+Windows are read exactly as :func:`~glacierlab.inference.predict.predict_scene` reads them
+(:func:`glacierlab.inference.windows.read_windows`: band selection, no-data policy, fill, normalisation,
+padding) on the prediction's own window grid.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glacierlab.errors import ConfigError, NoDataError, unknown_name
-from glacierlab.inference.readers import open_inputs
-from glacierlab.inference.tiling import PAD_MODES, iter_windows
+from glacierlab.errors import ConfigError, NoDataError
+from glacierlab.inference.options import PredictOptions
+from glacierlab.inference.readers import GroupReader, open_inputs
+from glacierlab.inference.tiling import make_grid
+from glacierlab.inference.windows import read_windows
 
 if TYPE_CHECKING:
     import torch
@@ -23,23 +26,22 @@ if TYPE_CHECKING:
 def sample_windows(
     checkpoint: Any,
     inputs: xr.Dataset | Mapping[str, Any],
+    options: PredictOptions | Mapping[str, Any] | None = None,
     *,
-    window: int,
     count: int = 32,
     batch_size: int = 8,
-    nodata: str = "any",
-    pad_mode: str = "reflect",
+    **overrides: Any,
 ) -> list[dict[str, torch.Tensor]]:
-    """Up to ``count`` windows spread evenly over the scene's window grid, as float tensor batches.
+    """Up to ``count`` windows spread evenly over the scene's prediction grid, as float tensor batches.
 
     Args:
-        checkpoint: A loaded checkpoint (``.bands``, ``.normalisation``).
+        checkpoint: A loaded checkpoint (``.bands``, ``.normalisation``, stored options).
         inputs: The scene, as for ``predict_scene``.
-        window: Window side in pixels (the prediction window).
-        count: Windows to return (fewer if the scene has fewer windows with valid pixels).
-        batch_size: Windows per returned batch.
-        nodata: ``"any"`` or ``"all"``, as in ``predict_scene`` (windows without valid pixels are skipped).
-        pad_mode: Padding of windows running past a small scene, as in ``predict_scene``.
+        options: Prediction options (None: the checkpoint's), overridden by ``overrides`` (e.g.
+            ``window=96, nodata="all"``), as for ``predict_scene``.
+        count: Windows to return (fewer if the scene has fewer windows with valid pixels), >= 1.
+        batch_size: Windows per returned batch, >= 1.
+        **overrides: Option fields replacing the checkpoint's, as for ``predict_scene``.
 
     Returns:
         Batches: group -> float32 tensor (n, C_g, window, window), in checkpoint band order.
@@ -47,39 +49,50 @@ def sample_windows(
     Raises:
         ConfigError: ``count`` or ``batch_size`` below 1. NoDataError: no window has a valid pixel.
     """
-    import torch
-
-    from glacierlab.data.normalise import normalise_group
-    from glacierlab.inference.predict import NODATA_POLICIES, _read_batch
+    from glacierlab.inference.options import resolve_options
 
     if count < 1 or batch_size < 1:
         raise ConfigError(f"count and batch_size must be at least 1, got {count} and {batch_size}.")
-    if nodata not in NODATA_POLICIES:
-        raise unknown_name("nodata policy", nodata, NODATA_POLICIES)
-    if pad_mode not in PAD_MODES:
-        raise unknown_name("pad mode", pad_mode, PAD_MODES)
-    bands = {g: list(b) for g, b in checkpoint.bands.items()}
-    stats = getattr(checkpoint, "normalisation", None) or {}
-    readers = open_inputs(inputs, bands)
+    opts = resolve_options(checkpoint, options, **overrides)
+    readers = open_inputs(inputs, {g: list(b) for g, b in checkpoint.bands.items()})
     try:
-        ref = readers[0]
-        grid = list(iter_windows(ref.height, ref.width, window, max(1, window // 2)))
-        order = np.unique(np.linspace(0, len(grid) - 1, num=min(len(grid), 4 * count)).round().astype(int))
-        kept: dict[str, list[np.ndarray]] = {g: [] for g in bands}
-        for k in order:
-            batch, keep, _ = _read_batch(readers, [grid[k]], stats, normalise_group, window, nodata, pad_mode)
-            if keep:
-                for g, a in batch.items():
-                    kept[g].append(a[0])
-        n = len(next(iter(kept.values())))
-        if n == 0:
-            raise NoDataError("no window of the scene has a valid pixel; check the inputs' nodata values.")
-        pick = np.unique(np.linspace(0, n - 1, num=min(n, count)).round().astype(int))
-        out = []
-        for i in range(0, len(pick), batch_size):
-            idx = pick[i : i + batch_size]
-            out.append({g: torch.from_numpy(np.stack([kept[g][j] for j in idx])) for g in bands})
-        return out
+        return windows_from_readers(readers, getattr(checkpoint, "normalisation", None) or {}, opts, count, batch_size)
     finally:
         for r in readers:
             r.close()
+
+
+def windows_from_readers(
+    readers: list[GroupReader], stats: Mapping[str, Any], opts: PredictOptions, count: int, batch_size: int
+) -> list[dict[str, torch.Tensor]]:
+    """:func:`sample_windows` on already opened readers."""
+    return [batch for batch, _ in located_windows(readers, stats, opts, count, batch_size)]
+
+
+def located_windows(
+    readers: list[GroupReader], stats: Mapping[str, Any], opts: PredictOptions, count: int, batch_size: int
+) -> list[tuple[dict[str, torch.Tensor], list[tuple[float, float]]]]:
+    """Sampled batches with their windows' centres (scene pixel (row, col)), for location-encoded models."""
+    import torch
+
+    ref = readers[0]
+    grid = make_grid(ref.height, ref.width, opts.window, opts.stride, opts.tiling)
+    wins = [w for row in grid.rows for w in row]
+    order = np.unique(np.linspace(0, len(wins) - 1, num=min(len(wins), 4 * count)).round().astype(int))
+    kept: dict[str, list[np.ndarray]] = {r.name: [] for r in readers}
+    centres: list[tuple[float, float]] = []
+    for k in order:
+        wb = read_windows(readers, stats, opts, grid, [wins[k]])
+        if wb.keep:
+            for g, a in wb.arrays.items():
+                kept[g].append(a[0])
+            centres.append(grid.centre(wins[k]))
+    if not centres:
+        raise NoDataError("no window of the scene has a valid pixel; check the inputs' nodata values.")
+    pick = np.unique(np.linspace(0, len(centres) - 1, num=min(len(centres), count)).round().astype(int))
+    out = []
+    for i in range(0, len(pick), batch_size):
+        idx = pick[i : i + batch_size]
+        batch = {g: torch.from_numpy(np.stack([kept[g][j] for j in idx])) for g in kept}
+        out.append((batch, [centres[j] for j in idx]))
+    return out

@@ -261,6 +261,7 @@ def train_scene(
         "spatial_split": split.to_dict(),
         "split_fractions": list(fractions),
         "split_seed": split_seed,
+        "product_level": stack.attrs.get("product_level"),  # checked against scenes at prediction
     }
     return run_strategy(strat, train_ds, val_ds, extra=extra, resume=resume)
 

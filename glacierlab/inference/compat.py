@@ -1,0 +1,131 @@
+"""Does a checkpoint fit a scene? Product level (reflectance vs 8-bit numbers) and bands, checked before predicting.
+
+A model trained on 8-bit digital numbers (0-255, e.g. the shipped Everest model) fed top-of-atmosphere
+reflectance (0-1) - or the reverse - draws a plausible-looking map that is wrong. :func:`model_inputs`
+refuses that, and fills bands a scene lacks (e.g. NIR of an RGB-only image) with no data only when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glacierlab.errors import InputError
+from glacierlab.geo import on_grid_of
+from glacierlab.vocabulary import PRODUCT_LEVELS
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+#: Optical normalisation maxima above this are digital numbers, not reflectance (TOA can reach ~1.5).
+_DN_THRESHOLD = 2.0
+_REFLECTANCE = ("toa", "surface")
+
+
+def checkpoint_product_level(checkpoint: Any) -> str | None:
+    """The optical product level a checkpoint was trained on, or None when it cannot be told.
+
+    Uses the header's ``inputs["optical"]["product_level"]``, else ``extra["product_level"]`` (written by
+    :func:`glacierlab.training.train_scene`) when present,
+    else the optical normalisation statistics: maxima above 2 mean digital numbers (``"dn8"``), maxima
+    up to 2 mean reflectance (``"reflectance"``, TOA or surface not known).
+
+    Args:
+        checkpoint: A loaded checkpoint (``.metadata``, ``.normalisation``).
+
+    Returns:
+        ``"toa"``, ``"surface"``, ``"dn8"``, ``"reflectance"`` or None (no optical group or statistics).
+    """
+    from glacierlab.inference.checks import model_level
+
+    stored = model_level(checkpoint)  # the header's inputs (every checkpoint written since options travel)
+    if stored is not None:
+        return stored
+    extra = (getattr(checkpoint, "metadata", {}) or {}).get("extra", {}) or {}
+    if extra.get("product_level") in PRODUCT_LEVELS:
+        return str(extra["product_level"])
+    stats = (getattr(checkpoint, "normalisation", None) or {}).get("optical") or {}
+    hi = stats.get("max")
+    if hi is None or not len(np.atleast_1d(hi)):
+        return None
+    return "dn8" if float(np.max(hi)) > _DN_THRESHOLD else "reflectance"
+
+
+def check_product_level(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> None:
+    """Refuse a scene whose optical product level differs in kind from the checkpoint's.
+
+    Reflectance (TOA or surface) vs digital numbers is refused; TOA vs surface reflectance is allowed
+    (the paper trains on TOA; surface reflectance differs by the atmosphere, not by scale).
+
+    Raises:
+        InputError: Naming both levels and what to do instead.
+    """
+    scene = str(stack.attrs.get("product_level") or "")
+    model = checkpoint_product_level(checkpoint)
+    if "optical" not in stack or not scene or model is None:
+        return
+    kind = {"dn8": "dn", "toa": "reflectance", "surface": "reflectance", "reflectance": "reflectance"}
+    if kind.get(scene) == kind.get(model):
+        return
+    raise InputError(
+        f"{name} was trained on {PRODUCT_LEVELS.get(model, model + ' (0-1)')}, but this scene "
+        f"({stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}) is {PRODUCT_LEVELS[scene]}: "
+        "its map would look plausible and be wrong. Train a model on this kind of imagery "
+        "(notebooks/train_your_region.ipynb) or pick a checkpoint trained on it."
+    )
+
+
+def model_inputs(
+    stack: xr.Dataset, bands: Mapping[str, Sequence[str]], *, fill_missing: bool = False
+) -> tuple[dict[str, xr.DataArray], dict[str, list[str]]]:
+    """The stack's groups as ``(band, y, x)`` DataArrays with exactly the checkpoint's bands, in order.
+
+    Args:
+        stack: A stack from :func:`glacierlab.data.stack.stack_region` (groups with ``<group>_band`` dims).
+        bands: Group -> band names the model expects (``Checkpoint.bands``).
+        fill_missing: Add bands the stack lacks as all-NaN layers. NaN is no data: the normaliser maps
+            it to 0 (the paper's convention for missing inputs) and ``predict_scene(nodata="all")``
+            keeps predicting where the other bands have data. The model then sees a constant 0 band
+            it never saw alone in training (its occlusion augmentation blanks whole groups, not single
+            bands), so scores with filled bands measure robustness, not the model's skill.
+
+    Returns:
+        (group -> DataArray, group -> names of the bands that were filled).
+
+    Raises:
+        InputError: A group is missing, or a band is missing and ``fill_missing`` is False.
+    """
+    import xarray as xr
+
+    from glacierlab.data.stack import group
+
+    out, filled = {}, {}
+    for g, names in bands.items():
+        if g not in stack.data_vars:
+            raise InputError(
+                f"the stack has no {g!r} group (it has {list(stack.data_vars)}); the model needs "
+                f"{dict(bands)}. Choose a scene with {g} data (the region picker lists what each holds)."
+            )
+        da = group(stack, g)
+        have = [str(b) for b in da["band"].values]
+        missing = [b for b in names if b not in have]
+        if missing and not fill_missing:
+            raise InputError(
+                f"group {g!r} lacks bands {missing} (it has {have}); pass fill_missing=True to feed "
+                "them as no data (0 after normalisation)."
+            )
+        if len(missing) == len(names):
+            raise InputError(
+                f"group {g!r} has none of the checkpoint's bands {list(names)} (it has {have}); "
+                "a model cannot map a scene from no data. Choose a checkpoint trained on these bands."
+            )
+        layers = [
+            da.sel(band=b) if b in have else xr.full_like(da.isel(band=0), np.nan).assign_coords(band=b)
+            for b in names
+        ]
+        arr = xr.concat(layers, dim="band").assign_coords(band=list(names))
+        out[g] = on_grid_of(arr, stack)
+        filled[g] = missing
+    return out, filled
