@@ -44,7 +44,11 @@ def add_option_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mc-samples", type=int, help="Monte-Carlo dropout passes (0 off)")
     g.add_argument("--batch-size", type=int, help="windows per forward pass")
     g.add_argument("--location", type=_location, help="coordinates, a region code (HMA, unknown) or numbers")
-    g.add_argument("--precision", choices=PRECISIONS, help="auto (bf16 on CUDA), float32 or bfloat16")
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (bf16 on CUDA), float32, bfloat16 or int8 (CPU, faster, approximate; recorded in the outputs)",
+    )
 
 
 def option_overrides(args: argparse.Namespace) -> dict[str, Any]:
