@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,8 +32,8 @@ from glacierlab.inference.location import check_location, window_locations
 from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
-from glacierlab.inference.tiling import Window, gaussian_weights, make_grid
-from glacierlab.inference.windows import WindowBatch, read_windows
+from glacierlab.inference.tiling import gaussian_weights, make_grid
+from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows
 from glacierlab.inference.writers import Layer, RasterSink
 from glacierlab.models.device import resolve_device
 from glacierlab.vocabulary import GLACIER, NODATA
@@ -175,6 +176,8 @@ class _Job:
         self.median = StreamingMedian(opts.smoothing) if opts.smoothing > 1 else None
         self.top = 0  # frame row of buffer row 0
         self.counts = dict.fromkeys(("valid", "nodata_model", "glacier", "sentinel"), 0)
+        # seconds: read (background thread), read_wait (model waiting for it), model, blend, write
+        self.timings = dict.fromkeys(("read", "read_wait", "model", "blend", "write"), 0.0)
 
     def run(
         self,
@@ -214,30 +217,40 @@ class _Job:
         sink_cm = RasterSink(
             layers, self.h, self.w, ref.crs, ref.transform, out_dir, prefix, overwrite, blocksize, tags
         )
-        with torch_threads(self.device), sink_cm as sink:
+        chunks = [row[i : i + o.batch_size] for row in grid.rows for i in range(0, len(row), o.batch_size)]
+        reader = Prefetcher(lambda c: read_windows(self.readers, self.stats, o, grid, c), chunks)
+        t = self.timings
+        with torch_threads(self.device), sink_cm as sink, reader:
             done = 0
             bar = tqdm(total=grid.total, unit="window", disable=not progress, desc="predict")
+            batches = iter(reader)
             for row in grid.rows:
                 self._advance(sink, row[0].row)
                 for i in range(0, len(row), o.batch_size):
                     chunk = row[i : i + o.batch_size]
-                    batch, keep = self._read(chunk)
+                    t0 = time.perf_counter()
+                    batch, keep = self._apply(next(batches))
+                    t1 = time.perf_counter()
                     bar.update(len(chunk))
                     done += len(chunk)
                     if callback is not None:
                         callback(done, grid.total)
-                    if not keep:
-                        continue
-                    sub = {g: a[keep] for g, a in batch.items()}
-                    centres = [grid.centre(chunk[k]) for k in keep]
-                    prob, spread = runner(sub, window_locations(centres, self.fixed_loc, o.location, ref))
-                    for k, p, s in zip(keep, prob, spread, strict=True):
-                        c0, c1 = chunk[k].col, chunk[k].col + o.window
-                        self.acc_p[:, c0:c1] += p * weights
-                        self.acc_s[:, c0:c1] += s * weights
-                        self.acc_w[:, c0:c1] += weights
+                    if keep:
+                        sub = {g: a[keep] for g, a in batch.items()}
+                        centres = [grid.centre(chunk[k]) for k in keep]
+                        prob, spread = runner(sub, window_locations(centres, self.fixed_loc, o.location, ref))
+                        t2 = time.perf_counter()
+                        for k, p, s in zip(keep, prob, spread, strict=True):
+                            c0, c1 = chunk[k].col, chunk[k].col + o.window
+                            self.acc_p[:, c0:c1] += p * weights
+                            self.acc_s[:, c0:c1] += s * weights
+                            self.acc_w[:, c0:c1] += weights
+                        t["model"] += t2 - t1
+                        t["blend"] += time.perf_counter() - t2
+                    t["read_wait"] += t1 - t0
             bar.close()
             self._flush(sink, min(self.top + o.window, grid.frame_height), last=True)
+            t["read"] = reader.seconds
             summary = self._summary()
             if self.counts["valid"] + self.counts["nodata_model"] == 0:
                 raise NoDataError(
@@ -245,10 +258,13 @@ class _Job:
                     "check the inputs' nodata values and extent."
                 )
             sink.tags.update({k: str(v) for k, v in summary.items()})
+            t0 = time.perf_counter()
             sink.finish()
+            t["write"] += time.perf_counter() - t0
         ds = _as_dataset(sink, self.h, self.w)
         ds.attrs.update({"options": json.dumps(o.to_dict()), **summary})
         ds.attrs.update({k: tags[k] for k in ("precision", "quantization") if k in tags})
+        ds.attrs["seconds"] = json.dumps({k: round(v, 3) for k, v in t.items()})
         return ds
 
     def _precision(self) -> str:
@@ -290,12 +306,19 @@ class _Job:
 
     def _advance(self, sink: RasterSink, frame_row: int) -> None:
         """Finish the rows above ``frame_row`` and move the buffers down to start there."""
+        t0, w0 = time.perf_counter(), self.timings["write"]
         self._flush(sink, frame_row, last=False)
         shift = frame_row - self.top
         for a in (self.acc_p, self.acc_s, self.acc_w, self.valid, self.extreme):
             a[: len(a) - shift] = a[shift:].copy()
             a[len(a) - shift :] = 0
         self.top = frame_row
+        self.timings["blend"] += time.perf_counter() - t0 - (self.timings["write"] - w0)
+
+    def _write(self, sink: RasterSink, name: str, row: int, data: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        sink.write(name, row, data)
+        self.timings["write"] += time.perf_counter() - t0
 
     def _flush(self, sink: RasterSink, upto: int, last: bool) -> None:
         """Write the finished frame rows ``[top, upto)`` that lie inside the scene."""
@@ -319,12 +342,12 @@ class _Job:
         self.counts["sentinel"] += int(self.extreme[i0:i1, c0:c1].sum())
         self.counts["nodata_model"] += int((has_input & ~finite).sum())
         prob[~ok] = np.nan
-        sink.write("probability", row, prob)
+        self._write(sink, "probability", row, prob)
         raw = confidence(prob, self.calibrator.convention if self.calibrator else o.confidence)
-        sink.write("confidence", row, self.calibrator(raw) if self.calibrator else raw)
+        self._write(sink, "confidence", row, self.calibrator(raw) if self.calibrator else raw)
         if o.mc_samples > 1:
             spread[~ok] = np.nan
-            sink.write("uncertainty", row, spread)
+            self._write(sink, "uncertainty", row, spread)
         self._write_mask(sink, (prob > 0.5).astype(np.uint8), ok, row, last)
 
     def _write_mask(self, sink: RasterSink, label: np.ndarray, ok: np.ndarray, row: int, last: bool) -> None:
@@ -336,11 +359,7 @@ class _Job:
         else:
             mask = np.where(ok, label, NODATA).astype(np.uint8)
         self.counts["glacier"] += int((mask == GLACIER).sum())
-        sink.write("mask", row, mask)
-
-    def _read(self, chunk: list[Window]) -> tuple[dict[str, np.ndarray], list[int]]:
-        """Normalised, padded windows of every group, and which windows have any valid pixel."""
-        return self._apply(read_windows(self.readers, self.stats, self.o, self.grid, chunk))
+        self._write(sink, "mask", row, mask)
 
     def _apply(self, wb: WindowBatch) -> tuple[dict[str, np.ndarray], list[int]]:
         """Record a read batch's validity in the frame buffers (rows relative to ``top``)."""

@@ -7,7 +7,10 @@ windows) and the benchmarks, so that every consumer sees exactly the inputs the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,36 +50,125 @@ def read_windows(
     grid: Grid,
     chunk: list[Window],
 ) -> WindowBatch:
-    """Read ``chunk`` from every group: no-data marks, fill, normalisation, padding to the window."""
+    """Read ``chunk`` from every group: no-data marks, fill, normalisation, padding to the window.
+
+    Windows that share their rows (one grid row) are read as one strip per group, spanning their
+    columns, and normalised once: with the usual half-window stride that reads each pixel once instead
+    of twice along the row.
+    """
+    pad = "constant" if opts.tiling == "paper" else opts.pad_mode
+    spans = [grid.scene_span(win) for win in chunk]
+    per_window: list[dict[str, np.ndarray]] = [{} for _ in chunk]
+    valid: list[np.ndarray] = [np.zeros(0)] * len(chunk)
+    extremes: list[np.ndarray] = [np.zeros(0)] * len(chunk)
+    for (r0, r1), members in _by_rows(spans).items():
+        c_lo, c_hi = min(spans[k][2] for k in members), max(spans[k][3] for k in members)
+        strips, miss_any, miss_all, extreme = _read_strip(readers, stats, opts, r0, r1, c_lo, c_hi)
+        for k in members:
+            win, (_, _, c0, c1) = chunk[k], spans[k]
+            top, left = r0 - (win.row - grid.top), c0 - (win.col - grid.left)
+            cols = slice(c0 - c_lo, c1 - c_lo)
+            for name, a in strips.items():
+                per_window[k][name] = pad_to_window(a[:, :, cols], opts.window, pad, top=top, left=left)
+            missing = miss_any if opts.nodata == "any" else miss_all
+            valid[k], extremes[k] = ~missing[:, cols], extreme[:, cols]
+    arrays = {r.name: np.stack([w[r.name] for w in per_window]) for r in readers}
+    keep = [k for k, vm in enumerate(valid) if vm.any()]
+    return WindowBatch(list(chunk), arrays, spans, valid, extremes, keep)
+
+
+def _by_rows(spans: list[tuple[int, int, int, int]]) -> dict[tuple[int, int], list[int]]:
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k, (r0, r1, _, _) in enumerate(spans):
+        groups.setdefault((r0, r1), []).append(k)
+    return groups
+
+
+def _read_strip(
+    readers: list[GroupReader],
+    stats: Mapping[str, Any],
+    opts: PredictOptions,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised strip of every group, and the strip's missing-anywhere / -everywhere / extreme masks."""
     from glacierlab.data.normalise import normalise_group
 
-    pad = "constant" if opts.tiling == "paper" else opts.pad_mode
-    arrays: dict[str, list[np.ndarray]] = {r.name: [] for r in readers}
-    spans, valid, extremes, keep = [], [], [], []
-    for k, win in enumerate(chunk):
-        r0, r1, c0, c1 = grid.scene_span(win)
-        top, left = r0 - (win.row - grid.top), c0 - (win.col - grid.left)
-        missing_any = np.zeros((r1 - r0, c1 - c0), bool)
-        missing_all = np.ones((r1 - r0, c1 - c0), bool)
-        extreme_any = np.zeros((r1 - r0, c1 - c0), bool)
-        for r in readers:
-            a = r.read(r0, c0, r1 - r0, c1 - c0)
-            extreme = np.abs(a) >= SENTINEL
-            if extreme.any():
-                extreme_any |= extreme.any(0)
-                a[extreme] = np.nan
-            nan = np.isnan(a)
-            missing_any |= nan.any(0)
-            missing_all &= nan.all(0)
-            if opts.fill_missing == "before_scaling":
-                a = np.where(nan, 0.0, a)  # the authors' compile_features: raw 0, then scaling
-            a = normalise_group(a, stats[r.name]) if r.name in stats else np.nan_to_num(a, nan=0.0)
-            arrays[r.name].append(pad_to_window(a, opts.window, pad, top=top, left=left))
-        vm = ~(missing_any if opts.nodata == "any" else missing_all)
-        spans.append((r0, r1, c0, c1))
-        valid.append(vm)
-        extremes.append(extreme_any)
-        if vm.any():
-            keep.append(k)
-    stacked = {name: np.stack(v) for name, v in arrays.items()}
-    return WindowBatch(list(chunk), stacked, spans, valid, extremes, keep)
+    shape = (r1 - r0, c1 - c0)
+    miss_any, miss_all, extreme_any = np.zeros(shape, bool), np.ones(shape, bool), np.zeros(shape, bool)
+    strips = {}
+    for r in readers:
+        a = r.read(r0, c0, r1 - r0, c1 - c0)
+        extreme = np.abs(a) >= SENTINEL
+        if extreme.any():
+            extreme_any |= extreme.any(0)
+            a[extreme] = np.nan
+        nan = np.isnan(a)
+        miss_any |= nan.any(0)
+        miss_all &= nan.all(0)
+        if opts.fill_missing == "before_scaling":
+            a = np.where(nan, 0.0, a)  # the authors' compile_features: raw 0, then scaling
+        strips[r.name] = normalise_group(a, stats[r.name]) if r.name in stats else np.nan_to_num(a, nan=0.0)
+    return strips, miss_any, miss_all, extreme_any
+
+
+class Prefetcher:
+    """Reads batches on a background thread, up to ``depth`` batches ahead of their consumer.
+
+    Reading (GDAL decompression, numpy normalisation) mostly runs without the GIL, so it overlaps with
+    the model. Use as a context manager and iterate; an exception of the reader is raised in the
+    consumer, and leaving the block early stops the thread before the readers are closed.
+
+    Attributes:
+        seconds: Time the background thread spent reading.
+    """
+
+    def __init__(self, read: Callable[[list[Window]], WindowBatch], chunks: list[list[Window]], depth: int = 2):
+        self._read, self._chunks = read, chunks
+        self._queue: queue.Queue[WindowBatch | BaseException | None] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="glacierlab-reader", daemon=True)
+        self.seconds = 0.0
+
+    def _put(self, item: WindowBatch | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if self._stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                batch = self._read(chunk)
+                self.seconds += time.perf_counter() - t0
+                if not self._put(batch):
+                    return
+        except BaseException as err:  # handed to the consumer, raised there
+            self._put(err)
+            return
+        self._put(None)
+
+    def __enter__(self) -> Prefetcher:
+        self._thread.start()
+        return self
+
+    def __iter__(self) -> Iterator[WindowBatch]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
