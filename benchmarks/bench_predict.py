@@ -2,7 +2,10 @@
 
 Writes synthetic GeoTIFF inputs (optical 6 bands uint8 + DEM 2 bands int16, tiled) of each size to a
 temporary folder, then runs each (size, mode) in a fresh subprocess and prints windows/s, px/s and
-peak RSS (``resource.getrusage`` ru_maxrss). Modes:
+peak RSS (``resource.getrusage`` ru_maxrss), process CPU seconds and the seconds per stage of
+``predict_scene`` (``read``: the background reader thread; ``read_wait``: the model waiting for it;
+``model``; ``blend``: Gaussian accumulation and finishing rows; ``write``: outputs, incl. the COG
+conversion). Modes:
 
 * ``streamed``: ``predict_scene(checkpoint, {group: path}, out_dir=...)`` — windows read lazily from
   the GeoTIFFs, finished rows flushed to COGs;
@@ -14,6 +17,7 @@ Commands::
     .venv/bin/python benchmarks/bench_predict.py                 # --quick: 1024 px only
     .venv/bin/python benchmarks/bench_predict.py --sizes 1024 4096 10240 --window 384 --stride 192
     .venv/bin/python benchmarks/bench_predict.py --sizes 2048 --model glavitu_tiny --window 128 --stride 64
+    .venv/bin/python benchmarks/bench_predict.py --sizes 4096 --precision int8
 
 Prints figures only; asserts nothing.
 """
@@ -119,7 +123,8 @@ def child(args: argparse.Namespace) -> None:
     else:
         source, out_dir = inputs, Path(args.out) / f"{args.size}"
     t0 = time.perf_counter()
-    predict_scene(
+    cpu0 = time.process_time()
+    out = predict_scene(
         ckpt,
         source,
         window=args.window,
@@ -130,8 +135,10 @@ def child(args: argparse.Namespace) -> None:
         out_dir=out_dir,
         overwrite=True,
         progress=False,
+        precision=args.precision,
     )
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     n_win = make_grid(args.size, args.size, args.window, args.stride, args.tiling).total
     print(
         json.dumps(
@@ -141,12 +148,23 @@ def child(args: argparse.Namespace) -> None:
                 "model": model_name,
                 "windows": n_win,
                 "seconds": wall,
+                "cpu_seconds": cpu,
+                "stages": json.loads(out.attrs.get("seconds", "{}")),
+                "precision": out.attrs.get("precision", ""),
                 "threads": torch.get_num_threads(),
                 "rss_after_setup_mb": rss0,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
     )
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def main() -> None:
@@ -160,6 +178,7 @@ def main() -> None:
     ap.add_argument("--model", default="glavitu_lite")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--modes", nargs="+", default=["streamed", "naive"])
+    ap.add_argument("--precision", default="float32", choices=("float32", "int8", "bfloat16", "auto"))
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -174,7 +193,8 @@ def main() -> None:
         f"model={args.model} window={args.window} stride={args.stride} tiling={args.tiling} batch={args.batch_size} "
         f"device={args.device} sizes={sizes}"
     )
-    print(f"{'size':>6} {'mode':>9} {'windows':>8} {'s':>8} {'win/s':>7} {'Mpx/s':>7} {'peak RSS MB':>12}")
+    print(f"load average: {_loadavg()}")
+    print(f"{'size':>6} {'mode':>9} {'windows':>8} {'s':>8} {'win/s':>7} {'Mpx/s':>7} {'peak RSS MB':>12}  [stages, s]")
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
         for size in sizes:
             inputs = make_inputs(Path(tmp), size)
@@ -204,6 +224,8 @@ def main() -> None:
                     args.model,
                     "--device",
                     args.device,
+                    "--precision",
+                    args.precision,
                 ]
                 res = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if res.returncode:
@@ -211,15 +233,18 @@ def main() -> None:
                     continue
                 r = json.loads(res.stdout.strip().splitlines()[-1])
                 peaks[mode] = r["peak_rss_mb"]
+                stages = " ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
                 print(
                     f"{size:>6} {mode:>9} {r['windows']:>8} {r['seconds']:>8.1f} "
                     f"{r['windows'] / r['seconds']:>7.2f} "
-                    f"{size * size / r['seconds'] / 1e6:>7.3f} {r['peak_rss_mb']:>12.0f}"
+                    f"{size * size / r['seconds'] / 1e6:>7.3f} {r['peak_rss_mb']:>12.0f}  "
+                    f"[cpu {r['cpu_seconds']:.1f} s; {stages}]"
                 )
             if "streamed" in peaks and "naive" in peaks:
                 print(f"{size:>6} naive/streamed peak RSS ratio: {peaks['naive'] / peaks['streamed']:.2f}")
             for p in Path(tmp).glob(f"*_{size}.tif"):
                 p.unlink()
+    print(f"load average: {_loadavg()}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,10 @@ class StacError(GlacierLabError, ConnectionError):
     """A STAC API could not be reached or answered badly; the message names the endpoint and local options."""
 
 
+class DeviceMemoryError(GlacierLabError, MemoryError):
+    """The accelerator ran out of memory even for the smallest possible batch."""
+
+
 class ConfigError(GlacierLabError, ValueError):
     """A configuration value is out of range or inconsistent."""
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-from glacierlab.errors import ConfigError
+from glacierlab.errors import ConfigError, DeviceMemoryError, GlacierLabWarning
 
 TTA_TRANSFORMS = ("identity", "rot90", "rot180", "rot270", "hflip", "vflip", "rot90_hflip", "rot90_vflip")
 
@@ -111,11 +112,51 @@ class Runner:
             )
             model = pack_for_cpu(model) if packable else fuse_for_inference(model, channels_last=True)
         self.model = torch.compile(model) if compile_model else model
+        self.max_batch = 0  # windows per forward pass that fitted after an out-of-memory error (0: any)
 
     def __call__(
         self, batch: dict[str, np.ndarray], location: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean glacier probability (N, H, W) over TTA/MC passes and its MC standard deviation."""
+        """Mean glacier probability (N, H, W) over TTA/MC passes and its MC standard deviation.
+
+        When the device runs out of memory, the batch is split in halves (and later batches are kept at
+        the size that fitted) instead of failing; a :class:`~glacierlab.errors.GlacierLabWarning` says so.
+
+        Raises:
+            DeviceMemoryError: Out of memory even for a single window.
+        """
+        n = len(next(iter(batch.values())))
+        size = min(n, self.max_batch or n)
+        probs, spreads, i = [], [], 0
+        while i < n:
+            part = {g: a[i : i + size] for g, a in batch.items()}
+            try:
+                p, s = self._forward(part, None if location is None else location[i : i + size])
+            except torch.OutOfMemoryError as err:
+                if self.cuda:
+                    torch.cuda.empty_cache()
+                if size == 1:
+                    shape = tuple(next(iter(part.values())).shape[1:])
+                    raise DeviceMemoryError(
+                        f"{self.device} ran out of memory for a single window {shape}; use a smaller window, "
+                        "device='cpu', or free the device's memory."
+                    ) from err
+                size = max(1, size // 2)
+                self.max_batch = size
+                warnings.warn(
+                    f"{self.device} ran out of memory at {2 * size} windows per batch; continuing with {size}.",
+                    GlacierLabWarning,
+                    stacklevel=2,
+                )
+                continue
+            probs.append(p)
+            spreads.append(s)
+            i += size
+        return np.concatenate(probs), np.concatenate(spreads)
+
+    def _forward(
+        self, batch: dict[str, np.ndarray], location: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         fmt = torch.channels_last if self.cuda or self.fused else torch.contiguous_format
         x = {g: torch.from_numpy(a).to(self.device).contiguous(memory_format=fmt) for g, a in batch.items()}
         loc = None if location is None else torch.from_numpy(location).to(self.device)
