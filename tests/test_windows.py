@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from glacierlab.errors import GlacierLabWarning
 from glacierlab.inference.options import PredictOptions
 from glacierlab.inference.readers import open_inputs
 from glacierlab.inference.tiling import Window, make_grid
@@ -94,3 +95,21 @@ def test_prefetcher_stops_when_the_consumer_leaves_early() -> None:
                 raise RuntimeError("cancelled")
     assert len(reads) < 10  # it read ahead a little, then stopped
     assert not any(t.name == "glacierlab-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_predict_reports_seconds_per_stage(tiny_checkpoint: object) -> None:
+    import json
+
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.models import load_checkpoint
+
+    ckpt = load_checkpoint(tiny_checkpoint)  # type: ignore[arg-type]
+    scene = _scene(50, 83)
+    scene = {"optical": scene["optical"].sel(band=["red", "nir", "red", "nir"]), "dem": scene["dem"]}
+    scene["optical"] = scene["optical"].assign_coords(band=["blue", "green", "red", "nir"])
+    scene["dem"] = scene["dem"].sel(band=["elevation", "elevation"]).assign_coords(band=["elevation", "slope"])
+    with pytest.warns(GlacierLabWarning, match="beyond"):  # the scene's -3.4e38 pixel
+        out = predict_scene(ckpt, scene, window=32, stride=16, device="cpu", progress=False, check=False)
+    seconds = json.loads(out.attrs["seconds"])
+    assert set(seconds) == {"read", "read_wait", "model", "blend", "write"}
+    assert all(v >= 0 for v in seconds.values()) and seconds["model"] > 0 and seconds["read"] > 0
