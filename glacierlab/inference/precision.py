@@ -119,7 +119,7 @@ def int8_for_scene(
 ) -> tuple[Any, dict[str, Any]]:
     """The int8 copy of ``model`` calibrated on this scene's windows, and what it is (for the outputs).
 
-    Every third sampled window is held out: the int8 copy's pixel agreement with float32 on them is
+    Every third batch of 8 sampled windows is held out: the int8 copy's pixel agreement with float32 on them is
     recorded (``window_agreement``) and a :class:`~glacierlab.errors.GlacierLabWarning` says so when it is
     below :data:`INT8_TARGETS`, naming ``precision="float32"`` as the exact alternative.
 
@@ -136,7 +136,7 @@ def int8_for_scene(
     from glacierlab.models.packed import pack_for_cpu, packing_available
     from glacierlab.models.quantize import quantize_for_cpu, window_agreement
 
-    sampled = located_windows(readers, stats, opts, INT8_CALIBRATION_WINDOWS + INT8_CHECK_WINDOWS, 1)
+    sampled = located_windows(readers, stats, opts, INT8_CALIBRATION_WINDOWS + INT8_CHECK_WINDOWS, 8)
     batches = []
     for arrays, centres in sampled:
         loc = window_locations(centres, fixed_loc, opts.location, readers[0])
@@ -149,11 +149,11 @@ def int8_for_scene(
     if held_out:
         stats_ = window_agreement(reference, int8, held_out)
         info["window_agreement"] = round(stats_["agreement"], 5)
-        info["check_windows"] = len(held_out)
+        info["check_windows"] = int(stats_["pixels"]) // (opts.window * opts.window)
         if stats_["agreement"] < INT8_TARGETS["agreement"]:
             warnings.warn(
                 f"int8 inference differs from float32 on {100 * (1 - stats_['agreement']):.2f} % of the pixels of "
-                f"{len(held_out)} sampled windows of this scene (target: at most "
+                f"{info['check_windows']} sampled windows of this scene (target: at most "
                 f"{100 * (1 - INT8_TARGETS['agreement']):.1f} %); pixels near the 0.5 decision threshold flip. "
                 "Use precision='float32' for the exact map.",
                 GlacierLabWarning,
