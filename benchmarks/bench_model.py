@@ -273,7 +273,8 @@ def bench_int8(repeats: int) -> None:
 
 def int8_check() -> None:
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.precision import INT8_TARGETS, int8_map_check
+    from glacierlab.inference.int8_check import int8_map_check
+    from glacierlab.inference.precision import INT8_TARGETS
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import SHIPPED, shipped_checkpoint_path
 

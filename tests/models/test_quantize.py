@@ -139,7 +139,7 @@ def _scene(ckpt: object, h: int, w: int) -> dict:
 
 def _everest_check(name: str) -> dict:
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.precision import int8_map_check
+    from glacierlab.inference.int8_check import int8_map_check
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import shipped_checkpoint_path
 
