@@ -7,7 +7,7 @@ Run (about 5-10 minutes on a 2-core CPU; other heavy jobs distort wall-clock tim
     .venv/bin/python benchmarks/bench_model.py --modes packed --profile # fastest path + top ops
     .venv/bin/python benchmarks/bench_model.py --only lite,int8         # workshop figures only
     GLACIERLAB_SEED_DIR=../shared/data .venv/bin/python benchmarks/bench_model.py --only int8-check
-    .venv/bin/python benchmarks/bench_model.py --onednn-isa AVX512_CORE_VNNI   # emulate a CPU without AMX
+    .venv/bin/python benchmarks/bench_model.py --only int8 --qengine fbgemm    # int8 as on CPUs without AMX
     .venv/bin/python benchmarks/bench_model.py --cuda-compile           # on a GPU machine
 
 Printed (nothing is asserted):
@@ -355,6 +355,9 @@ def main() -> None:
     ap.add_argument("--no-heap", action="store_true", help="do not keep freed tensors in the heap (glibc)")
     ap.add_argument("--onednn-isa", default="", help="set ONEDNN_MAX_CPU_ISA, e.g. AVX512_CORE_VNNI, AVX2")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: one per available core)")
+    ap.add_argument(
+        "--qengine", default="", help="quantized engine for int8 (x86 picks oneDNN/AMX here; fbgemm = VNNI-only CPUs)"
+    )
     ap.add_argument("--cuda-batch", type=int, default=32)
     ap.add_argument("--cuda-compile", action="store_true")
     args = ap.parse_args()
@@ -368,6 +371,8 @@ def main() -> None:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(args.threads or cores)
+    if args.qengine:
+        torch.backends.quantized.engine = args.qengine
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
