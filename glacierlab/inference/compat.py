@@ -7,12 +7,14 @@ refuses that, and fills bands a scene lacks (e.g. NIR of an RGB-only image) with
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glacierlab.errors import InputError
+from glacierlab.errors import DataNotFoundError, InputError
 from glacierlab.vocabulary import PRODUCT_LEVELS
 
 if TYPE_CHECKING:
@@ -122,3 +124,93 @@ def model_inputs(
         out[g] = arr.rio.write_crs(stack.rio.crs).rio.write_transform(stack.rio.transform())
         filled[g] = missing
     return out, filled
+
+
+def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
+    """The checkpoint a workshop step uses: the one given, else the trained one, else the shipped model.
+
+    Args:
+        checkpoint: A path (relative paths are taken from :func:`glacierlab.settings.workspace`);
+            ``""``/None: ``<workspace>/runs/train_your_region/model.safetensors`` when
+            ``train_your_region.ipynb`` wrote it, else the shipped Everest model.
+
+    Returns:
+        The checkpoint file.
+
+    Raises:
+        DataNotFoundError: A given checkpoint does not exist (the message names the shipped model).
+    """
+    from glacierlab.settings import TRAINED_CHECKPOINT, workspace
+    from glacierlab.weights import shipped_checkpoint_path
+
+    shipped = shipped_checkpoint_path()
+    if not checkpoint:
+        trained = workspace() / TRAINED_CHECKPOINT
+        return trained if trained.is_file() else shipped
+    p = Path(checkpoint).expanduser()
+    p = p if p.is_absolute() else workspace() / p
+    if not p.is_file():
+        raise DataNotFoundError(
+            f"checkpoint {p} does not exist: run notebooks/train_your_region.ipynb to write one, or use "
+            f"the shipped Everest model (checkpoint = \"\" or {shipped})."
+        )
+    return p
+
+
+def checkpoint_window(checkpoint: Any, default: int = 384) -> int:
+    """The window side (px) a checkpoint was trained with, else ``default`` (the paper's 384).
+
+    Reads ``extra["window"]`` (written by :func:`glacierlab.training.train_scene`) or
+    ``extra["training"]["window"]``.
+    """
+    extra = (getattr(checkpoint, "metadata", {}) or {}).get("extra", {}) or {}
+    win = extra.get("window") or (extra.get("training") or {}).get("window")
+    return int(win) if win else int(default)
+
+
+def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> str:
+    """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
+
+    Checks the product level (:func:`check_product_level`) and that every input group, and at least one
+    band of each, is in the stack (:func:`model_inputs` with ``fill_missing=True``).
+    """
+    from glacierlab.errors import GlacierLabError
+
+    try:
+        check_product_level(checkpoint, stack, name)
+        model_inputs(stack, checkpoint.bands, fill_missing=True)
+    except GlacierLabError as exc:
+        return str(exc)
+    return ""
+
+
+def predict_if_fits(
+    checkpoint: Any, stack: xr.Dataset, *, window: int = 0, stride: int = 0, name: str = "the checkpoint", **kwargs: Any
+) -> tuple[xr.Dataset | None, str]:
+    """Predict a stack when the checkpoint fits it, else say why in one sentence (no prediction).
+
+    Bands the scene lacks (e.g. NIR of an RGB image) are fed as no data with ``nodata="all"`` (see
+    :func:`model_inputs`).
+
+    Args:
+        checkpoint: A loaded checkpoint.
+        stack: A stack (``stack_region`` format).
+        window: Window side in px (0 = the checkpoint's training window, :func:`checkpoint_window`).
+        stride: Step in px (0 = half the window).
+        name: How the checkpoint is named in the message.
+        **kwargs: Passed to :func:`glacierlab.inference.predict.predict_scene`.
+
+    Returns:
+        ``(prediction, "")`` or ``(None, why)``.
+    """
+    from glacierlab.inference.predict import predict_scene
+
+    problem = fit_problem(checkpoint, stack, name)
+    if problem:
+        return None, problem
+    inputs, filled = model_inputs(stack, checkpoint.bands, fill_missing=True)
+    if any(filled.values()):
+        kwargs.setdefault("nodata", "all")
+    window = window or checkpoint_window(checkpoint)
+    kwargs.setdefault("progress", False)
+    return predict_scene(checkpoint, inputs, window=window, stride=stride or max(window // 2, 1), **kwargs), ""
