@@ -41,8 +41,13 @@ def shared_fixtures(shared_data: Path) -> Path:
 def _isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, shared_data_env: None
 ) -> None:
-    """Every test uses one session-wide cache folder under pytest's tmp, seeded from shared data."""
+    """Every test uses one session-wide cache folder under pytest's tmp, seeded from shared data.
+
+    Outputs go to a session workspace under pytest's tmp too (never the checkout's ``runs/``), so a model
+    someone trained in the checkout does not change what the tests' default checkpoint is.
+    """
     monkeypatch.setenv("GLACIERLAB_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+    monkeypatch.setenv("GLACIERLAB_WORKSPACE", str(_session_cache(tmp_path_factory).parent / "workspace"))
 
 
 _CACHE: list[Path] = []

@@ -157,7 +157,8 @@ class LayerPanel(WidgetBase):
         self.opacity = w.FloatSlider(description="Opacity", value=0.8, min=0.0, max=1.0, step=0.05)
         self.legend = w.HTML()
         self.values = w.HTML("<i>click the map to read the values there</i>")
-        self.switch.observe(self._guarded(lambda: self.show(self.switch.value)), names="value")
+        self._switch_handler = self._guarded(lambda: self.show(self.switch.value))
+        self.switch.observe(self._switch_handler, names="value")
         self.opacity.observe(self._guarded(self._set_opacity), names="value")
         self.box.children = [w.HBox([self.switch]), self.opacity, self.values, self.status]
         self._legend_control = WidgetControl(widget=self.legend, position="bottomright")
@@ -195,10 +196,10 @@ class LayerPanel(WidgetBase):
             )
         names = list(self.layers)
         show = visible if visible in names else before if before in names else (names[0] if names else None)
-        self.switch.unobserve_all("value")
+        self.switch.unobserve(self._switch_handler, names="value")  # not unobserve_all: see RegionPicker
         self.switch.options = names
         self.switch.value = show
-        self.switch.observe(self._guarded(lambda: self.show(self.switch.value)), names="value")
+        self.switch.observe(self._switch_handler, names="value")
         self.show(show)
 
     def show(self, name: str | None) -> None:
@@ -234,6 +235,18 @@ class LayerPanel(WidgetBase):
         if kwargs.get("type") == "click" and kwargs.get("coordinates"):
             lat, lon = kwargs["coordinates"]
             self.inspect(lon, lat)
+
+    def show_feature(self, properties: Mapping[str, Any]) -> dict[str, str]:
+        """Show a clicked outline's attributes (id, name, area, dates...); pass it as ``add_outlines(on_click=)``."""
+        keep = {
+            str(k): v
+            for k, v in properties.items()
+            if v not in (None, "") and not str(k).startswith("style") and str(k) != "geometry"
+        }
+        self.clicked = {k: f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in list(keep.items())[:12]}
+        rows = "".join(f"<li>{html.escape(t)}</li>" for t in self.clicked.values())
+        self.values.value = f"<b>glacier</b><ul style='margin:0'>{rows}</ul>"
+        return self.clicked
 
     def inspect(self, lon: float, lat: float) -> dict[str, str]:
         """Read every layer (and :attr:`extra` array) at a lon/lat point; show and return the texts."""

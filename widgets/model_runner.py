@@ -136,7 +136,17 @@ class ModelRunner(WidgetBase):
             self.window.value = win
         if self._auto_stride:
             self.stride.value = max(self.window.value // 2, 1)
-        self._say(f"checkpoint {self._checkpoint_path().name}: trained with {win} px windows; press Run")
+        extra = ck.metadata.get("extra", {}) or {}
+        score = f", validation IoU {extra['val_iou']:.2f}" if isinstance(extra.get("val_iou"), float) else ""
+        where = extra.get("region_id", "unknown region")
+        self._say(
+            f"checkpoint {self._checkpoint_path().name} (trained on {where}{score}, {win} px windows); press Run"
+        )
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The checkpoint file the next Run uses (see :func:`glacierlab.inference.compat.choose_checkpoint`)."""
+        return self._checkpoint_path()
 
     def _checkpoint_path(self) -> Path:
         from glacierlab.inference.compat import choose_checkpoint
@@ -291,7 +301,7 @@ class ModelRunner(WidgetBase):
             self.panel.extra["elevation"] = group(stack, "dem").sel(band="elevation")
         self.panel.set_layers(
             {str(n): result[n] for n in result.data_vars},
-            visible="probability",
+            visible=None if self.panel.layers else "probability",  # Run again keeps the layer shown
             files={str(k): v for k, v in files.items() if v.is_file()},
         )
         self.layers = self.panel.layers

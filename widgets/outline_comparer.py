@@ -95,7 +95,8 @@ class OutlineComparer(WidgetBase):
         self.details = w.HTML("<i>click a glacier on the map to see its numbers</i>")
         self.a.observe(self._guarded(self.compare), names="value")
         self.b.observe(self._guarded(self.compare), names="value")
-        self.time.observe(self._guarded(lambda: self.show(self.time.value)), names="value")
+        self._time_handler = self._guarded(lambda: self.show(self.time.value))
+        self.time.observe(self._time_handler, names="value")
         self.box.children = [w.HBox([self.a, self.b]), self.time, self.status, self.details, self.table_view]
         self.compare()
 
@@ -153,9 +154,9 @@ class OutlineComparer(WidgetBase):
         """Move the time slider without redrawing (its observer is paused)."""
         if self.time.value == label:
             return
-        self.time.unobserve_all("value")
+        self.time.unobserve(self._time_handler, names="value")  # not unobserve_all: see RegionPicker
         self.time.value = label
-        self.time.observe(self._guarded(lambda: self.show(self.time.value)), names="value")
+        self.time.observe(self._time_handler, names="value")
 
     def show(self, label: str) -> None:
         """Time slider: draw only the set ``label`` (keeps the table of A/B)."""

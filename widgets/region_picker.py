@@ -166,7 +166,8 @@ class RegionPicker(WidgetBase):
         self.whole_button.on_click(self._guarded(lambda: self._set(bbox=None, glacier_id=None)))
         self.files_button.on_click(self._guarded(self.use_files))
         self.region.observe(self._guarded(self._region_changed), names="value")
-        self.date.observe(self._guarded(lambda: self._set(date=self.date.value)), names="value")
+        self._date_handler = self._guarded(lambda: self._set(date=self.date.value))
+        self.date.observe(self._date_handler, names="value")
         self.box.children = [
             w.HBox([self.region, self.date]),
             w.HBox([self.glacier, self.find_button]),
@@ -206,10 +207,12 @@ class RegionPicker(WidgetBase):
 
     def _region_changed(self) -> None:
         reg = self.catalog.region(self.region.value)
-        self.date.unobserve_all("value")
+        # pause only our own observer: unobserve_all would also drop ipywidgets' own value -> index/label
+        # sync, and the dropdown would show the first date while the selection uses another
+        self.date.unobserve(self._date_handler, names="value")
         self.date.options = self._date_options(reg.id)
         self.date.value = reg.scene(None).key
-        self.date.observe(self._guarded(lambda: self._set(date=self.date.value)), names="value")
+        self.date.observe(self._date_handler, names="value")
         self._set(region_id=self.region.value, date=self.date.value, bbox=None, glacier_id=None, files=None)
 
     def _set(self, **changes: Any) -> RegionSelection:

@@ -29,12 +29,14 @@ def training_window(checkpoint: Any, default: int = 384) -> int:
 
 
 def default_checkpoint(stack: xr.Dataset) -> Path | None:
-    """The shipped checkpoint if its input groups and band names are all present in ``stack``, else None.
+    """The shipped checkpoint if its groups, band names and product level fit ``stack``, else None.
 
     Args:
         stack: A dataset from :func:`glacierlab.data.stack.stack_region`.
     """
     from glacierlab.data.stack import group
+    from glacierlab.errors import InputError
+    from glacierlab.inference.compat import check_product_level
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import shipped_checkpoint_path
 
@@ -43,6 +45,10 @@ def default_checkpoint(stack: xr.Dataset) -> Path | None:
     for name, bands in ck.bands.items():
         if name not in stack or not set(bands) <= {str(b) for b in group(stack, name)["band"].values}:
             return None
+    try:  # a model of 8-bit numbers must not map reflectance (and vice versa)
+        check_product_level(ck, stack)
+    except InputError:
+        return None
     return path
 
 
