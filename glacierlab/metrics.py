@@ -1,4 +1,4 @@
-"""Pixel confusion counts and the scores derived from them (GLAVITU_SPEC.md §4 "training-time metric", §7.1).
+"""Pixel confusion counts and the scores derived from them (docs/GLAVITU_SPEC.md §4 "training-time metric", §7.1).
 
 Glacier is class 1. Counts are summed over pixels (and over patches, tiles or blocks by adding
 :class:`ConfusionCounts`); scores are computed from the summed counts. :func:`per_patch_iou` gives the

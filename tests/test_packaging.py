@@ -140,3 +140,69 @@ def test_ruff_lint_is_clean() -> None:
         timeout=120,
     )
     assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_mypy_is_clean() -> None:
+    """mypy over glacierlab/ with the pyproject config (strict on vocabulary, data and inference)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary", "--cache-dir", str(REPO / ".mypy_cache")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """glacierlab module -> glacierlab modules it imports (anywhere in the file, TYPE_CHECKING included)."""
+    import ast
+
+    root = REPO / "glacierlab"
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(REPO).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph: dict[str, set[str]] = {}
+    for name, p in mods.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+        # importing a package's own ancestors (glacierlab, glacierlab.data) runs only their light __init__
+        graph[name] = {m for m in found if m in mods and m != name and not name.startswith(m + ".")}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    """No two glacierlab modules import each other, directly or through others (lazy imports included)."""
+    graph = _import_graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                cycles.append(stack[stack.index(d) :] + [d])
+            elif d not in state:
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not cycles, f"import cycles: {cycles[:5]}"
+    assert graph["glacierlab.inference.predict"], "the import graph found no imports: the scan is broken"
+
+
+def test_top_level_stays_small() -> None:
+    """Roles live in sub-packages; only shared vocabulary-level modules sit at the top (issue 17: ~10)."""
+    top = sorted(p.name for p in (REPO / "glacierlab").glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= 10, top

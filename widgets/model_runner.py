@@ -3,13 +3,14 @@
 Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probability, mask, confidence
 [, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map through a
 :class:`~glacierlab_widgets.layers.LayerPanel` (one layer visible, a switcher, a legend, values on click;
-Run again replaces the layers and keeps the view). Before predicting, the checkpoint is checked against
-the scene (:mod:`glacierlab.inference.compat`): product level, groups, bands.
+Run again replaces the layers and keeps the view). Choosing a checkpoint fills the controls from the
+inference options stored in it (:mod:`glacierlab.inference.options`), so the widget makes the same map as
+the CLI and the reports; changed controls override them. Before predicting, the checkpoint is checked
+against the scene (:mod:`glacierlab.inference.compat`): product level, groups, bands.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import xarray as xr
+
+    from glacierlab.inference.options import PredictOptions
 
 class Cancelled(GlacierLabError, RuntimeError):
     """The user pressed Cancel while the model was running."""
@@ -47,8 +50,8 @@ class ModelRunner(WidgetBase):
         m: Map to draw the results on (None: no map).
         out_dir: Folder for the COG outputs (then the layers are tiled from the files); None keeps the
             result in memory (layers drawn as image overlays).
-        window: Window side in px (0 = the window the checkpoint was trained with).
-        stride: Step between windows in px (0 = half the window).
+        window: Window side in px; None or 0 = the checkpoint's stored window.
+        stride: Step between windows in px; None or 0 = the checkpoint's stored stride.
         background: Run the Run button's job in a thread so Cancel can be clicked (interactive use);
             :meth:`run` called from code always runs in the foreground.
 
@@ -67,8 +70,8 @@ class ModelRunner(WidgetBase):
         checkpoints: Sequence[str] = (),
         m: Any = None,
         out_dir: str | os.PathLike[str] | None = None,
-        window: int = 0,
-        stride: int = 0,
+        window: int | None = None,
+        stride: int | None = None,
         background: bool = True,
     ) -> None:
         import ipywidgets as w
@@ -92,9 +95,10 @@ class ModelRunner(WidgetBase):
             placeholder="path/to/model.safetensors",
         )
         self.device = w.Dropdown(description="Device", options=available_devices(), value="auto")
-        self.window = w.BoundedIntText(description="Window px", value=max(window, 8), min=8, max=4096, step=8)
-        self.stride = w.BoundedIntText(description="Stride px", value=max(stride, 1), min=1, max=4096)
-        self._auto_window, self._auto_stride = window <= 0, stride <= 0
+        self._fixed = {"window": window or None, "stride": stride or None}  # explicit values win over stored
+        self.options: PredictOptions | None = None
+        self.window = w.BoundedIntText(description="Window px", value=window or 384, min=8, max=4096, step=8)
+        self.stride = w.BoundedIntText(description="Stride px", value=stride or 192, min=1, max=4096)
         self.tta = w.Checkbox(description="Test-time augmentation (8x slower)", value=False)
         self.mc_samples = w.IntSlider(
             description="MC dropout",
@@ -127,15 +131,16 @@ class ModelRunner(WidgetBase):
         self._guarded(self._checkpoint_changed)()
 
     def _checkpoint_changed(self) -> None:
-        """Show the chosen checkpoint's training window in the window/stride boxes (when left on auto)."""
-        from glacierlab.inference.compat import checkpoint_window
+        """Fill the controls from the chosen checkpoint's stored options and say which model it is."""
+        from glacierlab.inference.options import options_for
 
         ck = self._checkpoint()
-        win = checkpoint_window(ck)
-        if self._auto_window:
-            self.window.value = win
-        if self._auto_stride:
-            self.stride.value = max(self.window.value // 2, 1)
+        opts = options_for(ck)
+        self.options = opts
+        self.window.value = self._fixed["window"] or opts.window
+        self.stride.value = self._fixed["stride"] or opts.stride
+        self.tta.value, self.mc_samples.value = opts.tta, opts.mc_samples
+        win = opts.window
         extra = ck.metadata.get("extra", {}) or {}
         score = f", validation IoU {extra['val_iou']:.2f}" if isinstance(extra.get("val_iou"), float) else ""
         where = extra.get("region_id", "unknown region")
@@ -241,9 +246,7 @@ class ModelRunner(WidgetBase):
         self.progress.value, self.progress.bar_style = 0.0, "info"
         self._say("stacking inputs...")
         t0 = time.perf_counter()
-        kwargs: dict[str, Any] = {}
-        if "callback" in inspect.signature(predict_scene).parameters:
-            kwargs["callback"] = self._callback()
+        kwargs: dict[str, Any] = {"callback": self._callback()}
         try:
             ck, stack, inputs, self.filled = self._prepare()
             ckpt = self._checkpoint_path()
@@ -261,6 +264,7 @@ class ModelRunner(WidgetBase):
                 out_dir=self.out_dir,
                 overwrite=True,
                 progress=False,
+                product_level=stack.attrs.get("product_level") or None,
                 **kwargs,
             )
             if self._cancel.is_set():  # predict_scene without a progress hook cannot stop early

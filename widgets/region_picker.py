@@ -23,9 +23,6 @@ from glacierlab_widgets._base import WidgetBase
 if TYPE_CHECKING:
     import xarray as xr
 
-#: Columns searched for glacier ids (RGI, GLIMS, Swiss inventory).
-ID_COLUMNS = ("RGIId", "GLIMSId", "glac_id", "rgi_id", "glims_id", "SGI", "sgi-id")
-
 
 @dataclasses.dataclass(frozen=True)
 class RegionSelection:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from glacierlab.data.labels import rasterize_outlines
     from glacierlab.data.normalise import normalise_group
     from glacierlab.data.rasters import load_netcdf, load_raster, open_raster
-    from glacierlab.data.stac import glacier_bbox, search_scenes, stack_bbox
+    from glacierlab.data.stac import glacier_bbox, stack_bbox
+    from glacierlab.data.stac_search import search_scenes
     from glacierlab.data.stack import group, stack_from_arrays, stack_region
     from glacierlab.data.terrain import slope_degrees
     from glacierlab.data.vectors import find_glacier, load_outlines, read_outlines
@@ -41,7 +42,7 @@ _EXPORTS = {
     "slope_degrees": "terrain",
     "normalise_group": "normalise",
     "stack_bbox": "stac",
-    "search_scenes": "stac",
+    "search_scenes": "stac_search",
     "glacier_bbox": "stac",
 }
 __all__ = sorted(_EXPORTS)

@@ -115,24 +115,25 @@ class Catalog(_Strict):
 
 def _loc(loc: Iterable[Any], raw: dict[str, Any]) -> str:
     """Render a pydantic location as a path in the file, naming list items by their id."""
-    out, node = "", raw
+    out = ""
+    node_any: Any = raw
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-            item = node[part] if isinstance(node, list) and part < len(node) else None
+            item = node_any[part] if isinstance(node_any, list) and part < len(node_any) else None
             if isinstance(item, dict) and "id" in item and out.count("[") == 1:
                 out += f" (id {item['id']!r})"
-            node = item
+            node_any = item
         else:
             out += ("." if out else "") + str(part)
-            node = node.get(part) if isinstance(node, dict) else None
+            node_any = node_any.get(part) if isinstance(node_any, dict) else None
     return out or "<top level>"
 
 
 def _cross_refs(raw: dict[str, Any]) -> list[str]:
     """Check ids and region -> source references on the raw mapping (tolerant of other errors)."""
     errs: list[str] = []
-    sources = raw.get("sources") if isinstance(raw.get("sources"), list) else []
+    sources: list[Any] = raw["sources"] if isinstance(raw.get("sources"), list) else []
     ids = [s.get("id") for s in sources if isinstance(s, dict)]
     seen: set[Any] = set()
     for i, sid in enumerate(ids):
@@ -148,7 +149,7 @@ def _cross_refs(raw: dict[str, Any]) -> list[str]:
                 f"valid: {', '.join(sorted(map(str, endpoints)))}"
             )
     valid = ", ".join(sorted(str(i) for i in ids if i is not None))
-    regions = raw.get("regions") if isinstance(raw.get("regions"), dict) else {}
+    regions: dict[Any, Any] = raw["regions"] if isinstance(raw.get("regions"), dict) else {}
     for rid, reg in regions.items():
         if not isinstance(reg, dict):
             continue
@@ -230,11 +231,18 @@ def validate_catalog(raw: Any, path: str = "") -> Catalog:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str, mtime_ns: int) -> Catalog:
-    with open(path, encoding="utf-8") as fh:
-        try:
+    try:
+        with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise CatalogError(f"{path} is not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path} is not valid YAML: {exc}. Pass a data_catalog.yaml file.") from exc
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"{path} is not a text (UTF-8 YAML) file but binary data ({exc.reason} at byte {exc.start}); "
+            "pass a data_catalog.yaml file (path= or GLACIERLAB_CATALOG)."
+        ) from exc
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc.strerror or exc}.") from exc
     return validate_catalog(raw, path)
 
 

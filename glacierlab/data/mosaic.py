@@ -10,6 +10,7 @@ from rasterio.enums import Resampling
 
 from glacierlab.data.rasters import bounds_overlap
 from glacierlab.errors import GridError
+from glacierlab.geo import on_grid_of
 from glacierlab.quiet import quiet_third_party
 
 
@@ -41,7 +42,7 @@ def to_grid(
     attrs = dict(da.attrs)
     src = da.astype(np.float32) if da.dtype != np.float32 else da
     src = src.rio.write_nodata(np.nan, encoded=False)
-    out = src.rio.reproject_match(like, resampling=resampling, nodata=np.nan, num_threads=2)
+    out: xr.DataArray = src.rio.reproject_match(like, resampling=resampling, nodata=np.nan, num_threads=2)
     out.attrs = attrs
     return out
 
@@ -93,7 +94,7 @@ def mosaic_on_grid(
             f"in {like.rio.crs}); choose sources covering this area."
         )
     out = xr.DataArray(acc, coords={"y": like["y"], "x": like["x"]}, dims=("y", "x"))
-    out = out.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
+    out = on_grid_of(out, like)
     out.attrs.update({"valid_fraction": float(np.isfinite(acc).mean()), "sources": ",".join(used)})
     return out, shares
 

@@ -14,7 +14,7 @@ from rasterio.warp import transform_bounds
 from glacierlab.data.catalog import Catalog, Source, load_catalog
 from glacierlab.data.fetch import fetch
 from glacierlab.errors import CatalogError, CorruptFileError, GridError, NoDataError, unknown_name
-from glacierlab.geo import BBox
+from glacierlab.geo import BBox, on_grid_of
 from glacierlab.quiet import quiet_third_party
 
 
@@ -109,7 +109,7 @@ def open_raster(
         dims=("band", "y", "x"),
         name=da.name,
     )
-    out = out.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())
+    out = on_grid_of(out, da)
     out.rio.write_nodata(np.nan if nd is not None else None, encoded=False, inplace=True)
     out.attrs.update({"path": path})
     return out
@@ -123,7 +123,8 @@ def _clip(da: xr.DataArray, bbox: BBox, what: str) -> xr.DataArray:
             f"bbox {bbox} (lon/lat) does not overlap {what} (bounds {da.rio.bounds()} in {da.rio.crs}); "
             "pass a bbox inside the raster."
         )
-    return da.rio.clip_box(max(x0, bx0), max(y0, by0), min(x1, bx1), min(y1, by1))
+    clipped: xr.DataArray = da.rio.clip_box(max(x0, bx0), max(y0, by0), min(x1, bx1), min(y1, by1))
+    return clipped
 
 
 @quiet_third_party
@@ -205,14 +206,14 @@ def load_netcdf(
             if missing:
                 raise CatalogError(
                     f"{path} lacks variables {missing} that the catalog lists for {src.id!r}; "
-                    f"file has {sorted(ds.data_vars)}."
+                    f"file has {sorted(map(str, ds.data_vars))}."
                 )
-            out = ds[keep].load()
+            loaded = ds[keep].load()
     except (OSError, ValueError) as exc:
         if isinstance(exc, CatalogError):
             raise
         raise CorruptFileError(f"cannot read netCDF {path}: {exc}; delete it and fetch it again.") from exc
-    out = out.rio.set_spatial_dims(x_dim="x", y_dim="y")
+    out: xr.Dataset = loaded.rio.set_spatial_dims(x_dim="x", y_dim="y")
     if src.crs is not None:
         out = out.rio.write_crs(src.crs)
     elif out.rio.crs is None:
@@ -226,7 +227,7 @@ def bounds_overlap(a: xr.DataArray, b: xr.DataArray) -> bool:
     """Whether two georeferenced arrays overlap (``b``'s bounds transformed into ``a``'s CRS)."""
     ax0, ay0, ax1, ay1 = a.rio.bounds()
     bx0, by0, bx1, by1 = transform_bounds(b.rio.crs, a.rio.crs, *b.rio.bounds(), densify_pts=21)
-    return bx0 < ax1 and bx1 > ax0 and by0 < ay1 and by1 > ay0
+    return bool(bx0 < ax1 and bx1 > ax0 and by0 < ay1 and by1 > ay0)
 
 
 __all__ = ["bounds_overlap", "load_netcdf", "load_raster", "open_raster"]

@@ -35,7 +35,7 @@ from glacierlab.data.stac_search import (
     search_scenes,
 )
 from glacierlab.errors import ConfigError, NoDataError, unknown_name
-from glacierlab.geo import BBox, utm_epsg
+from glacierlab.geo import BBox, georeference, utm_epsg
 from glacierlab.quiet import quiet_third_party
 from glacierlab.vocabulary import OPTICAL_BANDS
 
@@ -81,12 +81,15 @@ def load_optical(
     out = arrays[0].sel(band=common)
     for a in arrays[1:]:
         out = out.fillna(a.sel(band=common))
-    out = out.rio.write_crs(str(grid.crs)).rio.write_transform(grid.affine)
+    out = georeference(out, str(grid.crs), grid.affine)
     out.attrs = {
         "items": ",".join(s.id for s in chosen),
         "dates": ",".join(s.date.isoformat() for s in chosen),
         "collections": ",".join(dict.fromkeys(s.collection.id for s in chosen)),
     }
+    levels = {s.collection.product_level for s in chosen}
+    if len(levels) == 1 and None not in levels:  # checked against the model's level by predict_scene
+        out.attrs.update(product_level=str(levels.pop()), units="reflectance")
     return out
 
 
@@ -119,7 +122,7 @@ def load_dem(
         raise NoDataError(f"no {collection!r} tile at {ep.id!r} covers {box}; is the box over the sea?")
     tiles = [item_elevation(it, coll, grid, cache=cache) for it in items]
     elev = functools.reduce(lambda a, b: a.fillna(b), tiles).astype(np.float32)
-    elev = elev.rio.write_crs(str(grid.crs)).rio.write_transform(grid.affine)
+    elev = georeference(elev, str(grid.crs), grid.affine)
     elev.attrs = {"items": ",".join(i.id for i in items), "sources": "", "units": "m"}
     return elev
 
@@ -254,9 +257,11 @@ def stack_bbox(
         )
     if dem_collection is not None:
         dem = load_dem(box, grid, endpoint=ep, collection=dem_collection, cache=cache, catalog=cat).compute()
+        assert dem is not None  # noqa: S101 - .compute() of a DataArray returns a DataArray
         colls.append(collection_of(ep, dem_collection, "dem"))
         attrs["dem_items"] = dem.attrs["items"]
     ref = _reference(reference, box, cat)
+    ref_attrs = dict(ref.attrs) if ref is not None else {}
     ds = stack_from_arrays(optical, dem, ref)
     sources = [str(ref.attrs.get("source"))] if ref is not None and ref.attrs.get("source") else []
     ds.attrs = {
@@ -264,12 +269,12 @@ def stack_bbox(
         "sources": ",".join(sources),
         "licences": " | ".join(
             dict.fromkeys(
-                [c.licence for c in colls if c.licence] + ([str(ref.attrs["licence"])] if sources else [])
+                [c.licence for c in colls if c.licence] + ([str(ref_attrs["licence"])] if sources else [])
             )
         ),
         "citations": " | ".join(
             dict.fromkeys(
-                [c.citation for c in colls if c.citation] + ([str(ref.attrs["citation"])] if sources else [])
+                [c.citation for c in colls if c.citation] + ([str(ref_attrs["citation"])] if sources else [])
             )
         ),
     }

@@ -125,7 +125,7 @@ def read_window(key: str) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:
-        return np.load(path, allow_pickle=False)
+        return np.asarray(np.load(path, allow_pickle=False))
     except (OSError, ValueError):
         log.warning("STAC window cache file %s is unreadable (truncated?): deleting it, reading again", path)
         path.unlink(missing_ok=True)
@@ -142,7 +142,7 @@ def _modifier(ep: StacEndpoint) -> Callable[[Any], Any] | None:
     if ep.sign != "planetary_computer":
         return None
     try:
-        import planetary_computer  # type: ignore[import-not-found]
+        import planetary_computer
     except ImportError as exc:
         raise StacError(
             f"endpoint {ep.id!r} needs Planetary Computer URL signing, but the package 'planetary-computer' "

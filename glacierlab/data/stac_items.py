@@ -29,7 +29,7 @@ from glacierlab.data.stac_cache import (
     write_window,
 )
 from glacierlab.errors import ConfigError, StacError, unknown_name
-from glacierlab.geo import BBox, utm_epsg
+from glacierlab.geo import BBox, georeference, utm_epsg
 from glacierlab.quiet import quiet, quiet_third_party
 from glacierlab.settings import offline
 from glacierlab.vocabulary import OPTICAL_BANDS
@@ -75,7 +75,7 @@ def _as_array(values: np.ndarray | xr.DataArray, assets: Sequence[str], grid: Ge
     }
     data = values.data if isinstance(values, xr.DataArray) else values
     da = xr.DataArray(data, coords=coords, dims=("band", "y", "x"))
-    return da.rio.write_crs(str(grid.crs)).rio.write_transform(a)
+    return georeference(da, str(grid.crs), a)
 
 
 def _odc_load(
@@ -218,7 +218,7 @@ def item_reflectance(
     if coll.mask:
         valid = valid & ~_unusable(raw.sel(band=coll.mask.asset, drop=True), coll.mask)
     out = refl.where(valid)
-    return out.rio.write_crs(str(grid.crs)).rio.write_transform(grid.affine)
+    return georeference(out, str(grid.crs), grid.affine)
 
 
 def item_elevation(item: pystac.Item, coll: StacCollection, grid: GeoBox, *, cache: CacheMode = "windows"

@@ -31,7 +31,7 @@ from glacierlab.data.rasters import bounds_overlap, load_netcdf, load_raster
 from glacierlab.data.terrain import slope_degrees
 from glacierlab.data.vectors import load_outlines
 from glacierlab.errors import GridError, NoDataError, unknown_name
-from glacierlab.geo import BBox
+from glacierlab.geo import BBox, on_grid_of
 from glacierlab.quiet import quiet_third_party
 from glacierlab.vocabulary import (
     AUXILIARY_LAYERS,
@@ -39,6 +39,7 @@ from glacierlab.vocabulary import (
     DEM_BANDS,
     NODATA,
     OPTICAL_BANDS,
+    PRODUCT_LEVEL_UNITS,
     from_stack_dims,
     to_stack_dims,
 )
@@ -52,7 +53,9 @@ def _optical(
     srcs: Sequence[Source], cat: Catalog, bbox: BBox | None
 ) -> tuple[xr.DataArray, dict[str, xr.DataArray]]:
     """The optical group (model bands, canonical order) and the sources' auxiliary layers (e.g. thermal)."""
-    parts, aux, alpha = [], {}, None
+    parts: list[xr.DataArray] = []
+    aux: dict[str, xr.DataArray] = {}
+    alpha = None
     levels = {s.product_level for s in srcs}
     if len(levels) > 1:
         raise GridError(
@@ -86,14 +89,14 @@ def _optical(
             + (f" in bbox {bbox}" if bbox else "")
             + "; choose another window or date."
         )
-    opt = opt.rio.write_crs(parts[0].rio.crs).rio.write_transform(parts[0].rio.transform())
+    opt = on_grid_of(opt, parts[0])
     level = srcs[0].product_level or ""
     opt.attrs = {
         "sources": ",".join(s.id for s in srcs),
         "date": srcs[0].date_label,
         "product_level": level,
         "sensor": " + ".join(dict.fromkeys(s.sensor for s in srcs if s.sensor)),
-        "units": BAND_UNITS["blue"] if level in ("toa", "surface") else "digital numbers (0-255)",
+        "units": PRODUCT_LEVEL_UNITS.get(level, ""),  # reflectance (0-1) or DN (0-255)
     }
     for name, layer in aux.items():
         if alpha is not None:
@@ -108,7 +111,7 @@ def _load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.D
     band = src.band_names(role)[:1] or src.band_names()[:1]
     if src.kind == "netcdf":
         ds = load_netcdf(src, band, catalog=cat)
-        da = ds[band[0]].astype(np.float32).expand_dims(band=band).rio.write_crs(ds.rio.crs)
+        da: xr.DataArray = ds[band[0]].astype(np.float32).expand_dims(band=band).rio.write_crs(ds.rio.crs)
         da.attrs = dict(ds.attrs)
         return da
     return load_raster(src, band, bbox=bbox, catalog=cat)
@@ -144,13 +147,13 @@ def _dem_group(elev: xr.DataArray, attrs: dict[str, str]) -> xr.DataArray:
         "sources": elev.attrs.get("sources", ""),
         **attrs,
     }
-    return dem.astype(np.float32).rio.write_crs(elev.rio.crs).rio.write_transform(elev.rio.transform())
+    return on_grid_of(dem.astype(np.float32), elev)
 
 
 def _grid_bbox(like: xr.DataArray, pad: float = 0.01) -> BBox:
     """The grid's lon/lat bounds, padded by ``pad`` degrees (to read only that part of large rasters)."""
     x0, y0, x1, y1 = transform_bounds(like.rio.crs, "EPSG:4326", *like.rio.bounds(), densify_pts=21)
-    return (max(x0 - pad, -180.0), max(y0 - pad, -90.0), min(x1 + pad, 180.0), min(y1 + pad, 90.0))
+    return BBox(max(x0 - pad, -180.0), max(y0 - pad, -90.0), min(x1 + pad, 180.0), min(y1 + pad, 90.0))
 
 
 def _reference(
@@ -322,7 +325,7 @@ def group(ds: xr.Dataset, name: str) -> xr.DataArray:
     if name not in have:
         raise unknown_name("input group", name, have, "Include it with stack_region(groups=...).")
     da = from_stack_dims(ds[name], name)
-    return da.rio.write_crs(ds.rio.crs).rio.write_transform(ds.rio.transform())
+    return on_grid_of(da, ds)
 
 
 def _assemble(
@@ -348,4 +351,4 @@ def _assemble(
             "citations": " | ".join(dict.fromkeys(s.citation for s in srcs)),
         }
     ds.attrs = {**attrs, "sources": ",".join(ids)}
-    return ds.rio.write_crs(grid.rio.crs).rio.write_transform(grid.rio.transform())
+    return on_grid_of(ds, grid)

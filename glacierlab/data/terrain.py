@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from glacierlab.errors import GridError
+from glacierlab.geo import on_grid_of
 from glacierlab.quiet import quiet_third_party
 
 
@@ -88,4 +89,4 @@ def slope_degrees(dem: xr.DataArray) -> xr.DataArray:
         name="slope",
         attrs={"units": "deg", "long_name": "slope"},
     )
-    return out.rio.write_crs(dem.rio.crs).rio.write_transform(dem.rio.transform())
+    return on_grid_of(out, dem)

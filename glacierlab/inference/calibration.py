@@ -1,4 +1,4 @@
-"""Reliability tables, expected calibration error and post-hoc confidence calibrators (paper §6).
+"""Reliability tables, expected calibration error and post-hoc confidence calibrators (docs/GLAVITU_SPEC.md §6).
 
 A :class:`ReliabilityTable` is a 100-bin histogram of confidence against correctness that can be
 updated scene by scene (streaming), so ECE and calibrators can be computed over any amount of data.
@@ -23,6 +23,7 @@ the probability that the predicted class is right, and are stored as plain float
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -63,10 +64,9 @@ class ReliabilityTable:
         """
         c = np.asarray(confidence, dtype=np.float64)
         k = np.asarray(correct)
-        if c.shape != k.shape or (valid is not None and np.shape(valid) != c.shape):
-            raise InputError(
-                f"confidence {c.shape}, correct {k.shape} and valid {np.shape(valid)} must have one shape"
-            )
+        v_shape = None if valid is None else np.asarray(valid).shape
+        if c.shape != k.shape or (v_shape is not None and v_shape != c.shape):
+            raise InputError(f"confidence {c.shape}, correct {k.shape} and valid {v_shape} must have one shape")
         keep = np.isfinite(c) if valid is None else np.isfinite(c) & np.asarray(valid, dtype=bool)
         c, k = c[keep], k[keep].astype(np.float64)
         if c.size and (c.min() < -1e-6 or c.max() > 1 + 1e-6):
@@ -239,6 +239,17 @@ class Calibrator:
         conv = CONVENTIONS[int(params.pop("convention", np.asarray(0.0)))]
         return cls(method, conv, params)
 
+    @classmethod
+    def from_sklearn_pickle(cls, path: str | os.PathLike[str]) -> Calibrator:
+        """The authors' KernelRidge calibration pickle as a ``kernel_ridge`` calibrator (entropy confidence).
+
+        Read with :func:`glacierlab.inference.sklearn_pickle.read_kernel_ridge` (a restricted unpickler:
+        numpy arrays and the KernelRidge state only; nothing in the file is executed).
+        """
+        from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+
+        return cls("kernel_ridge", "entropy", read_kernel_ridge(path))
+
 
 def laplacian_predict(x: np.ndarray, centres: np.ndarray, coef: np.ndarray, gamma: float) -> np.ndarray:
     """Evaluate ``f(x) = Σ_i coef_i · exp(−γ |x − centre_i|)`` for 1-D inputs in O(N log m).
@@ -252,13 +263,13 @@ def laplacian_predict(x: np.ndarray, centres: np.ndarray, coef: np.ndarray, gamm
     lo = min(float(np.nanmin(x)) if np.isfinite(x).any() else 0.0, float(xc[0]))
     hi = max(float(np.nanmax(x)) if np.isfinite(x).any() else 1.0, float(xc[-1]))
     if gamma * (hi - lo) > 300:  # exp would overflow: evaluate directly
-        return (cc * np.exp(-gamma * np.abs(x[..., None] - xc))).sum(-1)
+        return np.asarray((cc * np.exp(-gamma * np.abs(x[..., None] - xc))).sum(-1))
     ref = 0.5 * (lo + hi)
     left = np.concatenate([[0.0], np.cumsum(cc * np.exp(gamma * (xc - ref)))])
     right = np.concatenate([np.cumsum((cc * np.exp(-gamma * (xc - ref)))[::-1])[::-1], [0.0]])
     k = np.searchsorted(xc, x, side="right")  # centres [0, k) are <= x
     xs = np.where(np.isfinite(x), x, ref)
-    return np.exp(-gamma * (xs - ref)) * left[k] + np.exp(gamma * (xs - ref)) * right[k]
+    return np.asarray(np.exp(-gamma * (xs - ref)) * left[k] + np.exp(gamma * (xs - ref)) * right[k])
 
 
 def _fit_kernel_ridge(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glacierlab.errors import DataNotFoundError, InputError
+from glacierlab.geo import on_grid_of
 from glacierlab.vocabulary import PRODUCT_LEVELS
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ _REFLECTANCE = ("toa", "surface")
 def checkpoint_product_level(checkpoint: Any) -> str | None:
     """The optical product level a checkpoint was trained on, or None when it cannot be told.
 
-    Uses ``extra["product_level"]`` (written by :func:`glacierlab.training.train_scene`) when present,
+    Uses the header's ``inputs["optical"]["product_level"]``, else ``extra["product_level"]`` (written by
+    :func:`glacierlab.training.train_scene`) when present,
     else the optical normalisation statistics: maxima above 2 mean digital numbers (``"dn8"``), maxima
     up to 2 mean reflectance (``"reflectance"``, TOA or surface not known).
 
@@ -38,6 +40,11 @@ def checkpoint_product_level(checkpoint: Any) -> str | None:
     Returns:
         ``"toa"``, ``"surface"``, ``"dn8"``, ``"reflectance"`` or None (no optical group or statistics).
     """
+    from glacierlab.inference.checks import model_level
+
+    stored = model_level(checkpoint)  # the header's inputs (every checkpoint written since options travel)
+    if stored is not None:
+        return stored
     extra = (getattr(checkpoint, "metadata", {}) or {}).get("extra", {}) or {}
     if extra.get("product_level") in PRODUCT_LEVELS:
         return str(extra["product_level"])
@@ -121,7 +128,7 @@ def model_inputs(
             for b in names
         ]
         arr = xr.concat(layers, dim="band").assign_coords(band=list(names))
-        out[g] = arr.rio.write_crs(stack.rio.crs).rio.write_transform(stack.rio.transform())
+        out[g] = on_grid_of(arr, stack)
         filled[g] = missing
     return out, filled
 
@@ -157,17 +164,6 @@ def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
     return p
 
 
-def checkpoint_window(checkpoint: Any, default: int = 384) -> int:
-    """The window side (px) a checkpoint was trained with, else ``default`` (the paper's 384).
-
-    Reads ``extra["window"]`` (written by :func:`glacierlab.training.train_scene`) or
-    ``extra["training"]["window"]``.
-    """
-    extra = (getattr(checkpoint, "metadata", {}) or {}).get("extra", {}) or {}
-    win = extra.get("window") or (extra.get("training") or {}).get("window")
-    return int(win) if win else int(default)
-
-
 def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> str:
     """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
 
@@ -185,20 +181,19 @@ def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint"
 
 
 def predict_if_fits(
-    checkpoint: Any, stack: xr.Dataset, *, window: int = 0, stride: int = 0, name: str = "the checkpoint", **kwargs: Any
+    checkpoint: Any, stack: xr.Dataset, *, name: str = "the checkpoint", **overrides: Any
 ) -> tuple[xr.Dataset | None, str]:
     """Predict a stack when the checkpoint fits it, else say why in one sentence (no prediction).
 
-    Bands the scene lacks (e.g. NIR of an RGB image) are fed as no data with ``nodata="all"`` (see
-    :func:`model_inputs`).
+    The checkpoint's stored options apply (:func:`glacierlab.inference.options.options_for`); bands the
+    scene lacks (e.g. NIR of an RGB image) are fed as no data with ``nodata="all"`` (see :func:`model_inputs`).
 
     Args:
         checkpoint: A loaded checkpoint.
         stack: A stack (``stack_region`` format).
-        window: Window side in px (0 = the checkpoint's training window, :func:`checkpoint_window`).
-        stride: Step in px (0 = half the window).
         name: How the checkpoint is named in the message.
-        **kwargs: Passed to :func:`glacierlab.inference.predict.predict_scene`.
+        **overrides: Passed to :func:`glacierlab.inference.predict.predict_scene` (option fields such as
+            ``window``, ``stride``, ``calibration``; None keeps the stored value).
 
     Returns:
         ``(prediction, "")`` or ``(None, why)``.
@@ -210,7 +205,7 @@ def predict_if_fits(
         return None, problem
     inputs, filled = model_inputs(stack, checkpoint.bands, fill_missing=True)
     if any(filled.values()):
-        kwargs.setdefault("nodata", "all")
-    window = window or checkpoint_window(checkpoint)
-    kwargs.setdefault("progress", False)
-    return predict_scene(checkpoint, inputs, window=window, stride=stride or max(window // 2, 1), **kwargs), ""
+        overrides["nodata"] = "all"
+    overrides.setdefault("progress", False)
+    level = stack.attrs.get("product_level") or None
+    return predict_scene(checkpoint, inputs, product_level=level, **overrides), ""

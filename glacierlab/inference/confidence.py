@@ -1,4 +1,4 @@
-"""Per-pixel confidence of a binary (glacier / ice-free) prediction (paper §6).
+"""Per-pixel confidence of a binary (glacier / ice-free) prediction (docs/GLAVITU_SPEC.md §6).
 
 Two conventions, both in [0, 1] and both computed from the glacier probability ``p``:
 
@@ -65,7 +65,7 @@ def confidence(p: np.ndarray, convention: str = "entropy") -> np.ndarray:
     if convention == "entropy":
         return (1.0 - binary_entropy(p)).astype(np.float32)
     a = np.asarray(p, dtype=np.float32)
-    return np.maximum(a, 1.0 - a)
+    return np.asarray(np.maximum(a, 1.0 - a), dtype=np.float32)
 
 
 def confidence_correctness(

@@ -65,9 +65,13 @@ def torch_threads(device: str) -> Iterator[None]:
 class Runner:
     """Runs batches of normalised windows through the model: TTA, MC dropout, softmax -> glacier prob."""
 
-    def __init__(self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool) -> None:
+    def __init__(
+        self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool, precision: str = "auto"
+    ) -> None:
         self.device, self.tta, self.mc = device, tta, mc_samples
         self.cuda = device.startswith("cuda")
+        # bf16 autocast: "auto" uses it on CUDA only; "float32" never (the authors' numbers need it)
+        self.bf16 = precision == "bfloat16" or (precision == "auto" and self.cuda)
         model = model.to(device)
         model.eval()
         self.base = model
@@ -90,16 +94,15 @@ class Runner:
         x = {g: torch.from_numpy(a).to(self.device).contiguous(memory_format=fmt) for g, a in batch.items()}
         loc = None if location is None else torch.from_numpy(location).to(self.device)
         passes = []
-        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.cuda)
+        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.bf16)
         with torch.inference_mode(), amp:
             for _ in range(max(1, self.mc)):
-                acc = None
-                for name in TTA_TRANSFORMS if self.tta else ("identity",):
+                names = TTA_TRANSFORMS if self.tta else ("identity",)
+                probs = []
+                for name in names:
                     out = self.model({g: forward_tf(t, name) for g, t in x.items()}, location=loc)
-                    p = torch.softmax(out.logits.float(), dim=1)[:, 1]
-                    p = inverse_tf(p, name)
-                    acc = p if acc is None else acc + p
-                passes.append(acc / (len(TTA_TRANSFORMS) if self.tta else 1))
+                    probs.append(inverse_tf(torch.softmax(out.logits.float(), dim=1)[:, 1], name))
+                passes.append(torch.stack(probs).sum(0) / len(names))
         stack = torch.stack(passes)
         spread = stack.std(0, unbiased=False) if self.mc > 1 else torch.zeros_like(stack[0])
         return stack.mean(0).cpu().numpy(), spread.cpu().numpy()

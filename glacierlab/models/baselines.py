@@ -1,4 +1,4 @@
-"""Baselines built from the GlaViTU blocks (GLAVITU_SPEC.md §1.7): SETR-B/16, ResU-Net, TransU-Net.
+"""Baselines built from the GlaViTU blocks (docs/GLAVITU_SPEC.md §1.7): SETR-B/16, ResU-Net, TransU-Net.
 
 All start with the fusion block. Their registry defaults follow the IGARSS code they come from
 (no fusion gate, LeakyReLU 0.3, dropout active in training).

@@ -1,4 +1,4 @@
-"""Frozen, validated hyper-parameter configs for GlaViTU and the baselines (GLAVITU_SPEC.md §1).
+"""Frozen, validated hyper-parameter configs for GlaViTU and the baselines (docs/GLAVITU_SPEC.md §1).
 
 Every model is built from one of these dataclasses. They are frozen (hashable, safe to share) and
 check their values in ``__post_init__``; a bad value raises :class:`~glacierlab.errors.ConfigError`

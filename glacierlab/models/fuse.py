@@ -19,8 +19,9 @@ from glacierlab.models.vit import PUPDecoder
 
 def _scale_shift(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
     var, mean = bn.running_var, bn.running_mean  # always tracked in glacierlab models
-    scale = bn.weight / torch.sqrt(var + bn.eps)  # type: ignore[operator]
-    return scale, bn.bias - mean * scale  # type: ignore[operator]
+    assert var is not None and mean is not None  # noqa: S101 - internal invariant, not user input
+    scale = bn.weight / torch.sqrt(var + bn.eps)
+    return scale, bn.bias - mean * scale
 
 
 @torch.no_grad()

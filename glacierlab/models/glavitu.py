@@ -1,4 +1,4 @@
-"""GlaViTU (GLAVITU_SPEC.md §1.1): fusion (+ location), SETR branch (+ residual), ResU-Net (+ residual).
+"""GlaViTU (docs/GLAVITU_SPEC.md §1.1): fusion (+ location), SETR branch (+ residual), ResU-Net (+ residual).
 
 ``E1 = x + PUP(ViT(x))`` feeds the deep-supervision head; ``E = E1 + ResUNet(E1)`` feeds the output
 head. Both heads are 1x1 convs to ``n_classes``; logits are returned before the softmax. One model

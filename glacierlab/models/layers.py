@@ -1,4 +1,4 @@
-"""Convolutional building blocks of GlaViTU with Keras-matching defaults (GLAVITU_SPEC.md §1.2, 1.3, 1.5).
+"""Convolutional building blocks of GlaViTU with Keras-matching defaults (docs/GLAVITU_SPEC.md §1.2, 1.3, 1.5).
 
 Keras defaults reproduced here: BatchNorm eps 1e-3 and momentum 0.01 (Keras 0.99), Glorot-uniform
 kernels, zero biases, TF "same" padding (for the even 2x2 kernel: 0 before, 1 after).
@@ -46,7 +46,7 @@ class Dropout(nn.Module):
 
     Active when Monte-Carlo mode is on (``mc_active``), or when the module is in training mode and
     ``train_active`` is True. With the paper's released code ``train_active`` is False: dropout never
-    acts during training (GLAVITU_SPEC.md §1.6).
+    acts during training (docs/GLAVITU_SPEC.md §1.6).
 
     Args:
         p: Drop probability in [0, 1).

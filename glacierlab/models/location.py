@@ -1,4 +1,4 @@
-"""Location encodings (GLAVITU_SPEC.md §1.3) and the region-bias optimisation for unseen regions (§2.4).
+"""Location encodings (docs/GLAVITU_SPEC.md §1.3) and the region-bias optimisation for unseen regions (§2.4).
 
 * Region one-hot: 11 region codes in the reference code's alphabetical order plus ``"unknown"``.
 * Coordinates: ``[sin lat, cos lat, sin lon, cos lon]`` with the angles in radians.
@@ -34,7 +34,7 @@ REGION_CODES: tuple[str, ...] = (
     "unknown",
 )
 
-#: Paper/figure region codes -> the reference code's codes (GLAVITU_SPEC.md §9).
+#: Paper/figure region codes -> the reference code's codes (docs/GLAVITU_SPEC.md §3.2).
 REGION_ALIASES: dict[str, str] = {
     "ANT": "AN",
     "CAU": "CA",

@@ -92,10 +92,8 @@ def variant_config(name: str, input_groups: Mapping[str, int] | None = None, **o
             raise unknown_name(f"{name} config field", key, fields)
     kwargs: dict[str, Any] = {**defaults, **overrides}
     if isinstance(overrides.get("vit"), Mapping):
-        base = (
-            defaults.get("vit")
-            or next(f for f in dataclasses.fields(cls) if f.name == "vit").default_factory()
-        )  # type: ignore[misc]
+        vit_field: Any = next(f for f in dataclasses.fields(cls) if f.name == "vit")
+        base = defaults.get("vit") or vit_field.default_factory()
         try:
             kwargs["vit"] = dataclasses.replace(base, **overrides["vit"])
         except TypeError as err:
@@ -114,7 +112,7 @@ def build_from_config(config: ModelConfig, variant: str = "custom") -> Segmentat
             f"valid: {[c.__name__ for c in _MODEL_CLASSES]}."
         )
     with torch.device("meta"):  # build without allocating or initialising twice
-        model = model_cls(config)  # type: ignore[arg-type]
+        model = model_cls(config)
     model = model.to_empty(device=torch.get_default_device())
     model.reset_parameters()
     model.variant = variant

@@ -1,4 +1,4 @@
-"""Residual U-Net (GLAVITU_SPEC.md §1.5): ResBlock + max-pool encoder, up-conv + concat + ResBlock decoder."""
+"""Residual U-Net (docs/GLAVITU_SPEC.md §1.5): ResBlock + max-pool encoder, up-conv + concat + ResBlock decoder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vision-transformer encoder and SETR progressive-upsampling (PUP) decoder (GLAVITU_SPEC.md §1.4).
+"""Vision-transformer encoder and SETR progressive-upsampling (PUP) decoder (docs/GLAVITU_SPEC.md §1.4).
 
 Faithful to the Keras reference: patch embedding as a 16x16 stride-16 conv (equal to the Dense on
 (row, col, channel)-flattened patches), learned positional embedding (no class token), pre-norm
@@ -10,6 +10,7 @@ dense layers, no final LayerNorm; PUP decoder without nonlinearities and bilinea
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -114,8 +115,8 @@ class ViTEncoder(nn.Module):
         nn.init.normal_(self.pos_embedding, std=0.05)
         for block in self.blocks:
             block.reset_parameters()  # type: ignore[operator]
-            block.norm1.reset_parameters()  # type: ignore[operator]
-            block.norm2.reset_parameters()  # type: ignore[operator]
+            cast(nn.LayerNorm, block.norm1).reset_parameters()
+            cast(nn.LayerNorm, block.norm2).reset_parameters()
 
     def positions(self, h: int, w: int) -> Tensor:
         """Positional embedding for an (h, w) token grid, (h*w, dim); bicubic when the grid differs."""

@@ -1,6 +1,6 @@
 """Expert uncertainty of glacier outlines and whether a model-reference difference lies inside it.
 
-Two kinds of expert band (GlaViTU paper §7.2, "expert-level" delineation):
+Two kinds of expert band (docs/GLAVITU_SPEC.md §7.2, "expert-level" delineation):
 
 * inter-analyst spread measured on real same-date outline pairs, e.g. the two 2003 and two 2016
   analyses of Hochalmkees in GLIMS (:func:`analyst_pairs` -> :func:`band_from_pairs`);
@@ -15,7 +15,7 @@ a distance, its mean boundary distance is at most that distance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +153,7 @@ def band_from_pairs(
     """
     if pairs.empty:
         raise InputError("no same-date analyst pairs; widen max_days_apart or use literature_band().")
-    funcs = {"max": np.nanmax, "mean": np.nanmean}
+    funcs: dict[str, Callable[[Any], Any]] = {"max": np.nanmax, "mean": np.nanmean}
     if statistic not in funcs:
         raise unknown_name("statistic", statistic, funcs)
     spread = float(funcs[statistic](pairs["rel_spread"]))

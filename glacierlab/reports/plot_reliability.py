@@ -1,4 +1,4 @@
-"""Reliability diagrams (paper §6): accuracy per confidence bin, gap to the diagonal, pixel counts."""
+"""Reliability diagrams (docs/GLAVITU_SPEC.md §6): accuracy per confidence bin, gap to the diagonal, pixel counts."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from glacierlab import lazy_exports
 if TYPE_CHECKING:
     from glacierlab.training.augment import AugmentConfig, augment_sample
     from glacierlab.training.benchmark_h5 import BenchmarkPatches, filter_tiles, read_tiles
+    from glacierlab.training.config import TrainConfig
     from glacierlab.training.losses import focal_loss, total_loss
     from glacierlab.training.scene_dataset import (
         Scene,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
         train_main,
         train_scene,
     )
-    from glacierlab.training.trainer import TrainConfig, TrainResult, train
+    from glacierlab.training.trainer import TrainResult, train
 
 _EXPORTS = {
     "AugmentConfig": "augment",
@@ -59,7 +60,7 @@ _EXPORTS = {
     "run_strategy": "strategies",
     "train_main": "strategies",
     "train_scene": "strategies",
-    "TrainConfig": "trainer",
+    "TrainConfig": "config",
     "TrainResult": "trainer",
     "train": "trainer",
 }

@@ -1,4 +1,4 @@
-"""Training augmentations of GLAVITU_SPEC.md §4, on one sample, driven by a numpy Generator.
+"""Training augmentations of docs/GLAVITU_SPEC.md §4, on one sample, driven by a numpy Generator.
 
 A *sample* is a dict with
 

@@ -1,4 +1,4 @@
-"""Reader for the released GlaViTU benchmark HDF5 files (GLAVITU_SPEC.md §3.3, NIRD doi 10.11582/2024.00168).
+"""Reader for the released GlaViTU benchmark HDF5 files (docs/GLAVITU_SPEC.md §3.3, NIRD doi 10.11582/2024.00168).
 
 Layout: the root holds one group per tile (``ALP-28-23``...). Group attributes: ``region``, ``subregion``,
 ``tile_name``, ``epsg``, ``height``/``width`` (stored, padded), ``original_height``/``original_width``,
@@ -89,9 +89,9 @@ def read_tiles(path: str | os.PathLike[str]) -> list[TileInfo]:
             for name, grp in f.items():
                 a = grp.attrs
                 try:
-                    bounds = None
+                    bounds: tuple[float, float, float, float] | None = None
                     if all(k in a for k in ("xmin", "ymin", "xmax", "ymax")):
-                        bounds = tuple(float(a[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
+                        bounds = (float(a["xmin"]), float(a["ymin"]), float(a["xmax"]), float(a["ymax"]))
                     tiles.append(
                         TileInfo(
                             name,

@@ -1,4 +1,4 @@
-"""Focal loss with soft labels and the deep-supervision total (GLAVITU_SPEC.md §4 "Loss").
+"""Focal loss with soft labels and the deep-supervision total (docs/GLAVITU_SPEC.md §4 "Loss").
 
 Targets are (N, 2, H, W) soft one-hot maps (channel 0 ice-free, 1 glacier). A no-data pixel has the
 all-zero target (0, 0) and therefore contributes exactly 0 to the sum; the mean is still taken over all

@@ -192,7 +192,7 @@ class Scene:
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
-        return tuple(self.reference.shape)  # type: ignore[return-value]
+        return tuple(self.reference.shape)
 
 
 def band_stats(array: np.ndarray, mask: np.ndarray | None = None) -> dict[str, list[float]]:
@@ -264,6 +264,8 @@ def location_vector(kind: str, region: str | None, lon: float | None, lat: float
     from glacierlab.models import coordinate_vector, region_vector
 
     if kind == "region":
+        if region is None:
+            raise InputError("location='region' needs a region name (one of the paper's 12 regions).")
         return np.asarray(region_vector(region), dtype=np.float32)
     if kind == "coordinates":
         if lon is None or lat is None:

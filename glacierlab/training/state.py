@@ -23,7 +23,9 @@ from glacierlab.errors import CheckpointError
 from glacierlab.files import atomic_path
 
 if TYPE_CHECKING:
-    from glacierlab.training.trainer import TrainConfig
+    from glacierlab.models.base import SegmentationModel
+
+from glacierlab.training.config import TrainConfig
 
 STATE_FORMAT = "glacierlab-train-state-1"
 LOG_FIELDS = (
@@ -65,7 +67,7 @@ def write_log(path: Path, history: Sequence[Mapping[str, Any]]) -> None:
 
 def save_model(
     path: Path,
-    model: torch.nn.Module,
+    model: SegmentationModel,
     bands: Mapping[str, Sequence[str]] | None,
     normalisation: Mapping[str, Any] | None,
     extra: Mapping[str, Any],
@@ -163,4 +165,6 @@ def load_state(
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     best = {k: (int(v) if k == "epoch" else float(v)) for k, v in state["best"].items()}
+    if "iou" in best:  # states written before 0.2 called the monitored score "iou" even for monitor="loss"
+        best["monitored"] = best.pop("iou")
     return int(state["epoch"]), json.loads(state["history"]), best

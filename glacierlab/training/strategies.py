@@ -1,4 +1,4 @@
-"""The five training strategies of GLAVITU_SPEC.md §2 as small configurations over one :func:`train`.
+"""The five training strategies of docs/GLAVITU_SPEC.md §2 as small configurations over one :func:`train`.
 
 | strategy | what changes |
 |---|---|
@@ -15,14 +15,12 @@ region, splits it spatially, trains and stores the split with the model.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch.utils.data import Dataset
 
 from glacierlab.errors import ConfigError, InputError, unknown_name
@@ -36,7 +34,6 @@ from glacierlab.training.scene_dataset import (
     scene_from_stack,
 )
 from glacierlab.training.trainer import TrainConfig, TrainResult, train
-from glacierlab.vocabulary import NODATA
 
 STRATEGIES: tuple[str, ...] = ("global", "regional", "finetune", "region_encoding", "coordinate_encoding")
 
@@ -85,7 +82,7 @@ def finetune_strategy(
     checkpoint: str | Path, regions: Sequence[str] | None = None, **config: Any
 ) -> Strategy:
     """Continue a checkpoint (on one region): Adam 5e-5, one cosine decay over 80 epochs, min val loss."""
-    defaults = {"lr": 5e-5, "epochs": 80, "schedule": "cosine", "monitor": "loss"}
+    defaults: dict[str, Any] = {"lr": 5e-5, "epochs": 80, "schedule": "cosine", "monitor": "loss"}
     return Strategy(
         "finetune",
         TrainConfig(**(defaults | config | {"init_checkpoint": str(checkpoint)})),
@@ -271,28 +268,14 @@ def train_scene(
     return run_strategy(strat, train_ds, val_ds, extra=extra, resume=resume, on_epoch=on_epoch)
 
 
-def split_counts(split: SpatialSplit, reference: np.ndarray) -> dict[str, dict[str, int]]:
-    """Pixels and glacier pixels per split (and buffer), for reports and model cards."""
-    pm = split.pixel_map()
-    out = {}
-    for code, name in ((0, "train"), (1, "val"), (2, "test"), (-1, "buffer")):
-        m = (pm == code) & (reference != NODATA)
-        out[name] = {"pixels": int(m.sum()), "glacier": int((m & (reference == 1)).sum())}
-    return out
-
-
-def strategy_fields() -> list[str]:
-    """Names of the :class:`TrainConfig` fields (for the CLI and notebooks)."""
-    return [f.name for f in dataclasses.fields(TrainConfig)]
-
-
 def _parser() -> Any:
     import argparse
 
     p = argparse.ArgumentParser(
         prog="glacierlab train",
         description="Train a glacier-mapping model on a catalog "
-        "region with a spatial block split (GLAVITU_SPEC.md §2, §4).",
+        "region with glacierlab's spatial block split (strategies docs/GLAVITU_SPEC.md §2, recipe §4; "
+        "the paper's split is random per subregion, §3.2).",
     )
     p.add_argument(
         "--strategy", default="global", choices=STRATEGIES, help="training strategy (default global)"

@@ -1,4 +1,4 @@
-"""One training loop for every strategy: the paper's recipe (GLAVITU_SPEC.md §4).
+"""One training loop for every strategy: the paper's recipe (docs/GLAVITU_SPEC.md §4).
 
 Adam (eps 1e-7) with per-step cosine annealing and warm restarts (cycles of 10, 20, 40, 80 epochs) or a
 single cosine decay (fine-tuning); focal loss (gamma 2) + 0.5 x deep supervision; validation glacier IoU
@@ -20,103 +20,25 @@ the same curve as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence, Sized
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from glacierlab.errors import CheckpointError, ConfigError, unknown_name
+from glacierlab.errors import CheckpointError, ConfigError
 from glacierlab.metrics import ConfusionCounts, confusion_counts, per_patch_iou
+from glacierlab.models.base import SegmentationModel
 from glacierlab.models.device import resolve_device
+from glacierlab.training.config import TrainConfig
 from glacierlab.training.losses import focal_loss, total_loss
 from glacierlab.training.state import load_state, save_model, save_state, write_log
-
-SCHEDULES = ("restarts", "cosine")
-MONITORS = ("iou", "loss")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training hyper-parameters (defaults: the paper's global model).
-
-    Attributes:
-        variant: Model name for :func:`glacierlab.models.build_model`.
-        model_overrides: Extra config fields for the model (e.g. ``{"dropout_in_training": True}``).
-        location: Location encoding: ``"none"``, ``"region"`` or ``"coordinates"``.
-        epochs: Total epochs (paper 150 = 10 + 20 + 40 + 80).
-        batch_size: Windows per step (paper 8).
-        lr: Start learning rate of Adam (paper 5e-4; fine-tuning 5e-5).
-        adam_eps: Adam epsilon (Keras 1e-7).
-        schedule: ``"restarts"`` (cosine with warm restarts) or ``"cosine"`` (one decay over all epochs).
-        restart_epochs: First cycle length in epochs (T_0; paper 10).
-        restart_mult: Cycle length multiplier (T_mult; paper 2).
-        focal_gamma: Focal-loss exponent (paper 2).
-        aux_weight: Weight of the deep-supervision loss (paper 0.5).
-        monitor: What ``<name>.safetensors`` tracks: best validation ``"iou"`` or lowest ``"loss"``.
-        max_steps_per_epoch: Cap on steps per epoch (None: the whole training dataset).
-        init_checkpoint: Checkpoint to start from (fine-tuning); its model replaces ``variant``.
-        seed: Seed of model initialisation, sampling and augmentation.
-        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
-        amp: bf16 autocast on CUDA (ignored on CPU).
-        num_workers: DataLoader worker processes.
-        num_threads: Torch intra-op CPU threads during the run (None: torch's default); restored after.
-        out_dir: Output folder.
-        name: File-name stem of the outputs.
-        progress: Show a tqdm bar with loss and IoU.
-    """
-
-    variant: str = "glavitu_lite"
-    model_overrides: Mapping[str, Any] = field(default_factory=dict)
-    location: str = "none"
-    epochs: int = 150
-    batch_size: int = 8
-    lr: float = 5e-4
-    adam_eps: float = 1e-7
-    schedule: str = "restarts"
-    restart_epochs: int = 10
-    restart_mult: int = 2
-    focal_gamma: float = 2.0
-    aux_weight: float = 0.5
-    monitor: str = "iou"
-    max_steps_per_epoch: int | None = None
-    init_checkpoint: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    num_workers: int = 0
-    num_threads: int | None = None
-    out_dir: str = "runs/train"
-    name: str = "model"
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "restart_epochs", "restart_mult"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
-        if not (self.lr > 0 and self.adam_eps > 0 and self.focal_gamma >= 0 and self.aux_weight >= 0):
-            raise ConfigError("lr and adam_eps must be > 0, focal_gamma and aux_weight >= 0.")
-        if self.schedule not in SCHEDULES:
-            raise unknown_name("schedule", self.schedule, SCHEDULES)
-        if self.monitor not in MONITORS:
-            raise unknown_name("monitor", self.monitor, MONITORS)
-        if self.location not in ("none", "region", "coordinates"):
-            raise unknown_name("location encoding", self.location, ("none", "region", "coordinates"))
-        if self.num_workers < 0 or (self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1):
-            raise ConfigError("num_workers must be >= 0 and max_steps_per_epoch None or >= 1.")
-
-    def to_json(self) -> str:
-        """The config as JSON (stored in checkpoints and the resume state)."""
-        return json.dumps(
-            dataclasses.asdict(self) | {"model_overrides": dict(self.model_overrides)}, default=str
-        )
 
 
 @dataclass
@@ -168,7 +90,7 @@ def _masks(logits: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.n
     return pred, ref, valid
 
 
-def build_training_model(config: TrainConfig, input_groups: Mapping[str, int]) -> torch.nn.Module:
+def build_training_model(config: TrainConfig, input_groups: Mapping[str, int]) -> SegmentationModel:
     """The model a run starts from: the ``init_checkpoint``'s model, or a fresh ``variant``."""
     if config.init_checkpoint:
         from glacierlab.models import load_checkpoint
@@ -305,12 +227,15 @@ def _train(
         val_data, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers, pin_memory=pin
     )
     if len(loader) == 0:
-        raise ConfigError(f"{len(train_data)} training samples make no full batch of {config.batch_size}.")
+        raise ConfigError(
+            f"{len(cast(Sized, train_data))} training samples make no full batch of {config.batch_size}."
+        )
     steps = min(len(loader), config.max_steps_per_epoch or len(loader))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=config.adam_eps)
     sched = _scheduler(config, opt, steps)
     history: list[dict[str, Any]] = []
-    best = {"iou": -math.inf, "loss": math.inf, "epoch": 0}
+    # "monitored": best value of the monitored score (val IoU, or -val loss when monitor="loss")
+    best = {"monitored": -math.inf, "loss": math.inf, "epoch": 0}
     start = 0
     if resume:
         state_path = paths["state"] if resume is True else Path(resume)
@@ -364,8 +289,8 @@ def _train(
             save_model(paths["minloss"], model, bands, normalisation, row_meta)
             saved.append("loss")
         monitored = val_iou if config.monitor == "iou" else -val_loss
-        if monitored > best["iou"]:
-            best["iou"], best["epoch"] = monitored, epoch + 1
+        if monitored > best["monitored"]:
+            best["monitored"], best["epoch"] = monitored, epoch + 1
             save_model(paths["best"], model, bands, normalisation, row_meta)
             saved.append(config.monitor)
         row["saved"] = "+".join(saved)
