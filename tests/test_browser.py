@@ -174,15 +174,16 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
     expect(legend).to_contain_text("model mask", timeout=30_000)
     expect(legend).to_contain_text("ice-free")
 
-    # slider: opacity 0.80 -> 0.65 with the keyboard; the kernel applies it to the layers
+    # slider: opacity 0.80 -> 0.65 with the keyboard; the kernel applies it to the layers (the mask is
+    # tiled from its COG, the float layers are image overlays) and hidden layers stay hidden
     opacity = _widget(page, "slider", "Opacity")
     opacity.locator(".noUi-handle").first.focus()
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
     expect(opacity.locator(".widget-readout")).to_have_text("0.65", timeout=30_000)
+    layers_js = "[...document.querySelectorAll('.leaflet-layer, img.leaflet-image-layer')]"
     page.wait_for_function(
-        "() => [...document.querySelectorAll('img.leaflet-image-layer')]"
-        ".some(i => Math.abs(parseFloat(getComputedStyle(i).opacity) - 0.65) < 0.01)",
+        f"() => {layers_js}.some(i => Math.abs(parseFloat(getComputedStyle(i).opacity) - 0.65) < 0.01)",
         timeout=30_000,
     )
 
@@ -196,7 +197,10 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
     )
 
     # region switch: the Date dropdown shows the scene the kernel now uses
-    _widget(page, "dropdown", "Region").locator("select").select_option("khumbu")
+    from glacierlab.data.catalog import load_catalog
+
+    khumbu = f"{load_catalog().region('khumbu').name} (khumbu)"  # the dropdown's label for that region
+    _widget(page, "dropdown", "Region").locator("select").select_option(label=khumbu)
     date = _widget(page, "dropdown", "Date").locator("select")
     page.wait_for_function(
         "(s) => s.selectedOptions.length && s.selectedOptions[0].text.startsWith('G086917E27925N')",

@@ -124,6 +124,8 @@ def describe_value(name: str, value: float | np.ndarray | None, bands: Any = Non
         return f"{name}: no data"
     if style.classes:
         return f"{name}: " + dict(style.classes).get(int(value), f"{value:g}")
+    if style.units in ("m", "K"):
+        return f"{name}: {value:.0f} {style.units}"
     unit = f" {style.units}" if style.units else ""
     return f"{name}: {value:.3g}{unit}"
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from glacierlab.data.catalog import Catalog, load_catalog
 from glacierlab.errors import InputError
+from glacierlab.geo import BBox
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -109,19 +110,17 @@ class RegionContents:
         return next((i.scene for i in self.imagery if i.has_reference), keys[0])
 
     def summary(self) -> str:
-        """A few plain lines: imagery (key, date, sensor, level), DEMs, outline sets, and what is missing."""
-        img = (
-            "; ".join(
-                f"{i.scene} ({i.sensor or 'unknown sensor'}, {i.product_level}"
-                + (f", {i.date})" if i.date != i.scene else ")")
-                for i in self.imagery
-            )
-            if self.imagery
-            else "none"
+        """Plain lines: imagery (scenes grouped by sensor, level and date), DEMs, outline sets, what is missing."""
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for i in self.imagery:
+            groups.setdefault((i.sensor or "unknown sensor", i.product_level, i.date), []).append(i.scene)
+        img = "; ".join(
+            (f"{keys[0]} ({sensor}, {level})" if keys == [date] else f"{_listed(keys)} ({sensor}, {level}, {date})")
+            for (sensor, level, date), keys in groups.items()
         )
-        dem = ", ".join(f"{s} ({d or 'undated'})" for s, d in self.dems) or "none"
-        out = ", ".join(o.label for o in self.outlines) or "none"
-        lines = [f"{self.name}: imagery {img}", f"DEM: {dem}", f"outlines: {out}"]
+        dem = _listed([f"{s} ({d or 'undated'})" for s, d in self.dems])
+        out = _listed([o.label for o in self.outlines], 12)
+        lines = [f"{self.name}: imagery {img or 'none'}", f"DEM: {dem or 'none'}", f"outlines: {out or 'none'}"]
         hint = self.hint()
         return "\n".join(lines + ([hint] if hint else []))
 
@@ -145,6 +144,12 @@ class RegionContents:
         if not missing:
             return ""
         return f"This region has no {' or '.join(missing)}: {GET_MORE}."
+
+
+def _listed(items: Sequence[str], most: int = 4) -> str:
+    """``a, b, c, d and 24 more``."""
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def region_contents(region_id: str, catalog: Catalog | None = None) -> RegionContents:
@@ -223,7 +228,7 @@ def scene_outlines(
         src = cat.source(sid)
         if src.kind == "vector":
             return load_outlines(
-                src, date=scene.date if src.date_attribute else None, bbox=tuple(bbox or reg.bbox), catalog=cat
+                src, date=scene.date if src.date_attribute else None, bbox=BBox.parse(bbox or reg.bbox), catalog=cat
             )
     return None
 
@@ -248,7 +253,7 @@ def outline_areas(
 
     cat = catalog or load_catalog()
     reg = cat.region(region_id)
-    box = tuple(bbox or reg.bbox)
+    box = BBox.parse(bbox or reg.bbox)
     epsg = utm_epsg((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
     rows = []
     for o in region_contents(region_id, cat).outlines:

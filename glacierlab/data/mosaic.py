@@ -117,7 +117,7 @@ def blank_grid(bbox: Sequence[float], resolution: float = 30.0) -> xr.DataArray:
     from rasterio.transform import from_origin
     from rasterio.warp import transform_bounds
 
-    from glacierlab.geo import utm_epsg
+    from glacierlab.geo import georeference, utm_epsg
 
     if not resolution > 0:
         raise GridError(f"resolution must be > 0 metres, got {resolution}")
@@ -136,4 +136,4 @@ def blank_grid(bbox: Sequence[float], resolution: float = 30.0) -> xr.DataArray:
         dims=("y", "x"),
         coords={"y": y1 - resolution * (np.arange(ny) + 0.5), "x": x0 + resolution * (np.arange(nx) + 0.5)},
     )
-    return da.rio.write_crs(f"EPSG:{epsg}").rio.write_transform(from_origin(x0, y1, resolution, resolution))
+    return georeference(da, f"EPSG:{epsg}", from_origin(x0, y1, resolution, resolution))

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from glacierlab.errors import DataNotFoundError, InputError, unknown_name
-from glacierlab.geo import BBox
+from glacierlab.geo import BBox, on_grid_of
 from glacierlab.vocabulary import OPTICAL_BANDS, PRODUCT_LEVELS
 
 PathLike = str | os.PathLike[str]
@@ -84,7 +84,7 @@ def _read_optical(
         raise unknown_name("optical band name", bad[0], OPTICAL_BANDS, "Name bands with the model's band names.")
     order = [b for b in OPTICAL_BANDS if b in idx]
     out = stacked.isel(band=[idx[b] for b in order]).assign_coords(band=order)
-    return out.rio.write_crs(arrays[0].rio.crs).rio.write_transform(arrays[0].rio.transform())
+    return on_grid_of(out, arrays[0])
 
 
 def stack_from_files(
