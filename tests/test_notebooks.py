@@ -99,6 +99,10 @@ def test_notebook_conventions(path: Path) -> None:
     for node in tree.body:
         assert isinstance(node, ast.Assign), f"parameters cell: only assignments, got {ast.dump(node)[:60]}"
         ast.literal_eval(node.value)  # raises on anything but literals
+    from papermill.translators import PythonTranslator
+
+    # papermill understands every parameter (a comment holding "=" makes it log "Unable to parse line")
+    assert len(PythonTranslator.inspect({"source": "".join(code[0]["source"])})) == len(tree.body)
     for cell in code:
         assert not cell.get("outputs") and cell.get("execution_count") is None, "outputs must be stripped"
         defs = [

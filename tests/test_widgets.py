@@ -99,7 +99,10 @@ def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Pat
     m = new_map(EVEREST_BOX)
     n_layers = len(m.layers)
     runner = ModelRunner(stack, m=m, window=64, stride=32, background=False, out_dir=None)
-    assert "glavitu_lite_everest" in runner.message  # "" = no trained model in the workspace: the shipped one
+    # "" = no trained model in the workspace: the shipped one, and the box shows the file the next Run uses
+    from glacierlab.weights import shipped_checkpoint_path
+
+    assert runner.checkpoint.value == str(shipped_checkpoint_path()) and "glavitu_lite_everest" in runner.message
     runner.checkpoint.value = str(tmp_path / "nope.safetensors")
     assert isinstance(runner.error, DataNotFoundError) and "shipped" in runner.message
     runner.run_button.click()

@@ -87,10 +87,16 @@ class ModelRunner(WidgetBase):
         self.filled: list[str] = []
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        from glacierlab.inference.compat import choose_checkpoint, workshop_checkpoints
+
+        try:  # the box shows the file the next Run uses: "" resolves to the trained or the shipped model
+            shown = str(checkpoint) if checkpoint else str(choose_checkpoint(""))
+        except GlacierLabError:
+            shown = str(checkpoint)
         self.checkpoint = w.Combobox(
             description="Checkpoint",
-            value=str(checkpoint),
-            options=[str(c) for c in checkpoints],
+            value=shown,
+            options=list(dict.fromkeys([*(str(c) for c in checkpoints), *map(str, workshop_checkpoints())])),
             ensure_option=False,
             placeholder="path/to/model.safetensors",
         )

@@ -146,6 +146,11 @@ class RegionContents:
         return f"This region has no {' or '.join(missing)}: {GET_MORE}."
 
 
+def _int_text(value: object) -> str:
+    """``519702.0`` -> ``"519702"`` (ids read as floats from .dbf files)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _listed(items: Sequence[str], most: int = 4) -> str:
     """``a, b, c, d and 24 more``."""
     shown = ", ".join(items[:most])
@@ -244,7 +249,8 @@ def outline_areas(
         catalog: Catalog (default :func:`load_catalog`).
 
     Returns:
-        Columns ``outlines`` (the set's label), ``source``, ``glaciers``, ``area_km2``; empty without outlines.
+        Columns ``outlines`` (the set's label; one row per analysis when analysts' outlines of one date
+        differ, e.g. GLIMS ``anlys_id``), ``source``, ``glaciers``, ``area_km2``; empty without outlines.
     """
     import pandas as pd
 
@@ -260,12 +266,15 @@ def outline_areas(
         if o.kind != "vector":
             continue
         gdf = load_outlines(o.source, date=o.date, bbox=box, catalog=cat)
-        rows.append(
-            {
-                "outlines": o.label,
-                "source": o.source,
-                "glaciers": len(gdf),
-                "area_km2": float(gdf.to_crs(epsg).geometry.area.sum() / 1e6),
-            }
-        )
+        # several analysts' outlines of one date (GLIMS analyses) are separate sets, never summed
+        parts = list(gdf.groupby("anlys_id")) if "anlys_id" in gdf.columns and gdf["anlys_id"].nunique() > 1 else []
+        for key, part in parts or [(None, gdf)]:
+            rows.append(
+                {
+                    "outlines": o.label if key is None else f"{o.label} (analysis {_int_text(key)})",
+                    "source": o.source,
+                    "glaciers": len(part),
+                    "area_km2": float(part.to_crs(epsg).geometry.area.sum() / 1e6),
+                }
+            )
     return pd.DataFrame(rows, columns=["outlines", "source", "glaciers", "area_km2"])

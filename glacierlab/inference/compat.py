@@ -164,6 +164,15 @@ def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
     return p
 
 
+def workshop_checkpoints() -> list[Path]:
+    """The checkpoints a workshop offers: the one train_your_region wrote (if any), then the shipped model."""
+    from glacierlab.settings import TRAINED_CHECKPOINT, workspace
+    from glacierlab.weights import shipped_checkpoint_path
+
+    trained = workspace() / TRAINED_CHECKPOINT
+    return ([trained] if trained.is_file() else []) + [shipped_checkpoint_path()]
+
+
 def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> str:
     """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
 
