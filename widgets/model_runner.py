@@ -294,8 +294,8 @@ class ModelRunner(WidgetBase):
             else ""
         )
         self._say(
-            f"done in {self.seconds:.1f} s: {share:.1f} % of the {valid.mean() * 100:.0f} % pixels with data "
-            f"mapped as glacier{note}"
+            f"done in {self.seconds:.1f} s: {share:.1f} % of the mapped pixels are glacier "
+            f"({valid.mean() * 100:.0f} % of the scene has data){note}"
         )
         self._emit(result)
         return result
