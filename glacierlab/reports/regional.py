@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
 
 def training_window(checkpoint: Any, default: int = 384) -> int:
-    """The window side (px) a checkpoint was trained with (``extra["training"]["window"]``), else ``default``."""
+    """The window side (px) a checkpoint was trained with, else ``default``.
+
+    ``extra["window"]`` (as ``train_scene`` writes it) or ``extra["training"]["window"]``.
+    """
     extra = getattr(checkpoint, "metadata", {}).get("extra", {}) or {}
-    return int((extra.get("training") or {}).get("window", default))
+    return int(extra.get("window") or (extra.get("training") or {}).get("window") or default)
 
 
 def default_checkpoint(stack: xr.Dataset) -> Path | None:
