@@ -271,8 +271,14 @@ def heldout_area_check(
         return None
     extra = ck.metadata.get("extra", {}) or {}
     region = str(extra.get("region_id") or "everest")
-    if stack is None or tuple(stack["reference"].shape) != tuple(split.shape):
-        stack = stack_region(region, groups=tuple(ck.bands))
+    same = (
+        stack is not None
+        and stack.attrs.get("region") == region
+        and "reference" in stack
+        and tuple(stack["reference"].shape) == tuple(split.shape)
+    )
+    if stack is None or not same:
+        stack, probability = stack_region(region, groups=tuple(ck.bands)), None
     ref = np.asarray(stack["reference"].values)
     if probability is None or np.shape(probability) != tuple(split.shape):
         from glacierlab.inference.compat import model_inputs
