@@ -129,7 +129,8 @@ def model_inputs(
                 "a model cannot map a scene from no data. Choose a checkpoint trained on these bands."
             )
         layers = [
-            da.sel(band=b) if b in have else xr.full_like(da.isel(band=0), np.nan).assign_coords(band=b) for b in names
+            da.sel(band=b) if b in have else xr.full_like(da.isel(band=0), np.nan).assign_coords(band=b)
+            for b in names
         ]
         arr = xr.concat(layers, dim="band").assign_coords(band=list(names))
         out[g] = on_grid_of(arr, stack)

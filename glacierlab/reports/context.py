@@ -32,6 +32,26 @@ class Md(str):
         return str(self)
 
 
+class Png:
+    """A rendered figure that notebooks display as a PNG (whatever the matplotlib backend)."""
+
+    def __init__(self, fig: Any, dpi: int = 100) -> None:
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        self.data = buf.getvalue()
+        try:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)  # a pyplot figure would otherwise be shown a second time at the end of the cell
+        except ImportError:  # pragma: no cover - matplotlib is a dependency
+            pass
+
+    def _repr_png_(self) -> bytes:
+        return self.data
+
+
 @dataclass
 class Report:
     """Parameters and intermediate results of one regional report.
@@ -60,6 +80,7 @@ class Report:
     ck_path: Path | None = None
     no_model: str = ""
     export: Path | None = None
+    predict: dict[str, Any] = field(default_factory=dict)
     prediction: xr.Dataset | None = None
     p: np.ndarray | None = None
     check: HeldoutAreaCheck | None = None
@@ -98,6 +119,7 @@ class Report:
         """Load the region's main stack (when its scene has rasters) and choose the model."""
         from glacierlab.data.catalog import load_catalog
         from glacierlab.data.stack import stack_region
+        from glacierlab.geo import BBox
         from glacierlab.reports.export import export_folder
         from glacierlab.reports.regional import model_for
 
@@ -105,7 +127,7 @@ class Report:
         rep.reg = load_catalog().region(region)
         scene = rep.reg.scene(date)
         if scene.optical or scene.dem:
-            rep.stack = stack_region(region, date=date, bbox=rep.bbox)
+            rep.stack = stack_region(region, date=date, bbox=BBox.parse(rep.bbox) if rep.bbox else None)
             rep.sources |= set(str(rep.stack.attrs.get("sources", "")).split(","))
         rep.ck_path, rep.no_model = model_for(rep.stack, checkpoint)
         rep.export = export_folder(out_dir)

@@ -47,7 +47,7 @@ def layer_name(*parts: str) -> str:
     """A GeoPackage layer name from parts (``model_2000-10-30``), checked with :func:`safe_name`."""
     import re
 
-    text = "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", p).strip("-") for p in parts if p)
+    text = "_".join(re.sub(r"[^A-Za-z0-9_.-]+", "-", p).strip("-") for p in parts if p)
     return safe_name(text, "layer name")
 
 

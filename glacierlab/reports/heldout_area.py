@@ -238,9 +238,9 @@ def heldout_area_check(
     Args:
         checkpoint: Checkpoint path (its ``extra`` holds ``spatial_split`` and ``region_id``).
         stack: The training region's full stack when already loaded (else loaded here).
-        probability: Raw glacier probability of that whole stack when already predicted (as
-            ``map_stack`` does: the training window, stride window / 2); else the validation and test
-            blocks are predicted here (:func:`glacierlab.reports.evaluate.predict_area`).
+        probability: Raw glacier probability of that whole stack when already predicted with the
+            defaults of ``map_stack`` (the training window, stride window / 2, no TTA); else the whole
+            training scene is predicted here the same way.
         cache: Read / write the result in ``<cache>/area_error/`` (keyed by the checkpoint's sha256).
         batch_size: Windows per forward pass when predicting.
 
@@ -282,12 +282,21 @@ def heldout_area_check(
     ref = np.asarray(stack["reference"].values)
     if probability is None or np.shape(probability) != tuple(split.shape):
         from glacierlab.inference.compat import model_inputs
-        from glacierlab.reports.evaluate import predict_area
+        from glacierlab.inference.predict import predict_scene
 
         window = training_window(ck)
         inputs, _ = model_inputs(stack, ck.bands)
-        area = split.mask("val") | split.mask("test")
-        probability = predict_area(ck, inputs, area, window=window, stride=window // 2, batch_size=batch_size)
+        pred = predict_scene(  # the whole scene, as the report maps it (window, stride, no-data policy)
+            ck,
+            inputs,
+            window=window,
+            stride=window // 2,
+            batch_size=batch_size,
+            calibration=None,
+            nodata="all",
+            progress=False,
+        )
+        probability = np.asarray(pred["probability"].values)
     arrays = getattr(ck, "calibration", None) or {}
     calibrator = Calibrator.from_arrays(arrays) if arrays else None
     p = glacier_probability(np.asarray(probability), calibrator)

@@ -75,7 +75,8 @@ def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
         Path of ``index.html``.
     """
     out = Path(out_dir)
-    rows, failures = [], {}
+    rows: list[str] = []
+    failures: dict[str, list[tuple[str, str, str]]] = {}
     for _, r in table.iterrows():
         region = str(r["region"])
         folder = out / region

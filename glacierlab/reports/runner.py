@@ -54,7 +54,8 @@ class ReportExecutionError(GlacierLabError, RuntimeError):
 
     def __init__(self, region: str, notebook: Path, cell: int | None, ename: str, evalue: str) -> None:
         super().__init__(
-            f"region {region!r}: cell [{cell}] raised {ename}: {evalue} (executed notebook kept at {notebook})"
+            f"region {region!r}: cell [{cell}] raised {ename}: {evalue} "
+            f"(executed notebook kept at {notebook})"
         )
         self.region, self.notebook, self.cell, self.ename, self.evalue = region, notebook, cell, ename, evalue
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from glacierlab.reports import tables
-from glacierlab.reports.context import Md, Report
+from glacierlab.reports.context import Md, Png, Report
 
 DOCS = "docs/area_uncertainty.md"
 
@@ -39,14 +39,11 @@ def inputs(rep: Report) -> list[Any]:
     """Overview figure of the inputs and the data table."""
     if rep.stack is None:
         return [Md("No raster inputs for this region's scene; the outline series below is the whole report.")]
-    import matplotlib.pyplot as plt
-
     from glacierlab.reports.plot import region_overview
     from glacierlab.reports.runner import region_summary
 
     assert rep.reg is not None
     fig = region_overview(rep.stack, title=f"{rep.reg.name}: inputs on one grid")
-    plt.close(fig)
     summary = region_summary(rep.stack).set_index("quantity")
     look = (
         "Look at whether the image is cloud- and snow-free and whether the reference outlines (right) cover "
@@ -55,7 +52,7 @@ def inputs(rep: Report) -> list[Any]:
         else "Look at where the reference ice (right) lies in the terrain (left); there is no image to map here."
     )
     return [
-        fig,
+        Png(fig),
         caption(look),
         tables.html(summary, "Inputs of the main scene (sources and licences in full in provenance.json)."),
     ]
@@ -65,23 +62,21 @@ def model_map(rep: Report, **predict: Any) -> list[Any]:
     """Predict the main scene, show the four-panel figure and the whole-frame scores."""
     if rep.ck_path is None or rep.stack is None:
         return [Md(f"**No model map for this scene:** {rep.no_model}")]
-    import matplotlib.pyplot as plt
-
     from glacierlab.files import safe_name
     from glacierlab.reports import regional
     from glacierlab.reports.timeline import calibrated_probability
 
     assert rep.reg is not None
     prefix = safe_name(f"{rep.main_date}_".replace("/", "-"), "scene date") if rep.export else ""
+    rep.predict = dict(predict)
     rep.prediction = regional.map_stack(
         rep.stack, rep.ck_path, out_dir=rep.export, overwrite=True, prefix=prefix, **predict
     )
     valid = np.isfinite(rep.stack["optical"].values).any(axis=0)
     rep.p = calibrated_probability(rep.prediction, rep.ck_path, valid)
     fig = regional.prediction_figure(rep.stack, rep.prediction, title=f"{rep.reg.name}: model vs reference")
-    plt.close(fig)
     out: list[Any] = [
-        fig,
+        Png(fig),
         caption(
             "Look at the third panel: red is ice the model adds to the reference, orange is reference ice it "
             "misses; the last panel shows where the model is unsure (dark)."
@@ -108,11 +103,15 @@ def area(rep: Report) -> list[Any]:
     from glacierlab.reports.heldout_area import heldout_area_check
     from glacierlab.reports.timeline import source_dates
 
+    assert rep.prediction is not None
     try:
         rep.pixel_km2 = pixel_area_km2(rep.stack)
     except GridError as err:
         return [Md(f"Areas are not computed: {err}")]
-    rep.check = heldout_area_check(rep.ck_path, stack=rep.stack, probability=rep.prediction["probability"].values)
+    default_map = set(rep.predict) <= {"batch_size", "tta"} and not rep.predict.get("tta")
+    rep.check = heldout_area_check(
+        rep.ck_path, stack=rep.stack, probability=rep.prediction["probability"].values if default_map else None
+    )
     out: list[Any] = []
     pct = int(round(rep.level * 100))
     if rep.check is None:

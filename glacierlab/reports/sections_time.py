@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from glacierlab.reports import tables
-from glacierlab.reports.context import Md, Report
+from glacierlab.reports.context import Md, Png, Report
 from glacierlab.reports.sections import caption
 
 
@@ -81,9 +81,9 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
     )
 
     if rep.ck_path is None or rep.stack is None or rep.p is None:
-        main = (rep.region, str(rep.stack.attrs.get("scene", ""))) if rep.stack is not None else ("", "")
+        key = (rep.region, str(rep.stack.attrs.get("scene", ""))) if rep.stack is not None else ("", "")
         checkpoint = rep.checkpoint or _shipped()
-        rep.other = [m for m in unmapped_scenes(rep.region, checkpoint) if (m.region, m.scene) != main]
+        rep.other = [m for m in unmapped_scenes(rep.region, checkpoint) if (m.region, m.scene) != key]
     else:
         rep.other = other_dates(rep.region, rep.stack, rep.ck_path, out_dir=rep.export, **predict)
     if not rep.other:
@@ -97,7 +97,7 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
             reasons.setdefault(_reason(m.refused), []).append(f"{m.region} {m.scene}")
         out.append(Md("Not mapped:\n\n" + "\n".join(f"- {', '.join(s)}: {r}" for r, s in reasons.items())))
     for m in rep.other:
-        if m.prediction is None:
+        if m.prediction is None or rep.ck_path is None or rep.p is None:
             continue
         rep.sources |= {s for s in m.sources if s}
         p2 = calibrated_probability(m.prediction, rep.ck_path, m.valid)
@@ -113,13 +113,13 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
         rep.summary.setdefault("change", _short(ch.loc["all glaciers"], a, b, validated=not m.caveats))
         out += [
             Md(f"**{m.label}.** " + statement),
-            _change_figure(rep, m, p2),
+            Png(_change_figure(rep, m, p2)),
             caption(
                 "Compare the two images first (snow, clouds, shadows): where they differ for reasons other than "
                 "ice, the blue (gained) and red (lost) patches on the right are imagery, not glacier change."
             ),
             tables.html(
-                tables.change_table(ch, a, b),
+                tables.change_table(ch, a, b, validated=not m.caveats),
                 "Expected areas over the pixels seen on both dates; gained / "
                 "lost / stable from the p > 0.5 masks; ± is 95 % with the two dates' errors independent.",
             ),
@@ -221,7 +221,7 @@ def _outline_series(rep: Report) -> list[Any]:
     )
     return [
         Md("### Outlines over time"),
-        fig,
+        Png(fig),
         caption(
             "Look at whether the error bars (95 %) of two dates overlap: where they do, the change between "
             "them is not established by these outlines."

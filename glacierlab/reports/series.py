@@ -18,6 +18,7 @@ uncertainty" when ``|ΔA| > 1.96 σ``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +156,7 @@ def _elevation_series(src: Any, cat: Any) -> list[Extent]:
     return out
 
 
-def outline_series(region_id: str, bbox: BBox | None = None) -> list[Extent]:
+def outline_series(region_id: str, bbox: BBox | Sequence[float] | None = None) -> list[Extent]:
     """Every dated glacier extent of a region's outline scenes (see the module docstring), by date.
 
     Args:

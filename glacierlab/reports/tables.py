@@ -41,11 +41,11 @@ class HtmlBlock(str):
 def _cell(v: Any) -> tuple[str, str]:
     if isinstance(v, bool | np.bool_):
         return ("yes", "gl-yes") if v else ("no", "gl-no")
-    if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer() and abs(v) >= 10:
+    if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer() and abs(float(v)) >= 10:
         return f"{int(v):,}".replace(",", " "), ""
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–", ""
-    if isinstance(v, str) and not v.replace(".", "").replace("-", "").replace("+", "").replace(" ", "").isdigit():
+    if isinstance(v, str) and any(ch.isalpha() for ch in v):
         return _html.escape(v), "gl-text"
     return _html.escape(str(v)), ""
 
@@ -98,7 +98,7 @@ def scores_table(scores: Mapping[str, float]) -> pd.DataFrame:
         "background_iou": "background IoU",
         "mean_iou": "mean IoU",
     }
-    row = {v: round(float(scores[k]), 3) for k, v in names.items() if k in scores}
+    row: dict[str, Any] = {v: round(float(scores[k]), 3) for k, v in names.items() if k in scores}
     row["pixels scored"] = f"{int(scores.get('pixels', 0)):,}"
     return pd.DataFrame([row], index=pd.Index(["model vs reference"], name=""))
 
@@ -136,8 +136,12 @@ def glacier_table(
     return out
 
 
-def change_table(change: pd.DataFrame, a: str, b: str, *, top: int | None = 15) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.timeline.model_change` (largest glaciers first, total last)."""
+def change_table(change: pd.DataFrame, a: str, b: str, *, top: int | None = 15, validated: bool = True) -> pd.DataFrame:
+    """Display table of :func:`glacierlab.reports.timeline.model_change` (largest glaciers first, total last).
+
+    ``validated=False`` (the error model was not checked on date B's kind of imagery) labels the last
+    column as the formal test it then is.
+    """
     body = change.drop(index="all glaciers", errors="ignore").sort_values("area_a_km2", ascending=False)
     body = body.head(top) if top else body
     t = pd.concat([body, change.loc[["all glaciers"]]]) if "all glaciers" in change.index else body
@@ -150,7 +154,8 @@ def change_table(change: pd.DataFrame, a: str, b: str, *, top: int | None = 15) 
     out["gained (km²)"] = t["gained_km2"].round(d)
     out["lost (km²)"] = t["lost_km2"].round(d)
     out["stable (km²)"] = t["stable_km2"].round(d)
-    out["change exceeds uncertainty"] = t["exceeds_uncertainty"].astype(bool)
+    name = "change exceeds uncertainty" if validated else "exceeds the modelled uncertainty (not validated here)"
+    out[name] = t["exceeds_uncertainty"].astype(bool)
     out.index.name = "glacier"
     return out
 
