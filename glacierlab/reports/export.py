@@ -126,8 +126,9 @@ def stac_item(
     folder: str | os.PathLike[str],
     *,
     item_id: str,
-    grid: xr.DataArray | xr.Dataset,
+    grid: xr.DataArray | xr.Dataset | None = None,
     dates: Sequence[str],
+    bbox: Sequence[float] | None = None,
     assets: Mapping[str, tuple[str, str, Sequence[str]]],
     properties: Mapping[str, Any] | None = None,
 ) -> Path:
@@ -136,21 +137,31 @@ def stac_item(
     Args:
         folder: The export folder; asset paths are relative to it and must stay inside the region folder.
         item_id: Item id.
-        grid: The report's grid (footprint and projection).
+        grid: The report's grid (footprint and projection), or None with ``bbox``.
         dates: Dates of the imagery / outlines (``YYYY[-MM[-DD]]``); one gives ``datetime``, more give
             ``start_datetime`` / ``end_datetime``.
         assets: Key -> (relative path, title, roles).
         properties: Extra item properties (``glacierlab:*``).
+        bbox: Footprint ``(lon_min, lat_min, lon_max, lat_max)`` when there is no grid (outline-only reports).
 
     Returns:
         The item path.
     """
     import pystac
+    from shapely.geometry import box, mapping
 
     folder = Path(folder)
-    bbox, geometry = _footprint(grid)
+    if grid is not None:
+        bbox, geometry = _footprint(grid)
+    elif bbox is not None:
+        bbox, geometry = [float(v) for v in bbox], mapping(box(*bbox))
+    else:
+        raise InputError("stac_item needs the report's grid or a bbox for the item's footprint.")
     parsed = sorted(pd.Timestamp(d.split("/")[0]).to_pydatetime().replace(tzinfo=dt.UTC) for d in dates if d)
     props = dict(properties or {})
+    if not parsed:  # nothing dated: the item's time is when it was made
+        parsed = [dt.datetime.now(dt.UTC)]
+        props["glacierlab:undated"] = True
     if len(parsed) > 1:
         props.update(start_datetime=parsed[0].isoformat(), end_datetime=parsed[-1].isoformat())
     item = pystac.Item(
@@ -160,7 +171,7 @@ def stac_item(
         datetime=parsed[0] if len(parsed) == 1 else None,
         properties=props,
     )
-    epsg = grid.rio.crs.to_epsg() if grid.rio.crs else None
+    epsg = grid.rio.crs.to_epsg() if grid is not None and grid.rio.crs else None
     if epsg:
         item.properties["proj:code"] = f"EPSG:{epsg}"
         item.stac_extensions.append("https://stac-extensions.github.io/projection/v2.0.0/schema.json")

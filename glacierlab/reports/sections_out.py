@@ -205,25 +205,35 @@ def export_bundle(rep: Report) -> list[Any]:
         "report": ("../report.html", "the report", ["overview"]),
         "provenance": ("../provenance.json", "provenance", ["metadata"]),
     }
-    grid = rep.stack if rep.stack is not None else None
-    if grid is not None:
-        from glacierlab import __version__
+    from glacierlab import __version__
 
-        props = {
-            "glacierlab:version": __version__,
-            "glacierlab:region": rep.region,
-            "glacierlab:checkpoint": rep.ck_path.name if rep.ck_path else None,
-        }
-        rep.files["stac"] = stac_item(
-            rep.export,
-            item_id=f"glacierlab-{rep.region}",
-            grid=grid,
-            dates=[d for d in dates if d],
-            assets=bundle_assets(rep.export, extra=extra),
-            properties=props,
-        )
-        written.append("`item.json` (STAC Item describing these files)")
+    props = {
+        "glacierlab:version": __version__,
+        "glacierlab:region": rep.region,
+        "glacierlab:checkpoint": rep.ck_path.name if rep.ck_path else None,
+    }
+    rep.files["stac"] = stac_item(
+        rep.export,
+        item_id=f"glacierlab-{rep.region}",
+        grid=rep.stack,
+        bbox=None if rep.stack is not None else _series_bbox(rep),
+        dates=[d for d in dates if d],
+        assets=bundle_assets(rep.export, extra=extra),
+        properties=props,
+    )
+    written.append("`item.json` (STAC Item describing these files)")
     return [Md("## Export bundle\n\nIn `export/` next to this report: " + ", ".join(written) + ".")]
+
+
+def _series_bbox(rep: Report) -> list[float]:
+    """Lon/lat bounds of the outline series (the region's bbox when there is none)."""
+    import shapely
+
+    if rep.series:
+        geoms = [shapely.union_all(e.outlines.to_crs(4326).geometry.to_numpy()) for e in rep.series]
+        return [float(v) for v in shapely.union_all(geoms).bounds]
+    assert rep.reg is not None
+    return list(rep.reg.bbox)
 
 
 def provenance(rep: Report) -> list[Any]:
