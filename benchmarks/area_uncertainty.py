@@ -55,12 +55,12 @@ def _print_coverage(check) -> None:  # noqa: ANN001
 
 def _sentinel2(check) -> None:  # noqa: ANN001
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.calibration import Calibrator
     from glacierlab.inference.compat import model_inputs
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import area_table, glacier_probability, glacier_zones, pixel_area_km2
-    from glacierlab.reports.regional import glacier_id_column, reference_outlines, training_window
+    from glacierlab.reports.heldout_area import checkpoint_calibrator
+    from glacierlab.reports.regional import glacier_id_column, reference_outlines
     from glacierlab.weights import shipped_checkpoint_path
 
     path = shipped_checkpoint_path()
@@ -68,9 +68,8 @@ def _sentinel2(check) -> None:  # noqa: ANN001
     base = stack_region(check.region, groups=tuple(ck.bands))
     s2 = stack_region(check.region, date="2020-04-07", groups=tuple(ck.bands), like=base["reference"])
     inputs, filled = model_inputs(s2, ck.bands, fill_missing=True)
-    window = training_window(ck)
-    pred = predict_scene(ck, inputs, window=window, stride=window // 2, calibration=None, nodata="all", progress=False)
-    cal = Calibrator.from_arrays(ck.calibration) if ck.calibration else None
+    pred = predict_scene(ck, inputs, batch_size=16, calibration=None, progress=False)  # the stored options
+    cal = checkpoint_calibrator(ck)
     p = glacier_probability(np.asarray(pred["probability"].values), cal)
     ref = np.asarray(s2["reference"].values)
     inv = reference_outlines(check.region)

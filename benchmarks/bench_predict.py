@@ -73,7 +73,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from glacierlab.inference.predict import predict_scene
-    from glacierlab.inference.tiling import window_rows
+    from glacierlab.inference.tiling import make_grid
 
     inputs = json.loads(args.inputs)
     try:
@@ -124,6 +124,7 @@ def child(args: argparse.Namespace) -> None:
         source,
         window=args.window,
         stride=args.stride,
+        tiling=args.tiling,
         batch_size=args.batch_size,
         device=args.device,
         out_dir=out_dir,
@@ -131,7 +132,7 @@ def child(args: argparse.Namespace) -> None:
         progress=False,
     )
     wall = time.perf_counter() - t0
-    n_win = sum(map(len, window_rows(args.size, args.size, args.window, args.stride)))
+    n_win = make_grid(args.size, args.size, args.window, args.stride, args.tiling).total
     print(
         json.dumps(
             {
@@ -154,6 +155,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only 1024 px (the default when --sizes is absent)")
     ap.add_argument("--window", type=int, default=384)
     ap.add_argument("--stride", type=int, default=192)
+    ap.add_argument("--tiling", choices=("edge", "paper"), default="edge", help="window grid (paper: deploy.py's)")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--model", default="glavitu_lite")
     ap.add_argument("--device", default="cpu")
@@ -169,7 +171,7 @@ def main() -> None:
         return
     sizes = args.sizes or [1024]
     print(
-        f"model={args.model} window={args.window} stride={args.stride} batch={args.batch_size} "
+        f"model={args.model} window={args.window} stride={args.stride} tiling={args.tiling} batch={args.batch_size} "
         f"device={args.device} sizes={sizes}"
     )
     print(f"{'size':>6} {'mode':>9} {'windows':>8} {'s':>8} {'win/s':>7} {'Mpx/s':>7} {'peak RSS MB':>12}")
@@ -194,6 +196,8 @@ def main() -> None:
                     str(args.window),
                     "--stride",
                     str(args.stride),
+                    "--tiling",
+                    args.tiling,
                     "--batch-size",
                     str(args.batch_size),
                     "--model",

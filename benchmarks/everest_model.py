@@ -55,8 +55,7 @@ def _predict(ckpt: Any, inputs: dict, window: int, stride: int, batch: int) -> n
         stride=stride,
         batch_size=batch,
         device="cpu",
-        calibration=None,
-        nodata="all",
+        calibration=None,  # the rest (nodata="all"...) from the checkpoint's stored options
         progress=False,
     )
     return np.asarray(out["probability"].values, dtype=np.float32)
@@ -85,8 +84,8 @@ def evaluate(checkpoint: Path, stride: int | None, batch: int, seed: int) -> dic
     ckpt = load_checkpoint(checkpoint)
     extra = ckpt.metadata.get("extra", {})
     split = SpatialSplit.from_dict(extra["spatial_split"])
-    window = int(extra.get("window", 96))
-    stride = stride or window // 2
+    window = ckpt.options.window  # the options stored in the checkpoint (its training window)
+    stride = stride or ckpt.options.stride
     region = extra.get("region_id", "everest")
     stack = stack_region(region, groups=tuple(ckpt.bands))
     ref = np.asarray(stack["reference"].values)

@@ -58,12 +58,26 @@ class OutputExistsError(GlacierLabError, FileExistsError):
     """An output file exists and ``overwrite=True`` was not given."""
 
 
+class WriteError(GlacierLabError, OSError):
+    """An output cannot be written: the folder is read-only, the disk or quota is full, or it is not a folder.
+
+    Nothing is left half-written (outputs go through :func:`glacierlab.files.atomic_path`).
+    """
+
+
 class StacError(GlacierLabError, ConnectionError):
     """A STAC API could not be reached or answered badly; the message names the endpoint and local options."""
 
 
 class ConfigError(GlacierLabError, ValueError):
     """A configuration value is out of range or inconsistent."""
+
+
+class GlacierLabWarning(UserWarning):
+    """Something is probably wrong with the inputs or the result, but a map was still made.
+
+    Raised as a warning (``warnings.warn``) so batch runs keep going; the message says what and how to fix.
+    """
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str], hint: str = "") -> UnknownNameError:

@@ -8,13 +8,14 @@ anything is written or deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from glacierlab.errors import InputError, OutputExistsError
+from glacierlab.errors import GlacierLabError, InputError, OutputExistsError, WriteError
 
 #: A safe id: starts with a letter or digit; letters, digits, ``_``, ``-`` and ``.`` after that; at most
 #: 100 characters; never ``.`` or ``..`` (so it is always a plain name inside its folder).
@@ -37,7 +38,7 @@ def safe_name(name: object, kind: str = "name") -> str:
         raise InputError(
             f"{kind} {text!r} cannot be used as a folder name: expected letters, digits, '_', '-' or '.' "
             f"(starting with a letter or digit, at most 100 characters, no path separators or '..'). "
-            f"Rename it, e.g. {re.sub(r'[^A-Za-z0-9_-]+', '_', text).strip('_') or 'scene1'!r}."
+            f"Rename it, e.g. {re.sub(r'[^A-Za-z0-9_-]+', '_', text).strip('_') or kind.split()[0] + '1'!r}."
         )
     return text
 
@@ -85,12 +86,80 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool) -> Path:
     return p
 
 
+#: errno values that mean "this output cannot be written here" (not a bug): full disk or quota, read-only or
+#: forbidden folder, a file where a folder is expected.
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "the disk is full; free some space or choose an output folder on another disk",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or choose another output folder",
+    errno.EFBIG: "the file is too large for this file system; choose an output folder on another disk",
+    errno.EROFS: "the file system is read-only; choose a writable output folder",
+    errno.EACCES: "permission denied; choose a writable output folder or fix its permissions",
+    errno.EPERM: "operation not permitted; choose a writable output folder or fix its permissions",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another output folder",
+    errno.EEXIST: "a part of the path is a file, not a folder; choose another output folder",
+    errno.EISDIR: "a folder exists where the output file should go; remove it or choose another path",
+}
+
+
+def write_error(exc: BaseException, path: str | os.PathLike[str]) -> WriteError | None:
+    """The :class:`WriteError` for an ``OSError`` that means ``path`` cannot be written, else None.
+
+    Args:
+        exc: An exception raised while writing ``path``. GDAL errors carry no errno: their text is used,
+            and the file system is asked whether it is read-only or full.
+        path: The output being written.
+    """
+    io_error = isinstance(exc, OSError) or type(exc).__module__.startswith("rasterio")  # GDAL: no errno
+    if not io_error or isinstance(exc, GlacierLabError):
+        return None
+    # GDAL's CPLE_* errors have an `errno` too, but it is a GDAL error class, not a system errno
+    code = exc.errno if isinstance(exc, OSError) else None
+    why = _WRITE_ERRNOS.get(code) if isinstance(code, int) else None
+    text = str(exc)
+    if why is None:
+        for needle, code in (
+            ("No space left", errno.ENOSPC),
+            ("Disk quota", errno.EDQUOT),
+            ("Read-only file system", errno.EROFS),
+            ("Permission denied", errno.EACCES),
+        ):
+            if needle in text:
+                why = _WRITE_ERRNOS[code]
+                break
+    if why is None:
+        why = _folder_problem(Path(path).parent)
+    if why is None:
+        return None
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or text
+    return WriteError(
+        f"cannot write {path}: {reason} - {why}. Nothing was left half-written (the partial temporary "
+        "file was removed)."
+    )
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Whether the file system of ``folder`` is read-only or (nearly) full; GDAL reports neither by errno."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return _WRITE_ERRNOS[errno.EROFS]
+    if st.f_bavail * st.f_frsize < 1 << 20:  # under 1 MiB left after the failed write
+        return _WRITE_ERRNOS[errno.ENOSPC]
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error delete it.
+    """Yield a temporary path next to ``path``; on success move it onto ``path``, on error delete it.
 
-    The temporary file lives in the same folder, so the final ``os.replace`` is atomic: readers see
-    either the old file or the complete new one, never a partial file.
+    The temporary file lives in the same folder, so the final move is atomic: readers see either the
+    old file or the complete new one, never a partial file. Without ``overwrite`` the move is a hard
+    link, which fails when ``path`` exists: of two processes writing the same output one wins, the other
+    gets :class:`OutputExistsError` (file systems without hard links fall back to check-then-rename).
 
     Args:
         path: Final destination.
@@ -98,21 +167,57 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Ite
 
     Yields:
         The temporary path to write to (it has the same suffix as ``path``).
+
+    Raises:
+        OutputExistsError: ``path`` exists (before or after the write) and ``overwrite`` is False.
+        WriteError: The folder is read-only, the disk is full, or the path is not a folder.
     """
     final = check_writable(path, overwrite)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{final.suffix}", dir=final.parent)
-    os.close(fd)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.name}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        )
+        os.close(fd)
+    except OSError as exc:
+        err = write_error(exc, final)
+        if err is None:
+            raise
+        raise err from exc
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if not overwrite and final.exists():  # created by someone else meanwhile
-            raise OutputExistsError(f"{final} appeared while writing; pass overwrite=True to replace it.")
         if tmp.exists():  # mkstemp makes 0600 files; give the result the usual permissions (umask)
             umask = os.umask(0)
             os.umask(umask)
             tmp.chmod(0o666 & ~umask)
-        os.replace(tmp, final)
+        _publish(tmp, final, overwrite)
+    except Exception as exc:
+        err = write_error(exc, final)
+        if err is None:
+            raise
+        raise err from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _publish(tmp: Path, final: Path, overwrite: bool) -> None:
+    """Move ``tmp`` onto ``final``; without ``overwrite`` never replace a file that appeared meanwhile."""
+    if overwrite:
+        os.replace(tmp, final)
+        return
+    appeared = OutputExistsError(
+        f"{final} appeared while this output was being written (another process or run wrote it); "
+        "it was kept. Pass overwrite=True (CLI: --overwrite) to replace it, or choose another path."
+    )
+    try:
+        os.link(tmp, final)  # atomic and non-clobbering: fails when final exists
+    except FileExistsError:
+        raise appeared from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if final.exists():  # no hard links on this file system: check, then rename
+            raise appeared from None
+        os.replace(tmp, final)

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from glacierlab.errors import InputError
+from glacierlab.errors import GridError, InputError
 from glacierlab.quiet import quiet
 
 if TYPE_CHECKING:
@@ -85,6 +85,42 @@ def utm_epsg(lon: float, lat: float) -> int:
         return min(same_hemisphere)
     zone = min(int((lon + 180.0) // 6.0) + 1, 60)  # poles: pyproj has no UTM there; keep the plain zone
     return want + zone
+
+
+def lonlat_problem(gdf: Any) -> str:
+    """Why a GeoDataFrame's coordinates cannot be in its lon/lat CRS (``""`` when they can, or it is projected)."""
+    from pyproj import CRS
+
+    if gdf.crs is None or not CRS.from_user_input(gdf.crs).is_geographic or gdf.empty:
+        return ""
+    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        return ""
+    if x0 < -180.000001 or x1 > 360.000001 or y0 < -90.000001 or y1 > 90.000001:
+        return f"bounds ({x0:.6g}, {y0:.6g}, {x1:.6g}, {y1:.6g})"
+    return ""
+
+
+def check_lonlat(gdf: Any, what: str = "outlines") -> None:
+    """Refuse geometries whose lon/lat CRS is impossible for their coordinates.
+
+    A GeoJSON written in UTM metres is read as EPSG:4326 (the GeoJSON standard's CRS); its areas and
+    rasterised masks would be silently wrong.
+
+    Raises:
+        GridError: Naming ``what``, the bounds and the fix.
+    """
+    from pyproj import CRS
+
+    problem = lonlat_problem(gdf)
+    if problem:
+        raise GridError(
+            f"{what} are in the lon/lat CRS {CRS.from_user_input(gdf.crs).to_string()} but their {problem} "
+            "are not degrees: they look like projected metres (e.g. UTM). GeoJSON is always read as "
+            "EPSG:4326; re-export the file with its real CRS (a GeoPackage keeps it), or pass crs=<the "
+            "EPSG code the coordinates are in> (read_outlines(path, crs=...), gdf.set_crs(..., "
+            "allow_override=True))."
+        )
 
 
 def rio_transform(obj: Any) -> Any:

@@ -53,16 +53,50 @@ BAND_UNITS: Final[dict[str, str]] = {
     **{b: "reflectance" for b in OPTICAL_BANDS},
     "elevation": "m",
     "slope": "degrees",
+    "co_pol_asc": "log10(sigma0)",
+    "co_pol_desc": "log10(sigma0)",
+    "cross_pol_asc": "log10(sigma0)",
+    "cross_pol_desc": "log10(sigma0)",
+    "coherence_asc": "1",
+    "coherence_desc": "1",
     "thermal": "K",
 }
-"""Band -> physical unit (``thermal``: brightness temperature). Optical reflectance is 0-1 (``dn8``: 0-255);
-its product level is stated by the stack (``attrs["product_level"]``) and the checkpoint."""
+"""Band -> physical unit as the paper's models take it (``thermal``: brightness temperature; SAR: log10 of
+the backscatter σ0). Optical reflectance is 0-1 (``dn8``: 0-255); its product level is stated by the stack
+(``attrs["product_level"]``) and the checkpoint (``inputs``), see :data:`PRODUCT_LEVELS`."""
 PRODUCT_LEVELS: Final[dict[str, str]] = {
     "toa": "top-of-atmosphere reflectance, 0-1 (Landsat C2 L1 / Sentinel-2 L1C; the GlaViTU paper's input)",
     "surface": "surface reflectance, 0-1 (Landsat C2 L2 / Sentinel-2 L2A)",
     "dn8": "8-bit digital numbers, 0-255 (stretched display products)",
 }
 """Optical product level -> what it is. Reflectance models must not be fed DN, and vice versa."""
+PRODUCT_LEVEL_UNITS: Final[dict[str, str]] = {"toa": "reflectance", "surface": "reflectance", "dn8": "DN"}
+"""Optical product level -> the unit of its values (``"reflectance"`` 0-1, ``"DN"`` 0-255)."""
+PRODUCT_LEVEL_ATTR: Final = "product_level"
+"""Attribute (xarray ``attrs`` key, GeoTIFF dataset tag, case-insensitive) naming an optical input's level."""
+HOW_TO_LOAD: Final[dict[str, str]] = {
+    "toa": (
+        "load top-of-atmosphere (L1C) reflectance: Sentinel-2 L1C bands / 10000 (processing baseline "
+        "04.00+: (DN - 1000) / 10000), or Landsat Collection 2 Level-1 DN * REFLECTANCE_MULT + "
+        "REFLECTANCE_ADD divided by the sine of the sun elevation"
+    ),
+    "surface": (
+        "load surface reflectance (L2A): Sentinel-2 L2A bands / 10000 (baseline 04.00+: (DN - 1000) / "
+        "10000), or Landsat Collection 2 Level-2 DN * 2.75e-5 - 0.2 (glacierlab.data.stac.stack_bbox "
+        "does this)"
+    ),
+    "dn8": "give 8-bit display values 0-255 (e.g. a stretched true-colour GeoTIFF) as the model was trained",
+}
+"""Product level -> how a user gets inputs of that level (used in error messages)."""
+
+
+def check_product_level(level: str) -> str:
+    """Return ``level`` if it is one of :data:`PRODUCT_LEVELS`, else raise ``UnknownNameError``."""
+    from glacierlab.errors import unknown_name
+
+    if level not in PRODUCT_LEVELS:
+        raise unknown_name("product level", level, PRODUCT_LEVELS)
+    return level
 
 
 def band_dim(group: str) -> str:

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from glacierlab.cli import main
@@ -46,3 +47,59 @@ def test_import_keras_cli(tmp_path: Path, shared_fixtures: Path, capsys: pytest.
     assert ck.variant == "glavitu" and list(ck.bands) == ["optical", "dem"]
     assert main(["import-keras", str(h5), str(out)]) == 2
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_predict_cli_on_user_geotiffs_uses_the_stored_options(
+    tmp_path: Path, tiny_checkpoint: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import rasterio
+
+    d = shared_data / "everest_landsat7_exploradores_aster"
+    out = tmp_path / "pred"
+
+    named = tmp_path / "optical.tif"
+    dem = tmp_path / "dem.tif"
+    with rasterio.open(d / "LE71400412000304SGS00_RGB_test.tif") as rgb, rasterio.open(
+        d / "LE71400412000304SGS00_B4_test.tif"
+    ) as nir:
+        prof = rgb.profile | {"count": 4, "dtype": "float32"}
+        data = np.concatenate([rgb.read()[::-1], nir.read()]).astype("float32")  # blue, green, red, nir
+        with rasterio.open(named, "w", **prof) as dst:
+            dst.write(data)
+            for i, b in enumerate(["blue", "green", "red", "nir"], 1):
+                dst.set_band_description(i, b)
+        with rasterio.open(dem, "w", **(prof | {"count": 2})) as dst:
+            dst.write(np.stack([data[0] * 20, data[1] / 10]))
+            dst.set_band_description(1, "elevation")
+            dst.set_band_description(2, "slope")
+    code = main(["predict", str(tiny_checkpoint), "--optical", str(named), "--dem", str(dem), "--out", str(out),
+                 "--window", "64", "--stride", "32", "--quiet"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "window=64" in text and "stride=32" in text and "pixels: " in text
+    for name in ("probability", "mask", "confidence"):
+        assert (out / f"{name}.tif").is_file()
+    assert main(["predict", str(tiny_checkpoint), "--optical", str(named), "--dem", str(dem), "--out", str(out),
+                 "--quiet"]) == 2  # outputs exist
+    assert "overwrite" in capsys.readouterr().err
+
+
+def test_weights_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "glavitu_global" in out and "glavitu_regionencoding" in out and "glavitu_lite_everest" in out
+    assert main(["weights", "info", "glavitu_finetuning_HMA"]) == 0
+    out = capsys.readouterr().out
+    assert "1hNRFR55MtkQjSH4ZRBcfswPNXnhafQ6i" in out and "glacierlab weights import glavitu_finetuning_HMA" in out
+    assert main(["weights", "info", "glavitu_global", "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["statistics_values"]["dem"]["max"][0] == pytest.approx(8349.427068840781)
+    assert main(["weights", "info", "glavitu_globl"]) == 2
+    assert "Did you mean 'glavitu_global'" in capsys.readouterr().err
+    from glacierlab.weights import shipped_checkpoint_path
+
+    card = tmp_path / "card.json"
+    assert main(["weights", "card", str(shipped_checkpoint_path()), "--json", str(card)]) == 0
+    assert json.loads(card.read_text())["properties"]["mlm:name"] == "glavitu_lite_everest"

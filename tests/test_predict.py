@@ -428,3 +428,67 @@ def test_callback_reports_progress_and_can_stop_the_run(tmp_path) -> None:
             ck, {"optical": da}, window=32, stride=16, progress=False, out_dir=tmp_path / "o", callback=stop
         )
     assert not any((tmp_path / "o").glob("*.tif")), "a stopped run must leave no output file"
+
+
+def _paper_reference(model: nn.Module, scene: xr.Dataset, window: int, stride: int) -> np.ndarray:
+    """The authors' deploy.py written plainly on the whole scene: centred zero padding after scaling,
+    windows every ``stride`` from the padded origin where a whole window fits, Gaussian blend, crop."""
+    from glacierlab.inference.tiling import gaussian_weights
+
+    a = normalise_group(scene["optical"].values, STATS["optical"])
+    h, w = a.shape[1:]
+    ph, pw = window * (h // window + 1), window * (w // window + 1)
+    top, left = (ph - h) // 2, (pw - w) // 2
+    padded = np.zeros((a.shape[0], ph, pw), np.float32)
+    padded[:, top : top + h, left : left + w] = a
+    acc, wsum = np.zeros((ph, pw)), np.zeros((ph, pw))
+    g = gaussian_weights(window)
+    with torch.no_grad():
+        for r in range(0, ph - window + 1, stride):
+            for c in range(0, pw - window + 1, stride):
+                x = torch.from_numpy(padded[None, :, r : r + window, c : c + window].copy())
+                p = torch.softmax(model.eval()({"optical": x}).logits.float(), 1)[0, 1].numpy()
+                acc[r : r + window, c : c + window] += p * g
+                wsum[r : r + window, c : c + window] += g
+    return (acc / wsum)[top : top + h, left : left + w]
+
+
+@pytest.mark.parametrize(("window", "stride"), [(64, 32), (96, 48), (64, 64)])
+def test_paper_tiling_equals_the_authors_deploy_path(
+    scene: xr.Dataset, tmp_path: Path, window: int, stride: int
+) -> None:
+    ckpt = _glavitu_ckpt(tmp_path)
+    out = predict_scene(
+        ckpt, scene, tiling="paper", window=window, stride=stride, nodata="all", device="cpu", progress=False
+    )
+    expected = _paper_reference(ckpt.model, scene, window, stride)
+    np.testing.assert_allclose(out["probability"].values, expected, atol=2e-5)
+    assert (out["mask"].values != 255).all() and out.attrs["pixels_nodata_input"] == 0
+    edge = predict_scene(ckpt, scene, window=window, stride=stride, nodata="all", device="cpu", progress=False)
+    assert np.abs(edge["probability"].values - expected).max() > 1e-3  # the two grids really differ
+
+
+def test_options_stored_in_the_checkpoint_are_the_defaults(scene: xr.Dataset, tmp_path: Path) -> None:
+    from glacierlab.inference.options import PredictOptions
+    from glacierlab.models import build_model, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("glavitu_tiny", input_groups={"optical": 4})
+    opts = PredictOptions(window=48, stride=24, tiling="paper", nodata="all", smoothing=3)
+    path = save_checkpoint(
+        tmp_path / "o.safetensors", model, bands={"optical": BANDS}, normalisation=STATS, options=opts
+    )
+    ckpt = load_checkpoint(path)
+    assert ckpt.options == opts
+    stored = predict_scene(ckpt, scene, device="cpu", progress=False)
+    explicit = predict_scene(
+        ckpt, scene, PredictOptions(), window=48, stride=24, tiling="paper", nodata="all", smoothing=3,
+        device="cpu", progress=False,
+    )
+    np.testing.assert_array_equal(stored["mask"].values, explicit["mask"].values)
+    np.testing.assert_allclose(stored["probability"].values, explicit["probability"].values, atol=1e-6)
+    assert '"tiling": "paper"' in stored.attrs["options"] and '"window": 48' in stored.attrs["options"]
+    other = predict_scene(ckpt, scene, window=64, device="cpu", progress=False)  # one field overridden
+    assert '"window": 64' in other.attrs["options"] and '"stride": 24' in other.attrs["options"]
+    with pytest.raises(UnknownNameError, match="stride"):
+        predict_scene(ckpt, scene, strid=8, device="cpu", progress=False)

@@ -124,6 +124,27 @@ def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Pat
     assert runner.result["probability"].shape == first.shape
 
 
+def test_model_runner_starts_from_the_checkpoints_options(tmp_path: Path) -> None:
+    """Choosing a checkpoint fills window/stride/TTA/MC from the options stored in it; explicit args win."""
+    from glacierlab.inference.options import PredictOptions
+    from glacierlab.models import build_model, save_checkpoint
+    from glacierlab_widgets import ModelRunner
+
+    model = build_model("glavitu_tiny", input_groups={"optical": 4})
+    path = save_checkpoint(
+        tmp_path / "opts.safetensors",
+        model,
+        bands={"optical": ["blue", "green", "red", "nir"]},
+        options=PredictOptions(window=48, stride=24, tta=True, nodata="all"),
+    )
+    runner = ModelRunner(None, background=False)
+    runner.checkpoint.value = str(path)
+    assert (runner.window.value, runner.stride.value, runner.tta.value) == (48, 24, True)
+    assert runner.options is not None and runner.options.nodata == "all"
+    fixed = ModelRunner(None, checkpoint=str(path), window=64, background=False)
+    assert (fixed.window.value, fixed.stride.value) == (64, 24)
+
+
 def test_model_runner_cancel_discards_result(stack, tiny_checkpoint: Path) -> None:  # noqa: ANN001
     from glacierlab_widgets import ModelRunner
     from glacierlab_widgets.model_runner import Cancelled

@@ -1,7 +1,9 @@
 """Model runner: checkpoint, device, window/stride, TTA and MC-dropout, run/cancel, results on the map.
 
 Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probability, mask, confidence
-[, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map.
+[, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map. Choosing a checkpoint fills
+the controls from the inference options stored in it (:mod:`glacierlab.inference.options`), so the
+widget makes the same map as the CLI and the reports; changed controls override them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import xarray as xr
+
+    from glacierlab.inference.options import PredictOptions
 
 #: Layer styles: variable -> (colormap, vmin, vmax, nodata).
 LAYER_STYLES = {
@@ -51,7 +55,8 @@ class ModelRunner(WidgetBase):
         m: Map to draw the results on (None: no map).
         out_dir: Folder for the COG outputs (then the layers are tiled from the files); None keeps the
             result in memory (layers drawn as image overlays).
-        window: Window side in px. stride: Step between windows in px.
+        window: Window side in px; None = the checkpoint's stored window.
+        stride: Step between windows in px; None = the checkpoint's stored stride.
         background: Run the Run button's job in a thread so Cancel can be clicked (interactive use);
             :meth:`run` called from code always runs in the foreground.
 
@@ -69,8 +74,8 @@ class ModelRunner(WidgetBase):
         checkpoints: Sequence[str] = (),
         m: Any = None,
         out_dir: str | os.PathLike[str] | None = None,
-        window: int = 384,
-        stride: int = 192,
+        window: int | None = None,
+        stride: int | None = None,
         background: bool = True,
     ) -> None:
         import ipywidgets as w
@@ -94,8 +99,10 @@ class ModelRunner(WidgetBase):
             placeholder="path/to/model.safetensors",
         )
         self.device = w.Dropdown(description="Device", options=available_devices(), value="auto")
-        self.window = w.BoundedIntText(description="Window px", value=window, min=8, max=4096, step=8)
-        self.stride = w.BoundedIntText(description="Stride px", value=stride, min=1, max=4096)
+        self._fixed = {"window": window, "stride": stride}  # explicit values win over the checkpoint's
+        self.options: PredictOptions | None = None
+        self.window = w.BoundedIntText(description="Window px", value=window or 384, min=8, max=4096, step=8)
+        self.stride = w.BoundedIntText(description="Stride px", value=stride or 192, min=1, max=4096)
         self.tta = w.Checkbox(description="Test-time augmentation (8x slower)", value=False)
         self.mc_samples = w.IntSlider(
             description="MC dropout",
@@ -107,6 +114,8 @@ class ModelRunner(WidgetBase):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Progress")
+        self.checkpoint.observe(lambda change: self._load_options(change["new"]), names="value")
+        self._load_options(self.checkpoint.value)
         self.run_button.on_click(self._on_run)
         self.cancel_button.on_click(lambda _=None: self.cancel())
         self.box.children = [
@@ -116,6 +125,22 @@ class ModelRunner(WidgetBase):
             w.HBox([self.run_button, self.cancel_button, self.progress]),
             self.status,
         ]
+
+    def _load_options(self, path: str) -> None:
+        """Fill the controls from the checkpoint's stored options (silently keeps them for unreadable paths)."""
+        from glacierlab.inference.options import options_from_header
+        from glacierlab.models.model_card import header_of
+
+        if not str(path).strip():
+            return
+        try:
+            opts = options_from_header(header_of(str(path).strip()))
+        except (GlacierLabError, OSError):
+            return  # a path being typed, or not a checkpoint: run() reports it
+        self.options = opts
+        self.window.value = self._fixed["window"] or opts.window
+        self.stride.value = self._fixed["stride"] or opts.stride
+        self.tta.value, self.mc_samples.value = opts.tta, opts.mc_samples
 
     def _stack(self) -> xr.Dataset:
         src = self.inputs
@@ -200,6 +225,7 @@ class ModelRunner(WidgetBase):
                 out_dir=self.out_dir,
                 overwrite=True,
                 progress=False,
+                product_level=stack.attrs.get("product_level") or None,
                 **kwargs,
             )
             if self._cancel.is_set():  # predict_scene without a progress hook cannot stop early

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from glacierlab.errors import ConfigError
-from glacierlab.files import atomic_path, file_sha256
+from glacierlab.errors import ConfigError, InputError
+from glacierlab.files import atomic_path, file_sha256, inside
 
 MARKER = "_done.json"
 """Name of the done-marker file written last into each task's output folder."""
@@ -48,6 +48,12 @@ def write_done_marker(
             raise ConfigError(
                 f"cannot mark {f} as done: it is not a file. Write every output before the marker."
             )
+        if f.name.startswith(".") or f.name == MARKER:
+            raise ConfigError(
+                f"cannot mark {f} as done: hidden files are temporaries of unfinished writes, not outputs."
+            )
+        if not f.resolve().is_relative_to(folder.resolve()):
+            raise ConfigError(f"cannot mark {f} as done: it lies outside the task folder {folder}.")
         record["files"][f.resolve().relative_to(folder.resolve()).as_posix()] = {
             "bytes": f.stat().st_size,
             "sha256": file_sha256(f),
@@ -72,13 +78,21 @@ def incomplete_reason(folder: str | os.PathLike[str]) -> str | None:
         return f"{marker} is unreadable ({exc})"
     if not files:
         return f"{marker} lists no files"
+    if not isinstance(files, dict):
+        return f"{marker} is unreadable (its 'files' is not a mapping)"
     for name, rec in files.items():
-        path = Path(folder) / name
+        try:
+            path = inside(folder, name, f"file listed in {marker}")
+            size, digest = rec["bytes"], rec["sha256"]
+        except (InputError, KeyError, TypeError) as exc:
+            return f"{marker} is unreadable ({exc})"
+        if path.name.startswith("."):
+            return f"{marker} lists the hidden temporary {path}, not an output"
         if not path.is_file():
             return f"{path} is missing"
-        if path.stat().st_size != rec["bytes"]:
-            return f"{path} has {path.stat().st_size} bytes, expected {rec['bytes']}"
-        if file_sha256(path) != rec["sha256"]:
+        if path.stat().st_size != size:
+            return f"{path} has {path.stat().st_size} bytes, expected {size}"
+        if file_sha256(path) != digest:
             return f"{path} changed since it was written (sha256 differs)"
     return None
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from glacierlab.batch.markers import clear_marker, incomplete_reason, marked_outputs, write_done_marker
 from glacierlab.batch.tasks import Outcome, run_tasks, status_table
 from glacierlab.errors import ConfigError
+from glacierlab.files import inside, safe_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,7 +101,7 @@ def predict_scene_task(
     """
     from glacierlab.inference.predict import predict_scene
 
-    folder = Path(out_dir) / task
+    folder = inside(out_dir, safe_name(task, "scene name"), "scene folder")
     reason = incomplete_reason(folder)
     if reason is None and not overwrite:
         log.info("scene %s: outputs complete, skipped", task)
@@ -116,10 +117,14 @@ def predict_scene_task(
     ckpt = load_checkpoint_once(checkpoint, device)
     kwargs = {"progress": False, **dict(predict or {})}
     result = predict_scene(ckpt, inputs, device=device, out_dir=folder, overwrite=True, **kwargs)
-    files = sorted(folder.glob("*.tif"))
-    if not files:
+    # exactly this run's outputs (never an older run's file or a hidden temporary left by a killed run)
+    prefix = str(kwargs.get("prefix", ""))
+    files = [folder / f"{prefix}{name}.tif" for name in result.data_vars]
+    missing = [f for f in files if not f.is_file()]
+    if not files or missing:
         raise ConfigError(
-            f"predict_scene wrote no GeoTIFF into {folder}; expected probability/mask/confidence COGs."
+            f"predict_scene did not write {[str(f) for f in missing] or 'any GeoTIFF'} into {folder}; "
+            "expected probability/mask/confidence COGs."
         )
     write_done_marker(
         folder,
@@ -162,12 +167,15 @@ def predict_scenes(
         Status table (:func:`status_table`) with a ``scene`` column and one column per output COG.
     """
     if not isinstance(scenes, Mapping):
+        if isinstance(scenes, str):
+            raise ConfigError(f"scenes must be a list of ids or a mapping name -> spec, got the string {scenes!r}.")
         scenes = {str(s): {"region_id": str(s)} for s in scenes}
+    for name in scenes:  # names become folder names under out_dir: check them before touching any file
+        safe_name(name, "scene name")
+    from glacierlab.models.header import check_checkpoint_file
+
     ckpt = Path(checkpoint)
-    if not ckpt.is_file():
-        raise ConfigError(
-            f"checkpoint {ckpt} does not exist; pass the path of a glacierlab .safetensors checkpoint."
-        )
+    check_checkpoint_file(ckpt)  # once here, not once per scene
     tasks = {
         name: {
             "scene": dict(kw),

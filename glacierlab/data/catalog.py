@@ -231,11 +231,18 @@ def validate_catalog(raw: Any, path: str = "") -> Catalog:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str, mtime_ns: int) -> Catalog:
-    with open(path, encoding="utf-8") as fh:
-        try:
+    try:
+        with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
-        except yaml.YAMLError as exc:
-            raise CatalogError(f"{path} is not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path} is not valid YAML: {exc}. Pass a data_catalog.yaml file.") from exc
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"{path} is not a text (UTF-8 YAML) file but binary data ({exc.reason} at byte {exc.start}); "
+            "pass a data_catalog.yaml file (path= or GLACIERLAB_CATALOG)."
+        ) from exc
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc.strerror or exc}.") from exc
     return validate_catalog(raw, path)
 
 

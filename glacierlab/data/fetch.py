@@ -22,7 +22,7 @@ import pooch
 
 from glacierlab.data.catalog import FileEntry, Source, load_catalog
 from glacierlab.errors import DataNotFoundError, HashMismatchError
-from glacierlab.files import atomic_path, file_sha256, inside
+from glacierlab.files import atomic_path, file_sha256, inside, write_error
 from glacierlab.settings import cache_dir, offline, seed_dir
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,9 @@ def _download(entry: FileEntry, target: Path, src_id: str, seed: Path | None) ->
             f"could not download {entry.url} for source {src_id!r}: {exc}; looked in {looked}. {how}"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any transport error means "not available offline"
+        unwritable = write_error(exc, target)
+        if unwritable is not None:  # the cache folder, not the network, is the problem
+            raise unwritable from exc
         raise DataNotFoundError(
             f"could not download file {entry.seed_path} of source {src_id!r} from {entry.url} "
             f"({type(exc).__name__}: {exc}); looked in {looked}. {how}"
@@ -154,6 +157,7 @@ def fetch(source: str | Source) -> Path:
         HashMismatchError: A seeded, cached or downloaded file has another sha256 than the catalog's.
         DataNotFoundError: A file is missing and cannot be downloaded (offline, no URL): the message
             names the file, where it was looked for and how to provide it.
+        WriteError: The cache folder cannot be written (read-only, full, a file in the way).
     """
     src = source if isinstance(source, Source) else load_catalog().source(source)
     entries = _entries(src)
@@ -174,13 +178,16 @@ def fetch(source: str | Source) -> Path:
                 "cached file %s of source %r has sha256 %s, expected %s: deleting it and fetching it again",
                 target, src.id, got, e.sha256,
             )
-            target.unlink()  # stale or corrupt: replace it below
+            target.unlink(missing_ok=True)  # stale or corrupt (another process may have removed it too)
         seed_file = seeded.get(e.seed_path)
         if seed_file is not None and seed_file.is_file():
             _check(seed_file, e, src.id, "seed")
             with atomic_path(target, overwrite=True) as tmp:
                 shutil.copyfile(seed_file, tmp)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(exc, target) or exc from exc
         _download(e, target, src.id, seed)
     return inside(cache, entries[0].seed_path, "seed_path")

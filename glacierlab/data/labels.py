@@ -11,8 +11,9 @@ from rasterio.enums import Resampling
 from rasterio.features import rasterize
 
 from glacierlab.data.mosaic import to_grid
-from glacierlab.errors import GridError
+from glacierlab.errors import GridError, InputError
 from glacierlab.geo import on_grid_of
+from glacierlab.outlines.polygons import repair_geometries, require_crs
 from glacierlab.quiet import quiet_third_party
 from glacierlab.vocabulary import NODATA
 
@@ -34,8 +35,16 @@ def rasterize_outlines(
         ``(y, x)`` uint8 DataArray (0 ice-free, 1 glacier, 255 no data) with ``like``'s CRS/transform.
 
     Raises:
-        GridError: If the outlines lie entirely outside the grid.
+        GridError: If the outlines have no CRS, impossible lon/lat coordinates (see
+            :func:`glacierlab.geo.check_lonlat`), or lie entirely outside the grid.
+        InputError: If a geometry is a point or a line (it has no glacier area to burn in).
     """
+    what = f"reference outlines {outlines.attrs.get('source') or outlines.attrs.get('path') or ''}".rstrip()
+    require_crs(outlines, what)
+    try:
+        outlines = repair_geometries(outlines)  # a bow-tie burns as the area it encloses
+    except InputError as exc:
+        raise InputError(f"{what}: {exc} Points and lines have no area to burn in as glacier.") from exc
     shapes = outlines.to_crs(like.rio.crs).geometry
     x0, y0, x1, y1 = like.rio.bounds()
     if (

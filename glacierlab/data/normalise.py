@@ -24,7 +24,8 @@ def normalise_group(array: np.ndarray, stats: GroupStats, *, axis: int = 0) -> n
         are not clipped (the paper does not clip either).
 
     Raises:
-        InputError: If the number of bands differs from the statistics, or max <= min for a band.
+        InputError: If the number of bands differs from the statistics, a statistic is NaN or infinite, or
+            max <= min for a band.
     """
     lo = np.asarray(stats["min"], dtype=np.float64)
     hi = np.asarray(stats["max"], dtype=np.float64)
@@ -33,6 +34,12 @@ def normalise_group(array: np.ndarray, stats: GroupStats, *, axis: int = 0) -> n
         raise InputError(
             f"normalisation statistics have {lo.size} min / {hi.size} max values but the input has {n} bands "
             f"along axis {axis}; pass statistics with one value per band."
+        )
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise InputError(
+            f"normalisation statistics must be finite numbers, got min={lo.tolist()} max={hi.tolist()}; "
+            "a NaN or infinite statistic would silently turn the band into zeros. Fix the checkpoint's "
+            "statistics (recompute them from the training data)."
         )
     if np.any(hi <= lo):
         raise InputError(f"normalisation max must exceed min for every band, got min={lo.tolist()} max={hi.tolist()}")

@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glacierlab.errors import unknown_name
+from glacierlab.files import safe_name
 from glacierlab.geo import BBox
 from glacierlab.vocabulary import OPTICAL_BANDS, PRODUCT_LEVELS
 
-SourceKind = Literal["raster", "vector", "netcdf", "hdf5_benchmark", "stac"]
+SourceKind = Literal["raster", "vector", "netcdf", "hdf5_benchmark", "stac", "file"]
 BandRole = Literal["optical", "dem", "mask", "alpha", "elevation_series", "auxiliary"]
 SceneRole = Literal["optical", "dem", "reference", "mask", "extra"]
 SCENE_ROLES: tuple[str, ...] = ("optical", "dem", "reference", "mask", "extra")
@@ -197,6 +198,12 @@ class Region(_Strict):
     scenes: tuple[Scene, ...] = Field(min_length=1)
     notes: str = ""
 
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        # region ids become folder names (reports, batch outputs): a slug, checked at load time
+        return safe_name(v, "region id") if v else v
+
     @field_validator("bbox")
     @classmethod
     def _bbox(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -257,6 +264,7 @@ class StacCollection(_Strict):
     offset: float = 0.0
     nodata: float | None = None
     mask: StacMask | None = None
+    product_level: ProductLevel | None = None  # vocabulary.PRODUCT_LEVELS
     licence: str = ""
     citation: str = ""
     notes: str = ""

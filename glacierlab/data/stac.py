@@ -87,6 +87,9 @@ def load_optical(
         "dates": ",".join(s.date.isoformat() for s in chosen),
         "collections": ",".join(dict.fromkeys(s.collection.id for s in chosen)),
     }
+    levels = {s.collection.product_level for s in chosen}
+    if len(levels) == 1 and None not in levels:  # checked against the model's level by predict_scene
+        out.attrs.update(product_level=str(levels.pop()), units="reflectance")
     return out
 
 

@@ -38,6 +38,7 @@ from glacierlab.vocabulary import (
     DEM_BANDS,
     NODATA,
     OPTICAL_BANDS,
+    PRODUCT_LEVEL_UNITS,
     from_stack_dims,
     to_stack_dims,
 )
@@ -92,7 +93,7 @@ def _optical(
         "date": srcs[0].date_label,
         "product_level": level,
         "sensor": " + ".join(dict.fromkeys(s.sensor for s in srcs if s.sensor)),
-        "units": BAND_UNITS["blue"] if level in ("toa", "surface") else "digital numbers (0-255)",
+        "units": PRODUCT_LEVEL_UNITS.get(level, ""),  # reflectance (0-1) or DN (0-255)
     }
     for name, layer in aux.items():
         if alpha is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 
 import geopandas as gpd
@@ -11,29 +12,57 @@ import shapely
 from pyproj import CRS
 
 from glacierlab.data.catalog import Catalog, Source, load_catalog
-from glacierlab.errors import CatalogError, CorruptFileError, GridError, NoDataError
-from glacierlab.geo import BBox
+from glacierlab.errors import (
+    CatalogError,
+    CorruptFileError,
+    GlacierLabError,
+    GridError,
+    InputError,
+    NoDataError,
+    unknown_name,
+)
+from glacierlab.geo import BBox, check_lonlat, lonlat_problem
 from glacierlab.outlines.polygons import repair_geometries
 
+log = logging.getLogger(__name__)
 
-def read_outlines(path: str | os.PathLike[str], *, crs: int | str | None = None) -> gpd.GeoDataFrame:
+
+def read_outlines(
+    path: str | os.PathLike[str], *, crs: int | str | None = None, layer: str | None = None
+) -> gpd.GeoDataFrame:
     """Read polygon outlines from any OGR vector file, repairing invalid geometries.
 
     Args:
         path: Shapefile (companions next to it), GeoPackage, GeoJSON...
         crs: CRS to assign when the file has none. If the file's CRS is compound (e.g. CH1903+/LV95
-            + LN02 heights) and its horizontal part equals ``crs``, ``crs`` is used.
+            + LN02 heights) and its horizontal part equals ``crs``, ``crs`` is used. It also replaces a
+            lon/lat CRS that the coordinates cannot be in (a GeoJSON written in UTM metres: GeoJSON
+            readers assume EPSG:4326), with a warning.
+        layer: Layer to read from a multi-layer file (GeoPackage); required when there are several.
 
     Returns:
         GeoDataFrame with ``attrs`` ``n_repaired``, ``n_dropped``, ``path``.
 
     Raises:
         CorruptFileError: The file cannot be read as vector data.
-        GridError: No CRS in the file and none given.
+        UnknownNameError: ``layer`` is not a layer of the file (the layers are listed).
+        InputError: Several layers and no ``layer``; or geometries that are not polygons (points,
+            lines: they would be burned in as glacier).
+        GridError: No CRS in the file and none given, or coordinates outside the declared lon/lat range.
     """
     path = os.fspath(path)
     try:
-        gdf = gpd.read_file(path)
+        layers = [str(name) for name in gpd.list_layers(path)["name"]]
+        if layer is not None and layer not in layers:
+            raise unknown_name(f"layer of {path}", layer, layers, "Pass layer= one of these names.")
+        if layer is None and len(layers) > 1:
+            raise InputError(
+                f"vector file {path} has {len(layers)} layers ({', '.join(layers)}); pass layer='<name>' "
+                "to choose the one holding the glacier outlines."
+            )
+        gdf = gpd.read_file(path, layer=layer)
+    except GlacierLabError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several DataSourceError/OSError types
         raise CorruptFileError(
             f"cannot read vector file {path}: {exc}. For shapefiles the .shx/.dbf/.prj must "
@@ -47,7 +76,14 @@ def read_outlines(path: str | os.PathLike[str], *, crs: int | str | None = None)
         horizontal = gdf.crs.sub_crs_list[0]
         if horizontal.equals(CRS.from_user_input(crs)):
             gdf = gdf.set_crs(crs, allow_override=True)
-    out = repair_geometries(gdf)
+    elif crs is not None and gdf.crs.is_geographic and lonlat_problem(gdf):
+        log.warning("%s: coordinates are not lon/lat degrees; using crs=%s as given", path, crs)
+        gdf = gdf.set_crs(crs, allow_override=True)
+    check_lonlat(gdf, f"vector file {path}")
+    try:
+        out = repair_geometries(gdf)
+    except InputError as exc:
+        raise InputError(f"vector file {path}: {exc}") from exc
     out.attrs["path"] = path
     return out
 
@@ -63,6 +99,7 @@ def load_outlines(
     date: str | dt.date | None = None,
     bbox: BBox | None = None,
     catalog: Catalog | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Load a catalog outline source as a GeoDataFrame (invalid geometries repaired).
 
@@ -73,6 +110,7 @@ def load_outlines(
             Ignored for single-date sources.
         bbox: Keep features intersecting ``(lon_min, lat_min, lon_max, lat_max)`` (EPSG:4326).
         catalog: Catalog to use (default :func:`load_catalog`).
+        layer: Layer of a multi-layer file (see :func:`read_outlines`).
 
     Returns:
         GeoDataFrame in the file's CRS. Multi-date sources get a ``date`` column (datetime.date).
@@ -91,7 +129,7 @@ def load_outlines(
         raise CatalogError(
             f"source {src.id!r} is a {src.kind!r}, not vector outlines; use glacierlab.rasters."
         )
-    gdf = read_outlines(fetch(src), crs=src.crs)
+    gdf = read_outlines(fetch(src), crs=src.crs, layer=layer)
     attrs = dict(gdf.attrs)
     if src.date_attribute:
         if src.date_attribute not in gdf.columns:

@@ -23,6 +23,7 @@ the probability that the predicted class is right, and are stored as plain float
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -237,6 +238,17 @@ class Calibrator:
         }
         conv = CONVENTIONS[int(params.pop("convention", np.asarray(0.0)))]
         return cls(method, conv, params)
+
+    @classmethod
+    def from_sklearn_pickle(cls, path: str | os.PathLike[str]) -> Calibrator:
+        """The authors' KernelRidge calibration pickle as a ``kernel_ridge`` calibrator (entropy confidence).
+
+        Read with :func:`glacierlab.inference.sklearn_pickle.read_kernel_ridge` (a restricted unpickler:
+        numpy arrays and the KernelRidge state only; nothing in the file is executed).
+        """
+        from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+
+        return cls("kernel_ridge", "entropy", read_kernel_ridge(path))
 
 
 def laplacian_predict(x: np.ndarray, centres: np.ndarray, coef: np.ndarray, gamma: float) -> np.ndarray:

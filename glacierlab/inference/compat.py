@@ -27,7 +27,8 @@ _REFLECTANCE = ("toa", "surface")
 def checkpoint_product_level(checkpoint: Any) -> str | None:
     """The optical product level a checkpoint was trained on, or None when it cannot be told.
 
-    Uses ``extra["product_level"]`` (written by :func:`glacierlab.training.train_scene`) when present,
+    Uses the header's ``inputs["optical"]["product_level"]``, else ``extra["product_level"]`` (written by
+    :func:`glacierlab.training.train_scene`) when present,
     else the optical normalisation statistics: maxima above 2 mean digital numbers (``"dn8"``), maxima
     up to 2 mean reflectance (``"reflectance"``, TOA or surface not known).
 
@@ -37,6 +38,11 @@ def checkpoint_product_level(checkpoint: Any) -> str | None:
     Returns:
         ``"toa"``, ``"surface"``, ``"dn8"``, ``"reflectance"`` or None (no optical group or statistics).
     """
+    from glacierlab.inference.checks import model_level
+
+    stored = model_level(checkpoint)  # the header's inputs (every checkpoint written since options travel)
+    if stored is not None:
+        return stored
     extra = (getattr(checkpoint, "metadata", {}) or {}).get("extra", {}) or {}
     if extra.get("product_level") in PRODUCT_LEVELS:
         return str(extra["product_level"])

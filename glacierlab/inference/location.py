@@ -1,7 +1,8 @@
 """Location inputs of location-encoded models: a fixed region vector, or coordinates per window.
 
 A model with ``location_dim`` 4 (coordinate encoding) gets [sin lat, cos lat, sin lon, cos lon] at each
-window's centre; one with 12 (region encoding) gets the region one-hot vector the user passes.
+window's centre; one with 12 (region encoding) gets the region one-hot vector (or region code, e.g.
+``"HMA"`` or ``"unknown"``) the user passes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import numpy as np
 
 from glacierlab.errors import InputError
 from glacierlab.inference.readers import GroupReader
-from glacierlab.inference.tiling import Window
 
 
 def _coordinates(transform: Any, crs: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -37,8 +37,13 @@ def check_location(location: Any, loc_dim: int) -> np.ndarray | None:
     if location is None:
         raise InputError(
             f"this model needs a location vector of length {loc_dim}: pass location='coordinates' "
-            "(coordinate encoding, L=4) or the region one-hot vector (region encoding, L=12)"
+            "(coordinate encoding, L=4), or a region code such as 'HMA' / 'unknown' or the region "
+            "one-hot vector (region encoding, L=12)"
         )
+    if isinstance(location, str) and location != "coordinates" and loc_dim == 12:
+        from glacierlab.models.location import region_vector
+
+        return region_vector(location).numpy()  # a region code, e.g. "HMA" or "unknown"
     if isinstance(location, str):
         if location != "coordinates" or loc_dim != 4:
             raise InputError(
@@ -53,13 +58,20 @@ def check_location(location: Any, loc_dim: int) -> np.ndarray | None:
 
 
 def window_locations(
-    wins: list[Window], fixed: np.ndarray | None, location: Any, ref: GroupReader, window: int
+    centres: list[tuple[float, float]], fixed: np.ndarray | None, location: Any, ref: GroupReader
 ) -> np.ndarray | None:
-    """Location vectors for a batch of windows: the fixed vector repeated, coordinates, or None."""
+    """Location vectors for a batch of windows: the fixed vector repeated, coordinates, or None.
+
+    Args:
+        centres: Window centres as (row, col) scene pixel coordinates (fractional, may lie outside).
+        fixed: The fixed vector of :func:`check_location` (region encoding) or None.
+        location: The location option (``"coordinates"`` computes a vector per centre).
+        ref: A reader of the scene (its CRS and transform).
+    """
     if fixed is not None:
-        return np.repeat(fixed[None], len(wins), 0)
+        return np.repeat(fixed[None], len(centres), 0)
     if location != "coordinates":
         return None
-    rows = np.array([w.row + min(window, ref.height) / 2 for w in wins])
-    cols = np.array([w.col + min(window, ref.width) / 2 for w in wins])
+    rows = np.array([c[0] for c in centres])
+    cols = np.array([c[1] for c in centres])
     return _coordinates(ref.transform, ref.crs, rows, cols)

@@ -1,38 +1,47 @@
 """Whole-scene inference: sliding windows, Gaussian blending, confidence, COG outputs (docs/GLAVITU_SPEC.md §5-6).
 
 Memory stays bounded as the scene grows: windows are read lazily one row of windows at a time, the
-blended sums live in a buffer one window tall and one scene wide, and rows that no later window can
-touch are finished (probability, mask, confidence) and flushed to the outputs straight away.
+blended sums live in a buffer one window tall and one frame wide, and rows that no later window can
+touch are finished (probability, mask, confidence) and flushed to the outputs straight away. The same
+streaming serves both tiling modes (:func:`glacierlab.inference.tiling.make_grid`): ``"paper"`` runs
+the authors' ``deploy.py`` grid on a virtual zero-padded frame, so nothing is padded in memory.
+
+Settings come from the checkpoint (:mod:`glacierlab.inference.options`); keyword arguments override.
+Pixels without a valid input, and pixels where the model returned NaN/inf, are no data (mask 255,
+probability NaN), never "ice-free"; the result's attributes count both.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from glacierlab.errors import ConfigError, NoDataError, unknown_name
+from glacierlab.errors import ConfigError, GlacierLabWarning, NoDataError
 from glacierlab.geo import georeference
 from glacierlab.inference.calibration import Calibrator
-from glacierlab.inference.confidence import check_convention, confidence
+from glacierlab.inference.checks import SENTINEL, check_inputs, declared_level, model_level
+from glacierlab.inference.confidence import confidence
 from glacierlab.inference.location import check_location, window_locations
+from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
-from glacierlab.inference.tiling import PAD_MODES, Window, gaussian_weights, pad_to_window, window_rows
+from glacierlab.inference.tiling import Window, gaussian_weights, make_grid, pad_to_window
 from glacierlab.inference.writers import Layer, RasterSink
 from glacierlab.models.device import resolve_device
-from glacierlab.vocabulary import NODATA
+from glacierlab.vocabulary import GLACIER, NODATA
 
 if TYPE_CHECKING:
     import xarray as xr
 
-NODATA_POLICIES = ("any", "all")
 
-
-def _load(checkpoint: Any) -> Any:
+def as_checkpoint(checkpoint: Any) -> Any:
+    """A loaded checkpoint: ``checkpoint`` itself, or :func:`~glacierlab.models.load_checkpoint` of a path."""
     if isinstance(checkpoint, str | os.PathLike):
         from glacierlab.models import load_checkpoint
 
@@ -40,9 +49,11 @@ def _load(checkpoint: Any) -> Any:
     return checkpoint
 
 
-def _calibrator(ckpt: Any, calibration: str | Calibrator | None) -> Calibrator | None:
-    if calibration is None or isinstance(calibration, Calibrator):
+def _calibrator(ckpt: Any, calibration: str | Calibrator) -> Calibrator | None:
+    if isinstance(calibration, Calibrator):
         return calibration
+    if calibration == "none":
+        return None
     arrays = getattr(ckpt, "calibration", None) or {}
     if calibration == "auto":
         return Calibrator.from_arrays(arrays) if arrays else None
@@ -52,294 +63,294 @@ def _calibrator(ckpt: Any, calibration: str | Calibrator | None) -> Calibrator |
 def predict_scene(
     checkpoint: Any,
     inputs: xr.Dataset | Mapping[str, Any],
+    options: PredictOptions | Mapping[str, Any] | None = None,
     *,
-    window: int = 384,
-    stride: int = 192,
-    batch_size: int = 4,
-    device: str = "auto",
-    tta: bool = False,
-    mc_samples: int = 0,
     out_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
-    smoothing: int = 0,
-    confidence_convention: str = "entropy",
-    calibration: str | Calibrator | None = "auto",
-    location: str | Sequence[float] | np.ndarray | None = None,
-    nodata: str = "any",
-    pad_mode: str = "reflect",
-    compile_model: bool = False,
+    device: str = "auto",
     progress: bool = True,
-    prefix: str = "",
-    cog_blocksize: int = 512,
     callback: Callable[[int, int], None] | None = None,
+    prefix: str = "",
+    product_level: str | None = None,
+    check: bool = True,
+    compile_model: bool = False,
+    cog_blocksize: int = 512,
+    **overrides: Any,
 ) -> xr.Dataset:
     """Predict glacier probability, mask and confidence over a whole scene with overlapping windows.
 
-    Each window's softmax is weighted by :func:`~glacierlab.inference.tiling.gaussian_weights` and the weighted
-    sum divided by the summed weights (docs/GLAVITU_SPEC.md §5). The mask is ``probability > 0.5`` (argmax), optionally
-    median-filtered; confidence follows :mod:`glacierlab.inference.confidence` and is calibrated when a
-    calibrator is given or stored in the checkpoint (then it estimates P(predicted class is right)).
+    Each window's softmax is weighted by :func:`~glacierlab.inference.tiling.gaussian_weights` and the
+    weighted sum divided by the summed weights (docs/GLAVITU_SPEC.md §5). The mask is ``probability > 0.5`` (argmax),
+    optionally median-filtered; confidence follows :mod:`glacierlab.inference.confidence` and is
+    calibrated when the options ask for it (then it estimates P(predicted class is right)).
 
     Args:
-        checkpoint: A loaded checkpoint (``glacierlab.models.load_checkpoint``) or its path. Needs
-            ``.model``, ``.bands`` (group -> band names, in model order), ``.normalisation`` and
-            ``.calibration``.
+        checkpoint: A loaded checkpoint (``glacierlab.models.load_checkpoint``) or its path.
         inputs: The catalog stack (``xr.Dataset`` with one (band, y, x) variable per group, e.g. from
-            ``glacierlab.data.stack.stack_region``), or a mapping group -> GeoTIFF path (or list of paths
-            whose bands are concatenated) or DataArray. Bands are selected by name (band coordinate /
-            GeoTIFF descriptions); unnamed inputs must have exactly the checkpoint's bands in order.
-            NaN and the rasters' nodata value mark no data.
-        window: Window side in pixels (the paper: 384).
-        stride: Step between windows in pixels, 1..window (the paper: 192).
-        batch_size: Windows per forward pass.
-        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``. CPU uses all cores;
-            CUDA uses bf16 autocast and channels-last.
-        tta: Average the 8 flips/rotations of each window (about 8× slower).
-        mc_samples: Monte-Carlo dropout passes (0 = off); with ≥ 2 an ``uncertainty`` layer holds the
-            standard deviation of the glacier probability across passes.
+            ``glacierlab.data.stack.stack_region``), or a mapping group -> GeoTIFF/VRT path (or list of
+            paths whose bands are concatenated) or DataArray. Bands are selected by name (band
+            coordinate / GeoTIFF descriptions); unnamed inputs must have exactly the checkpoint's bands
+            in order. NaN, the rasters' nodata value and values beyond ±1e30 mark no data.
+        options: The :class:`~glacierlab.inference.options.PredictOptions` to use; None = the
+            checkpoint's own (``options_for(checkpoint)``).
         out_dir: Folder for ``<prefix>{probability,mask,confidence[,uncertainty]}.tif`` COGs; None keeps
             the result in memory (then memory grows with the scene).
         overwrite: Replace existing outputs (else :class:`~glacierlab.errors.OutputExistsError`).
-        smoothing: Median-filter size for the mask (0 = off; the paper's demo uses 3).
-        confidence_convention: ``"entropy"`` (paper) or ``"maxprob"`` for uncalibrated confidence.
-        calibration: ``"auto"`` (the checkpoint's calibrator if any), a stored method name, a
-            :class:`~glacierlab.inference.calibration.Calibrator`, or None for raw confidence.
-        location: For location-encoded models: ``"coordinates"`` ([sin lat, cos lat, sin lon, cos lon]
-            at each window centre) or a fixed vector (e.g. a region one-hot).
-        nodata: ``"any"``: output no data where any band of any group is missing; ``"all"``: only
-            where every band is (partly missing pixels are filled with 0, as the paper does).
-        pad_mode: How windows running past a scene smaller than ``window`` are padded
-            (``"reflect"`` or ``"constant"`` zeros), see :mod:`glacierlab.inference.tiling`.
-        compile_model: ``torch.compile`` the model first (CUDA; slow start, faster large scenes).
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
         progress: Show a tqdm bar with windows/s and ETA.
-        callback: Called as ``callback(windows_done, windows_total)`` after each batch (e.g. a widget's
-            progress bar); an exception it raises stops the run and propagates (no output file is left).
+        callback: Called as ``callback(windows_done, windows_total)`` after each batch; an exception it
+            raises stops the run and propagates (no output file is left).
         prefix: File-name prefix of the outputs.
-        cog_blocksize: Internal tile size of the COGs (overviews are built down to one tile).
+        product_level: The optical inputs' product level (``"toa"``, ``"surface"``, ``"dn8"``) when
+            they do not declare it (``attrs["product_level"]`` / GeoTIFF tag ``PRODUCT_LEVEL``).
+        check: Check the inputs' product level and value range against the checkpoint first
+            (:func:`glacierlab.inference.checks.check_inputs`).
+        compile_model: ``torch.compile`` the model first (CUDA; slow start, faster large scenes).
+        cog_blocksize: Internal tile size of the COGs.
+        **overrides: Single option fields (``window``, ``stride``, ``tiling``, ``nodata``, ``tta``,
+            ``mc_samples``, ``smoothing``, ``calibration``, ``confidence``, ``batch_size``,
+            ``location``, ``pad_mode``, ``precision``) replacing the checkpoint's; None keeps the stored value
+            (``calibration=None`` means raw confidence).
 
     Returns:
         Dataset with ``probability`` (float32, NaN = no data), ``mask`` (uint8, 1 glacier, 255 = no
         data), ``confidence`` (float32) [and ``uncertainty``] on the input grid (CRS via rioxarray).
-        With ``out_dir`` the variables are lazily read from the written files.
+        ``attrs``: ``options`` (JSON), ``pixels``, ``pixels_glacier``, ``pixels_nodata_input`` (no valid
+        input), ``pixels_nodata_model`` (the model returned NaN/inf), ``pixels_sentinel`` (pixels with input values
+        beyond ±1e30, treated as no data). With ``out_dir`` the variables are read lazily from the files.
 
     Raises:
-        InputError: missing groups, wrong bands, infinite values, bad location. GridError: groups on
-        different grids. NoDataError: no valid pixel in the scene. OutputExistsError: output exists.
+        InputError: missing groups, wrong bands, infinite values, bad location, inputs on another scale
+        or product level than the checkpoint's. GridError: groups on different grids. NoDataError: no
+        valid input pixel. OutputExistsError: output exists. UnknownNameError: unknown option.
     """
-    ckpt = _load(checkpoint)
-    check_convention(confidence_convention)
-    if nodata not in NODATA_POLICIES:
-        raise unknown_name("nodata policy", nodata, NODATA_POLICIES)
-    if pad_mode not in PAD_MODES:
-        raise unknown_name("pad mode", pad_mode, PAD_MODES)
-    if batch_size < 1 or mc_samples < 0 or smoothing < 0 or (smoothing and smoothing % 2 == 0):
-        raise ConfigError(
-            f"need batch_size >= 1, mc_samples >= 0 and an odd smoothing size >= 0 "
-            f"(0 = off); got {batch_size}, {mc_samples}, {smoothing}"
-        )
-    calibrator = _calibrator(ckpt, calibration)
+    ckpt = as_checkpoint(checkpoint)
+    opts = resolve_options(ckpt, options, **overrides)
+    calibrator = _calibrator(ckpt, opts.calibration)
     model = ckpt.model
     multiple = int(getattr(model, "size_multiple", 1) or 1)
-    if window % multiple:
+    if opts.window % multiple:
         raise ConfigError(
-            f"this model needs windows that are multiples of {multiple} px, got window={window}; "
-            f"try {max(multiple, window // multiple * multiple)}."
+            f"this model needs windows that are multiples of {multiple} px, got window={opts.window}; "
+            f"try {max(multiple, opts.window // multiple * multiple)}."
         )
-    loc_dim = int(getattr(model, "location_dim", 0) or 0)
-    fixed_loc = check_location(location, loc_dim)
+    fixed_loc = check_location(opts.location, int(getattr(model, "location_dim", 0) or 0))
     bands = {g: list(b) for g, b in ckpt.bands.items()}
     stats = getattr(ckpt, "normalisation", None) or {}
     readers = open_inputs(inputs, bands)
     try:
-        return _run(
-            ckpt,
-            readers,
-            stats,
-            window,
-            stride,
-            batch_size,
-            resolve_device(device),
-            tta,
-            mc_samples,
-            out_dir,
-            overwrite,
-            smoothing,
-            confidence_convention,
-            calibrator,
-            location,
-            fixed_loc,
-            nodata,
-            pad_mode,
-            compile_model,
-            progress,
-            prefix,
-            cog_blocksize,
-            callback,
-        )
+        if check:
+            check_inputs(readers, bands, stats, model_level(ckpt), declared_level(inputs, given=product_level))
+        job = _Job(ckpt, readers, stats, opts, calibrator, fixed_loc, resolve_device(device))
+        return job.run(out_dir, overwrite, compile_model, progress, prefix, cog_blocksize, callback)
     finally:
         for r in readers:
             r.close()
-        if mc_samples:
+        if opts.mc_samples:
             set_mc_dropout(model, False)
 
 
-def _run(
-    ckpt: Any,
-    readers: list[GroupReader],
-    stats: Mapping[str, Any],
-    window: int,
-    stride: int,
-    batch_size: int,
-    device: str,
-    tta: bool,
-    mc: int,
-    out_dir: Any,
-    overwrite: bool,
-    smoothing: int,
-    convention: str,
-    calibrator: Calibrator | None,
-    location: Any,
-    fixed_loc: np.ndarray | None,
-    nodata: str,
-    pad_mode: str,
-    compile_model: bool,
-    progress: bool,
-    prefix: str,
-    blocksize: int,
-    callback: Callable[[int, int], None] | None,
-) -> xr.Dataset:
-    from tqdm.auto import tqdm
+class _Job:
+    """One streamed prediction: the frame buffers, the flush of finished rows, the counts."""
 
-    from glacierlab.data.normalise import normalise_group
+    def __init__(
+        self,
+        ckpt: Any,
+        readers: list[GroupReader],
+        stats: Mapping[str, Any],
+        opts: PredictOptions,
+        calibrator: Calibrator | None,
+        fixed_loc: np.ndarray | None,
+        device: str,
+    ) -> None:
+        self.ckpt, self.readers, self.stats, self.o = ckpt, readers, stats, opts
+        self.calibrator, self.fixed_loc, self.device = calibrator, fixed_loc, device
+        self.h, self.w = readers[0].height, readers[0].width
+        self.grid = make_grid(self.h, self.w, opts.window, opts.stride, opts.tiling)
+        self.pad = "constant" if opts.tiling == "paper" else opts.pad_mode
+        shape = (opts.window, self.grid.frame_width)
+        self.acc_p, self.acc_s, self.acc_w = (np.zeros(shape, np.float64) for _ in range(3))
+        self.valid = np.zeros(shape, bool)
+        self.extreme = np.zeros(shape, bool)  # input values beyond ±1e30 (undeclared nodata)
+        self.median = StreamingMedian(opts.smoothing) if opts.smoothing > 1 else None
+        self.top = 0  # frame row of buffer row 0
+        self.counts = dict.fromkeys(("valid", "nodata_model", "glacier", "sentinel"), 0)
 
-    ref = readers[0]
-    h, w = ref.height, ref.width
-    grid = window_rows(h, w, window, stride)
-    weights = gaussian_weights(window)
-    layers = [
-        Layer("probability", "float32", np.nan),
-        Layer("mask", "uint8", NODATA),
-        Layer("confidence", "float32", np.nan),
-    ] + ([Layer("uncertainty", "float32", np.nan)] if mc > 1 else [])
-    tags = {
-        "glacierlab_variant": str(getattr(ckpt, "variant", "")),
-        "window": str(window),
-        "stride": str(stride),
-        "tta": str(tta),
-        "mc_samples": str(mc),
-        "confidence": calibrator.method if calibrator else convention,
-    }
-    runner = Runner(ckpt.model, device, tta, mc, compile_model)
-    if mc:
-        set_mc_dropout(ckpt.model, True)
-    wp = max(w, window)
-    buf_h = min(window, h)
-    acc_p = np.zeros((buf_h, wp), np.float64)
-    acc_s = np.zeros((buf_h, wp), np.float64)
-    acc_w = np.zeros((buf_h, wp), np.float64)
-    valid = np.zeros((buf_h, w), bool)
-    median = StreamingMedian(smoothing) if smoothing > 1 else None
-    n_valid = 0
-    top = 0  # scene row of buffer row 0
+    def run(
+        self,
+        out_dir: Any,
+        overwrite: bool,
+        compile_model: bool,
+        progress: bool,
+        prefix: str,
+        blocksize: int,
+        callback: Callable[[int, int], None] | None,
+    ) -> xr.Dataset:
+        from tqdm.auto import tqdm
 
-    sink_cm = RasterSink(layers, h, w, ref.crs, ref.transform, out_dir, prefix, overwrite, blocksize, tags)
-    with torch_threads(device), sink_cm as sink:
-
-        def flush(upto: int, last: bool) -> None:
-            nonlocal n_valid
-            n = upto - top
-            if n <= 0 and not last:
-                return
-            with np.errstate(invalid="ignore", divide="ignore"):
-                prob = (acc_p[:n, :w] / acc_w[:n, :w]).astype(np.float32)
-                spread = (acc_s[:n, :w] / acc_w[:n, :w]).astype(np.float32)
-            ok = valid[:n] & (acc_w[:n, :w] > 0)
-            prob[~ok] = np.nan
-            n_valid += int(ok.sum())
-            sink.write("probability", top, prob)
-            raw = confidence(prob, calibrator.convention if calibrator else convention)
-            sink.write("confidence", top, calibrator(raw) if calibrator else raw)
-            if mc > 1:
-                spread[~ok] = np.nan
-                sink.write("uncertainty", top, spread)
-            label = (prob > 0.5).astype(np.uint8)
-            if median is not None:
-                start, filt, okf = median.push(np.where(ok, label, 0).astype(np.uint8), ok, last)
-                if len(filt):
-                    sink.write("mask", start, np.where(okf, filt, NODATA).astype(np.uint8))
-            else:
-                sink.write("mask", top, np.where(ok, label, NODATA).astype(np.uint8))
-
-        total = sum(map(len, grid))
-        done = 0
-        bar = tqdm(total=total, unit="window", disable=not progress, desc="predict")
-        for row in grid:
-            r0 = row[0].row
-            flush(r0, last=False)
-            shift = r0 - top
-            for a in (acc_p, acc_s, acc_w, valid):
-                a[: len(a) - shift] = a[shift:].copy()
-                a[len(a) - shift :] = 0
-            top = r0
-            for i in range(0, len(row), batch_size):
-                chunk = row[i : i + batch_size]
-                batch, keep, vmasks = _read_batch(
-                    readers, chunk, stats, normalise_group, window, nodata, pad_mode
+        o, ref, grid = self.o, self.readers[0], self.grid
+        mc = o.mc_samples
+        layers = [
+            Layer("probability", "float32", np.nan),
+            Layer("mask", "uint8", NODATA),
+            Layer("confidence", "float32", np.nan),
+        ] + ([Layer("uncertainty", "float32", np.nan)] if mc > 1 else [])
+        tags = {
+            "glacierlab_variant": str(getattr(self.ckpt, "variant", "")),
+            "options": json.dumps(o.to_dict()),
+            "confidence": self.calibrator.method if self.calibrator else o.confidence,
+        }
+        runner = Runner(self.ckpt.model, self.device, o.tta, mc, compile_model, o.precision)
+        if mc:
+            set_mc_dropout(self.ckpt.model, True)
+        weights = gaussian_weights(o.window)
+        sink_cm = RasterSink(
+            layers, self.h, self.w, ref.crs, ref.transform, out_dir, prefix, overwrite, blocksize, tags
+        )
+        with torch_threads(self.device), sink_cm as sink:
+            done = 0
+            bar = tqdm(total=grid.total, unit="window", disable=not progress, desc="predict")
+            for row in grid.rows:
+                self._advance(sink, row[0].row)
+                for i in range(0, len(row), o.batch_size):
+                    chunk = row[i : i + o.batch_size]
+                    batch, keep = self._read(chunk)
+                    bar.update(len(chunk))
+                    done += len(chunk)
+                    if callback is not None:
+                        callback(done, grid.total)
+                    if not keep:
+                        continue
+                    sub = {g: a[keep] for g, a in batch.items()}
+                    centres = [grid.centre(chunk[k]) for k in keep]
+                    prob, spread = runner(sub, window_locations(centres, self.fixed_loc, o.location, ref))
+                    for k, p, s in zip(keep, prob, spread, strict=True):
+                        c0, c1 = chunk[k].col, chunk[k].col + o.window
+                        self.acc_p[:, c0:c1] += p * weights
+                        self.acc_s[:, c0:c1] += s * weights
+                        self.acc_w[:, c0:c1] += weights
+            bar.close()
+            self._flush(sink, min(self.top + o.window, grid.frame_height), last=True)
+            summary = self._summary()
+            if self.counts["valid"] + self.counts["nodata_model"] == 0:
+                raise NoDataError(
+                    "the scene has no valid pixels (every input pixel is NaN or nodata in some group); "
+                    "check the inputs' nodata values and extent."
                 )
-                for win, vm in zip(chunk, vmasks, strict=True):
-                    valid[: win.height, win.col : win.col + win.width] = vm
-                bar.update(len(chunk))
-                done += len(chunk)
-                if callback is not None:
-                    callback(done, total)
-                if not keep:
-                    continue
-                sub = {g: a[keep] for g, a in batch.items()}
-                loc = window_locations([chunk[k] for k in keep], fixed_loc, location, ref, window)
-                prob, spread = runner(sub, loc)
-                for k, p, s in zip(keep, prob, spread, strict=True):
-                    win = chunk[k]
-                    c0, c1 = win.col, win.col + window
-                    acc_p[:window, c0:c1] += (p * weights)[:buf_h]
-                    acc_s[:window, c0:c1] += (s * weights)[:buf_h]
-                    acc_w[:window, c0:c1] += weights[:buf_h]
-        bar.close()
-        flush(h, last=True)
-        if n_valid == 0:
-            raise NoDataError(
-                "the scene has no valid pixels (every input pixel is NaN or nodata in some group); "
-                "check the inputs' nodata values and extent."
+            sink.tags.update({k: str(v) for k, v in summary.items()})
+            sink.finish()
+        ds = _as_dataset(sink, self.h, self.w)
+        ds.attrs.update({"options": json.dumps(o.to_dict()), **summary})
+        return ds
+
+    def _summary(self) -> dict[str, int]:
+        c, total = self.counts, self.h * self.w
+        nodata_input = total - c["valid"] - c["nodata_model"]
+        if c["sentinel"]:
+            warnings.warn(
+                f"{c['sentinel']} pixels had input values beyond ±1e30 (an undeclared nodata value such as float32's "
+                "-3.4e38); they were treated as no data. Declare the nodata value of the file (e.g. "
+                "gdal_edit.py -a_nodata -3.4e38 FILE.tif) or set those pixels to NaN.",
+                GlacierLabWarning,
+                stacklevel=4,
             )
-        sink.finish()
-    return _as_dataset(sink, h, w)
+        if c["nodata_model"]:
+            warnings.warn(
+                f"the model returned NaN/inf for {c['nodata_model']} of {total} pixels; they are written as "
+                "no data (mask 255, probability NaN), not as ice-free. Check the inputs for undeclared "
+                "nodata values or extreme numbers, and the checkpoint for NaN weights.",
+                GlacierLabWarning,
+                stacklevel=4,
+            )
+        return {
+            "pixels": total,
+            "pixels_glacier": c["glacier"],
+            "pixels_nodata_input": nodata_input,
+            "pixels_nodata_model": c["nodata_model"],
+            "pixels_sentinel": c["sentinel"],
+        }
 
+    def _advance(self, sink: RasterSink, frame_row: int) -> None:
+        """Finish the rows above ``frame_row`` and move the buffers down to start there."""
+        self._flush(sink, frame_row, last=False)
+        shift = frame_row - self.top
+        for a in (self.acc_p, self.acc_s, self.acc_w, self.valid, self.extreme):
+            a[: len(a) - shift] = a[shift:].copy()
+            a[len(a) - shift :] = 0
+        self.top = frame_row
 
-def _read_batch(
-    readers: list[GroupReader],
-    chunk: list[Window],
-    stats: Mapping[str, Any],
-    normalise: Any,
-    window: int,
-    nodata: str,
-    pad_mode: str,
-) -> tuple[dict[str, np.ndarray], list[int], list[np.ndarray]]:
-    arrays: dict[str, list[np.ndarray]] = {r.name: [] for r in readers}
-    keep, vmasks = [], []
-    for k, win in enumerate(chunk):
-        missing_any = np.zeros((win.height, win.width), bool)
-        missing_all = np.ones((win.height, win.width), bool)
-        for r in readers:
-            a = r.read(win.row, win.col, win.height, win.width)
-            nan = np.isnan(a)
-            missing_any |= nan.any(0)
-            missing_all &= nan.all(0)
-            a = normalise(a, stats[r.name]) if r.name in stats else np.nan_to_num(a, nan=0.0)
-            arrays[r.name].append(pad_to_window(a, window, pad_mode))
-        vm = ~(missing_any if nodata == "any" else missing_all)
-        vmasks.append(vm)
-        if vm.any():
-            keep.append(k)
-    return {g: np.stack(v) for g, v in arrays.items()}, keep, vmasks
+    def _flush(self, sink: RasterSink, upto: int, last: bool) -> None:
+        """Write the finished frame rows ``[top, upto)`` that lie inside the scene."""
+        g, o = self.grid, self.o
+        i0 = max(0, g.top - self.top)
+        i1 = min(upto - self.top, g.top + self.h - self.top)
+        c0, c1 = g.left, g.left + self.w
+        if i1 <= i0:
+            if last and self.median is not None:
+                self._write_mask(sink, np.zeros((0, self.w), np.uint8), np.zeros((0, self.w), bool), 0, last)
+            return
+        row = self.top + i0 - g.top  # scene row of the first finished row
+        wsum = self.acc_w[i0:i1, c0:c1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prob = (self.acc_p[i0:i1, c0:c1] / wsum).astype(np.float32)
+            spread = (self.acc_s[i0:i1, c0:c1] / wsum).astype(np.float32)
+        has_input = self.valid[i0:i1, c0:c1] & (wsum > 0)
+        finite = np.isfinite(prob)
+        ok = has_input & finite
+        self.counts["valid"] += int(ok.sum())
+        self.counts["sentinel"] += int(self.extreme[i0:i1, c0:c1].sum())
+        self.counts["nodata_model"] += int((has_input & ~finite).sum())
+        prob[~ok] = np.nan
+        sink.write("probability", row, prob)
+        raw = confidence(prob, self.calibrator.convention if self.calibrator else o.confidence)
+        sink.write("confidence", row, self.calibrator(raw) if self.calibrator else raw)
+        if o.mc_samples > 1:
+            spread[~ok] = np.nan
+            sink.write("uncertainty", row, spread)
+        self._write_mask(sink, (prob > 0.5).astype(np.uint8), ok, row, last)
+
+    def _write_mask(self, sink: RasterSink, label: np.ndarray, ok: np.ndarray, row: int, last: bool) -> None:
+        if self.median is not None:
+            start, filt, okf = self.median.push(np.where(ok, label, 0).astype(np.uint8), ok, last)
+            if not len(filt):
+                return
+            mask, row = np.where(okf, filt, NODATA).astype(np.uint8), start
+        else:
+            mask = np.where(ok, label, NODATA).astype(np.uint8)
+        self.counts["glacier"] += int((mask == GLACIER).sum())
+        sink.write("mask", row, mask)
+
+    def _read(self, chunk: list[Window]) -> tuple[dict[str, np.ndarray], list[int]]:
+        """Normalised, padded windows of every group, and which windows have any valid pixel."""
+        from glacierlab.data.normalise import normalise_group
+
+        g, o = self.grid, self.o
+        arrays: dict[str, list[np.ndarray]] = {r.name: [] for r in self.readers}
+        keep = []
+        for k, win in enumerate(chunk):
+            r0, r1, c0, c1 = g.scene_span(win)
+            top, left = r0 - (win.row - g.top), c0 - (win.col - g.left)
+            missing_any = np.zeros((r1 - r0, c1 - c0), bool)
+            missing_all = np.ones((r1 - r0, c1 - c0), bool)
+            extreme_any = np.zeros((r1 - r0, c1 - c0), bool)
+            for r in self.readers:
+                a = r.read(r0, c0, r1 - r0, c1 - c0)
+                extreme = np.abs(a) >= SENTINEL
+                if extreme.any():
+                    extreme_any |= extreme.any(0)
+                    a[extreme] = np.nan
+                nan = np.isnan(a)
+                missing_any |= nan.any(0)
+                missing_all &= nan.all(0)
+                a = normalise_group(a, self.stats[r.name]) if r.name in self.stats else np.nan_to_num(a, nan=0.0)
+                arrays[r.name].append(pad_to_window(a, o.window, self.pad, top=top, left=left))
+            vm = ~(missing_any if o.nodata == "any" else missing_all)
+            fr, fc = r0 + g.top - self.top, c0 + g.left
+            self.valid[fr : fr + vm.shape[0], fc : fc + vm.shape[1]] = vm
+            self.extreme[fr : fr + vm.shape[0], fc : fc + vm.shape[1]] = extreme_any
+            if vm.any():
+                keep.append(k)
+        return {name: np.stack(v) for name, v in arrays.items()}, keep
 
 
 def _as_dataset(sink: RasterSink, h: int, w: int) -> xr.Dataset:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasterio.errors import RasterioError
 
-from glacierlab.errors import DataNotFoundError, GridError, InputError, unknown_name
+from glacierlab.errors import CorruptFileError, DataNotFoundError, GridError, InputError, unknown_name
 from glacierlab.geo import rio_transform
 from glacierlab.vocabulary import from_stack_dims
 
@@ -50,23 +51,35 @@ class GroupReader:
             parts = [(ds, ds.nodata) for ds in self._source]
             stack = []
             for ds, nd in parts:
-                a = ds.read(window=win).astype(np.float32)
+                try:
+                    a = ds.read(window=win).astype(np.float32)
+                except RasterioError as exc:  # truncated or corrupt tiles surface only when read
+                    raise CorruptFileError(
+                        f"input group {self.name!r}: cannot read rows {row}-{row + height} of {ds.name}: "
+                        f"{exc}. The file is truncated or corrupt; copy or download it again."
+                    ) from exc
                 if nd is not None and not np.isnan(nd):
                     a[a == np.float32(nd)] = np.nan
                 stack.append(a)
             arr = np.concatenate(stack, 0)[self._index]
         else:
             da = self._source
-            arr = np.asarray(
-                da.isel(
-                    {
-                        da.rio.y_dim: slice(row, row + height),
-                        da.rio.x_dim: slice(col, col + width),
-                        "band": self._index,
-                    }
-                ).values,
-                dtype=np.float32,
-            )
+            try:
+                arr = np.asarray(
+                    da.isel(
+                        {
+                            da.rio.y_dim: slice(row, row + height),
+                            da.rio.x_dim: slice(col, col + width),
+                            "band": self._index,
+                        }
+                    ).values,
+                    dtype=np.float32,
+                )
+            except RasterioError as exc:  # a lazily read file that is truncated
+                raise CorruptFileError(
+                    f"input group {self.name!r}: cannot read rows {row}-{row + height} of "
+                    f"{da.encoding.get('source', 'its file')}: {exc}. Copy or download the file again."
+                ) from exc
             if self._nodata is not None and not np.isnan(self._nodata):
                 arr[arr == np.float32(self._nodata)] = np.nan
         if np.isinf(arr).any():
@@ -117,12 +130,18 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
     Band names come from the DataArray's ``band`` coordinate or the GeoTIFF band descriptions; when
     the input has no names, its bands are taken in order and their count must match ``wanted``.
     """
+    import rioxarray  # noqa: F401  (registers .rio on DataArrays built without it)
     import xarray as xr
 
     if isinstance(source, xr.DataArray):
         da = source if "band" in source.dims else source.expand_dims(band=[group])
         if da.ndim != 3:
             raise InputError(f"input group {group!r} must have dims (band, y, x), got {da.dims}")
+        if da.rio.crs is None:
+            raise GridError(
+                f"input group {group!r} has no CRS, so the outputs would not be georeferenced; set the CRS "
+                "the coordinates are in with `.rio.write_crs(epsg)`."
+            )
         idx = _select(group, _names(list(da["band"].values)), da.sizes["band"], wanted)
         nodata = da.rio.nodata if da.rio.nodata is not None else da.rio.encoded_nodata
         return GroupReader(
@@ -135,15 +154,13 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
             idx,
             None if nodata is None else float(nodata),
         )
-    import rasterio
-
     paths = [source] if isinstance(source, str | os.PathLike) else list(source)
+    if not paths:
+        raise InputError(f"input group {group!r} has an empty list of files; give at least one GeoTIFF.")
     datasets = []
     try:
         for p in paths:
-            if not Path(p).exists():
-                raise DataNotFoundError(f"input group {group!r}: file {p} does not exist")
-            datasets.append(rasterio.open(p))
+            datasets.append(open_geotiff(group, p))
         first = datasets[0]
         for ds in datasets[1:]:
             check_same_grid(
@@ -159,6 +176,56 @@ def open_group(group: str, source: Any, wanted: Sequence[str]) -> GroupReader:
             ds.close()
         raise
     return GroupReader(group, first.height, first.width, first.crs, first.transform, datasets, idx, None)
+
+
+#: GDAL drivers accepted for input rasters (GeoTIFF/COG, VRT mosaics, other georeferenced formats).
+_SUFFIX_DRIVERS = {".tif": ("GTiff", "COG"), ".tiff": ("GTiff", "COG"), ".vrt": ("VRT",)}
+
+
+def open_geotiff(group: str, path: PathLike) -> Any:
+    """Open one input raster with rasterio, refusing what would give a wrong or unreadable map.
+
+    Raises:
+        DataNotFoundError: The file does not exist.
+        CorruptFileError: A folder, an empty or truncated file, not a raster, or a file whose content
+            does not match its suffix (a PNG renamed ``.tif``).
+        GridError: The raster has no CRS (its outputs would not be georeferenced).
+    """
+    import rasterio
+
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"input group {group!r}: file {p} does not exist; check the path.")
+    if p.is_dir():
+        raise CorruptFileError(f"input group {group!r}: {p} is a folder; pass a GeoTIFF file.")
+    if p.stat().st_size == 0:
+        raise CorruptFileError(
+            f"input group {group!r}: {p} is empty (0 bytes): an interrupted copy or download? Copy it again."
+        )
+    try:
+        ds = rasterio.open(p)
+    except RasterioError as exc:
+        raise CorruptFileError(
+            f"input group {group!r}: cannot open {p} as a raster ({exc}). The file is truncated, "
+            "corrupt or not a raster; pass a GeoTIFF (copy or download it again)."
+        ) from exc
+    try:
+        drivers = _SUFFIX_DRIVERS.get(p.suffix.lower())
+        if drivers is not None and ds.driver not in drivers:
+            raise CorruptFileError(
+                f"input group {group!r}: {p} is named like a {p.suffix} but holds a {ds.driver} file; "
+                "convert it to a GeoTIFF with its CRS and transform (e.g. gdal_translate -a_srs ... -a_ullr ...)."
+            )
+        if ds.crs is None:
+            raise GridError(
+                f"input group {group!r}: raster {p} has no CRS, so the outputs would not be georeferenced "
+                "(and location encodings would be wrong). Assign the CRS it is in, e.g. "
+                "`gdal_edit.py -a_srs EPSG:32645 file.tif` or rioxarray `.rio.write_crs(32645)`."
+            )
+    except BaseException:
+        ds.close()
+        raise
+    return ds
 
 
 def check_same_grid(name_a: str, a: tuple[Any, ...], name_b: str, b: tuple[Any, ...]) -> None:

@@ -65,9 +65,13 @@ def torch_threads(device: str) -> Iterator[None]:
 class Runner:
     """Runs batches of normalised windows through the model: TTA, MC dropout, softmax -> glacier prob."""
 
-    def __init__(self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool) -> None:
+    def __init__(
+        self, model: Any, device: str, tta: bool, mc_samples: int, compile_model: bool, precision: str = "auto"
+    ) -> None:
         self.device, self.tta, self.mc = device, tta, mc_samples
         self.cuda = device.startswith("cuda")
+        # bf16 autocast: "auto" uses it on CUDA only; "float32" never (the authors' numbers need it)
+        self.bf16 = precision == "bfloat16" or (precision == "auto" and self.cuda)
         model = model.to(device)
         model.eval()
         self.base = model
@@ -90,7 +94,7 @@ class Runner:
         x = {g: torch.from_numpy(a).to(self.device).contiguous(memory_format=fmt) for g, a in batch.items()}
         loc = None if location is None else torch.from_numpy(location).to(self.device)
         passes = []
-        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.cuda)
+        amp = torch.autocast("cuda" if self.cuda else "cpu", dtype=torch.bfloat16, enabled=self.bf16)
         with torch.inference_mode(), amp:
             for _ in range(max(1, self.mc)):
                 names = TTA_TRANSFORMS if self.tta else ("identity",)

@@ -10,9 +10,11 @@ pixels. Edges are handled without padding the scene where possible:
   edge; the missing part is padded (see :func:`pad_to_window`: reflect by default, or zeros as the
   paper's ``deploy.py`` does) and cropped off again after prediction.
 
-The reference code instead zero-pads the whole scene to the next multiple of 384; shifting the last
-window gives the model real context at the edges and needs no crop arithmetic (the reference's
-symmetric ``[pad:-pad]`` crop has an off-by-one for odd padding, see the spec §5).
+The reference code (``deploy.py``, spec §5) instead zero-pads the whole scene, centred, to
+``window * (size // window + 1)`` (always at least one extra window) and tiles from the padded origin;
+:func:`make_grid` with ``mode="paper"`` reproduces that grid exactly (the authors' maps), ``"edge"``
+gives the model real context at the edges and needs no padding (glacierlab's default). Both are
+described by a :class:`Grid` in a *frame*: the scene placed at ``(top, left)`` inside a padded canvas.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glacierlab.errors import ConfigError, unknown_name
-
-PAD_MODES = ("reflect", "constant")
+from glacierlab.inference.options import PAD_MODES, TILING_MODES
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,86 @@ def window_rows(height: int, width: int, window: int, stride: int) -> list[list[
     return [[Window(r, c, min(window, height - r), min(window, width - c)) for c in cols] for r in rows]
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A window grid in a padded frame: the scene occupies rows ``top..top+height`` of the frame.
+
+    Attributes:
+        height: Scene rows. width: Scene columns.
+        window: Window side (pixels).
+        top: Frame rows above the scene (zero padding; 0 for ``"edge"`` tiling).
+        left: Frame columns left of the scene.
+        frame_height: Frame rows (≥ ``top + height``). frame_width: Frame columns.
+        rows: Rows of windows; each :class:`Window`'s ``row``/``col`` are *frame* coordinates and its
+            ``height``/``width`` the part inside the frame.
+    """
+
+    height: int
+    width: int
+    window: int
+    top: int
+    left: int
+    frame_height: int
+    frame_width: int
+    rows: list[list[Window]]
+
+    @property
+    def total(self) -> int:
+        """Number of windows."""
+        return sum(map(len, self.rows))
+
+    def scene_span(self, win: Window) -> tuple[int, int, int, int]:
+        """``(row0, row1, col0, col1)``: the scene pixels a window covers (half-open, may be empty)."""
+        r0 = max(win.row - self.top, 0)
+        r1 = min(win.row - self.top + self.window, self.height)
+        c0 = max(win.col - self.left, 0)
+        c1 = min(win.col - self.left + self.window, self.width)
+        return r0, max(r0, r1), c0, max(c0, c1)
+
+    def centre(self, win: Window) -> tuple[float, float]:
+        """Window centre in scene pixel coordinates (fractional; may lie in the padding)."""
+        return win.row - self.top + win.height / 2, win.col - self.left + win.width / 2
+
+
+def paper_padding(size: int, window: int) -> tuple[int, int]:
+    """The reference code's padded size ``window * (size // window + 1)`` and the centred offset.
+
+    Always at least one extra window: a 768-px axis is padded to 1152 (offset 192).
+    """
+    padded = window * (size // window + 1)
+    return padded, (padded - size) // 2
+
+
+def make_grid(height: int, width: int, window: int, stride: int, mode: str = "edge") -> Grid:
+    """The window grid of a scene for a tiling mode (:data:`~glacierlab.inference.options.TILING_MODES`).
+
+    Args:
+        height: Scene rows.
+        width: Scene columns.
+        window: Window side (pixels).
+        stride: Step between windows (pixels), ``1 ≤ stride ≤ window``.
+        mode: ``"edge"`` (:func:`window_rows`, no padding unless the scene is smaller than a window) or
+            ``"paper"`` (centred zero padding, windows every ``stride`` from the padded origin where a
+            whole window fits, as the authors' ``deploy.py``).
+
+    Raises:
+        ConfigError: Sizes or stride out of range. UnknownNameError: Unknown mode.
+    """
+    if mode not in TILING_MODES:
+        raise unknown_name("tiling mode", mode, TILING_MODES)
+    _check(height, window, stride)
+    _check(width, window, stride)
+    if mode == "edge":
+        rows = window_rows(height, width, window, stride)
+        return Grid(height, width, window, 0, 0, max(height, window), max(width, window), rows)
+    fh, top = paper_padding(height, window)
+    fw, left = paper_padding(width, window)
+    starts_r = list(range(0, fh - window + 1, stride))
+    starts_c = list(range(0, fw - window + 1, stride))
+    rows = [[Window(r, c, window, window) for c in starts_c] for r in starts_r]
+    return Grid(height, width, window, top, left, fh, fw, rows)
+
+
 def iter_windows(height: int, width: int, window: int, stride: int) -> Iterator[Window]:
     """All windows of :func:`window_rows`, row by row."""
     for row in window_rows(height, width, window, stride):
@@ -125,28 +206,32 @@ def gaussian_weights(window: int, sigma: float = 1.0) -> np.ndarray:
     return np.exp(-d2 / (2.0 * sigma**2)).astype(np.float32)
 
 
-def pad_to_window(array: np.ndarray, window: int, mode: str = "reflect") -> np.ndarray:
-    """Pad the last two axes of ``array`` at the bottom/right up to ``window`` (no-op when big enough).
+def pad_to_window(
+    array: np.ndarray, window: int, mode: str = "reflect", *, top: int = 0, left: int = 0
+) -> np.ndarray:
+    """Pad the last two axes of ``array`` up to ``window``, placing it at ``(top, left)``.
 
     Args:
-        array: (..., h, w) with ``h, w ≤ window``.
+        array: (..., h, w) with ``top + h, left + w ≤ window``.
         window: Target side (pixels).
         mode: ``"reflect"`` (mirror the scene, repeated for very small scenes) or ``"constant"``
             (zeros, which after :func:`glacierlab.data.normalise.normalise_group` is what the model sees
             for no data, as in the paper).
+        top: Padding rows above the array (windows that start in the paper tiling's padding).
+        left: Padding columns left of the array.
 
     Returns:
-        Array (..., window, window) whose top-left (h, w) block is ``array``.
+        Array (..., window, window) whose block at ``(top, left)`` is ``array``.
     """
     if mode not in PAD_MODES:
         raise unknown_name("pad mode", mode, PAD_MODES)
     h, w = array.shape[-2:]
-    ph, pw = window - h, window - w
-    if ph < 0 or pw < 0:
-        raise ConfigError(f"array of {h}×{w} px is larger than the window ({window})")
-    if ph == 0 and pw == 0:
+    ph, pw = window - h - top, window - w - left
+    if ph < 0 or pw < 0 or top < 0 or left < 0:
+        raise ConfigError(f"array of {h}×{w} px at ({top}, {left}) is larger than the window ({window}) allows")
+    if ph == 0 and pw == 0 and top == 0 and left == 0:
         return array
-    pads = [(0, 0)] * (array.ndim - 2) + [(0, ph), (0, pw)]
+    pads = [(0, 0)] * (array.ndim - 2) + [(top, ph), (left, pw)]
     if mode == "reflect" and (h < 2 or w < 2):
         mode = "edge"  # numpy cannot reflect a single row/column
     out: np.ndarray = np.pad(array, pads, mode=mode)  # type: ignore[call-overload]  # mode checked above

@@ -7,6 +7,7 @@ Outputs are written a band of finished rows at a time into a tiled GeoTIFF and c
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ import numpy as np
 
 PathLike = str | os.PathLike[str]
 
+log = logging.getLogger(__name__)
+
 GDAL_CACHE_MB = 128  # GDAL block cache while writing outputs, MB
+
+#: Every layer a prediction run may write (``<prefix><name>.tif``). A run that writes fewer of them into a
+#: folder holding all of them from an earlier run must not leave the earlier ones beside its own.
+OUTPUT_LAYERS = ("probability", "mask", "confidence", "uncertainty")
 
 
 @dataclass
@@ -49,17 +56,34 @@ class RasterSink:
         self.crs, self.transform, self.tags, self.blocksize = crs, transform, tags, blocksize
         self.arrays: dict[str, np.ndarray] = {}
         self.paths: dict[str, Path] = {}
+        self.stale: list[Path] = []
         self._stack = contextlib.ExitStack()
         self._raw: dict[str, Any] = {}
         if out_dir is None:
             self.arrays = {ly.name: np.full((height, width), ly.nodata, ly.dtype) for ly in layers}
             return
-        from glacierlab.files import check_writable
+        from glacierlab.errors import OutputExistsError
+        from glacierlab.files import check_writable, safe_name
 
+        if prefix:  # file names are <prefix><layer>.tif: a prefix must not lead out of out_dir
+            safe_name(prefix, "output prefix")
         self.overwrite = overwrite
         self.paths = {ly.name: Path(out_dir) / f"{prefix}{ly.name}.tif" for ly in layers}
         for p in self.paths.values():  # fail before any work
             check_writable(p, overwrite)
+        # outputs of an earlier run that this run does not write (e.g. uncertainty.tif of an MC run):
+        # refused without overwrite, removed once this run's outputs are in place with it
+        self.stale = [
+            Path(out_dir) / f"{prefix}{name}.tif"
+            for name in OUTPUT_LAYERS
+            if name not in self.paths and (Path(out_dir) / f"{prefix}{name}.tif").exists()
+        ]
+        if self.stale and not overwrite:
+            raise OutputExistsError(
+                f"{self.stale[0]} is an output of an earlier run that this run would not replace, so the "
+                "folder would mix two runs; pass overwrite=True (CLI: --overwrite) to replace the earlier "
+                "run's outputs, or choose another folder."
+            )
 
     def __enter__(self) -> RasterSink:
         if not self.paths:
@@ -142,4 +166,8 @@ class RasterSink:
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.__exit__(*exc)  # renames temporaries into place on success, deletes them on error
+        if exc[0] is None and self.paths:
+            for p in self.stale:
+                log.warning("removed %s: an output of an earlier run that this run did not produce", p)
+                p.unlink(missing_ok=True)
 

@@ -9,7 +9,7 @@ Keras ``.h5`` weights.
 from glacierlab.models.base import ModelOutput, SegmentationModel, set_mc_dropout
 from glacierlab.models.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from glacierlab.models.config import GlaViTUConfig, ModelConfig, ViTSettings
-from glacierlab.models.keras_import import import_keras, load_keras_weights
+from glacierlab.models.keras_import import load_keras_weights
 from glacierlab.models.location import (
     REGION_CODES,
     coordinate_vector,
@@ -17,6 +17,7 @@ from glacierlab.models.location import (
     optimise_region_bias,
     region_vector,
 )
+from glacierlab.models.paper_import import import_keras
 from glacierlab.models.registry import build_from_config, build_model, count_parameters, list_models
 
 __all__ = [

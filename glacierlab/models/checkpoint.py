@@ -1,7 +1,9 @@
 """Self-describing checkpoints: safetensors weights + a JSON header; no pickle is ever executed.
 
 The header (safetensors metadata key ``"glacierlab"``) holds the variant, the config, the input
-groups with band names, normalisation statistics, class names, the glacierlab version and extra
+groups with band names, normalisation statistics, the inputs' units and product level (``inputs``),
+the inference settings the checkpoint is meant to be run with (``options``, a
+:class:`~glacierlab.inference.options.PredictOptions`), class names, the glacierlab version and extra
 metadata. Weights are stored as ``model.<name>`` tensors and calibration arrays as
 ``calibration.<name>`` tensors in the same file. A torch ``.pt`` file with the same content
 (``{"glacierlab": <json>, "tensors": {...}}``) is also accepted; it is read only with
@@ -21,14 +23,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
+from glacierlab.errors import CheckpointError, GlacierLabError, InputError
 from glacierlab.files import atomic_path
+from glacierlab.inference.options import PredictOptions, options_from_header
 from glacierlab.models.base import SegmentationModel
-from glacierlab.models.config import config_from_dict, config_to_dict
+from glacierlab.models.config import config_to_dict
+from glacierlab.models.header import (
+    FORMAT,
+    FORMAT_VERSION,
+    input_spec,
+    inputs_from_extra,
+    sniff_checkpoint,
+    validate_header,
+)
 from glacierlab.vocabulary import CLASS_NAMES
 
-FORMAT = "glacierlab-checkpoint"
-FORMAT_VERSION = 1
 DEFAULT_CLASS_NAMES = CLASS_NAMES
 _MODEL, _CAL = "model.", "calibration."
 
@@ -45,6 +54,8 @@ class Checkpoint:
     calibration: dict[str, np.ndarray] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=lambda: list(DEFAULT_CLASS_NAMES))
     metadata: dict[str, Any] = field(default_factory=dict)
+    options: PredictOptions | None = None
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _list_names(names: Sequence[str], limit: int = 12) -> str:
@@ -113,6 +124,8 @@ def _header(
     normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None,
     class_names: Sequence[str],
     extra: Mapping[str, Any] | None,
+    options: PredictOptions | Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from glacierlab import __version__
 
@@ -137,6 +150,17 @@ def _header(
                 raise InputError(f"normalisation[{g!r}] needs {groups[g]} values per statistic.")
     if len(class_names) != model.config.n_classes:
         raise InputError(f"class_names has {len(class_names)} names for {model.config.n_classes} classes.")
+    if list(class_names) != list(CLASS_NAMES):
+        raise InputError(
+            f"class_names {list(class_names)} differ from glacierlab's classes {list(CLASS_NAMES)}; "
+            "inference reads class 1 as glacier, so train with these classes in this order."
+        )
+    for g, stats in (norm or {}).items():
+        bad = {k: v for k, v in stats.items() if not all(np.isfinite(v))}
+        if bad or not {"min", "max"} <= set(stats):
+            raise InputError(f"normalisation[{g!r}] needs finite 'min' and 'max' per band, got {stats}.")
+        if any(hi <= lo for lo, hi in zip(stats["min"], stats["max"], strict=True)):
+            raise InputError(f"normalisation[{g!r}] needs max > min per band, got {stats}.")
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -146,8 +170,18 @@ def _header(
         "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
         "normalisation": norm,
         "class_names": list(class_names),
+        "inputs": input_spec(bands, inputs if inputs is not None else inputs_from_extra(extra, bands)),
+        "options": _options(options, extra).to_dict(),
         "extra": dict(extra or {}),
     }
+
+
+def _options(options: PredictOptions | Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> PredictOptions:
+    if isinstance(options, PredictOptions):
+        return options
+    if options is not None:
+        return PredictOptions.from_dict(options)
+    return options_from_header({"extra": dict(extra or {})})
 
 
 def save_checkpoint(
@@ -160,6 +194,8 @@ def save_checkpoint(
     class_names: Sequence[str] = DEFAULT_CLASS_NAMES,
     extra: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    options: PredictOptions | Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write a self-describing checkpoint (atomically).
 
@@ -172,11 +208,17 @@ def save_checkpoint(
         class_names: One name per class.
         extra: JSON-serialisable metadata (training run, data sources...).
         overwrite: Replace an existing file.
+        options: The inference settings the checkpoint should be run with (every entry point starts
+            from them). None: the training window of ``extra["training"]["window"]`` (or
+            ``extra["window"]``) with stride window/2 and ``nodata="all"``, else the defaults.
+        inputs: Per group ``{"product_level": "toa"|"surface"|"dn8", "units": [...]}`` (units default
+            to :data:`~glacierlab.vocabulary.BAND_UNITS`); None takes ``extra["inputs"]``, else the
+            optical ``extra["product_level"]`` that training records.
 
     Returns:
         The written path.
     """
-    header = _header(model, bands, normalisation, class_names, extra)
+    header = _header(model, bands, normalisation, class_names, extra, options, inputs)
     tensors = {_MODEL + k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     for name, arr in (calibration or {}).items():
         a = np.asarray(arr)
@@ -196,10 +238,7 @@ def save_checkpoint(
 
 
 def _read(path: Path, map_location: str | torch.device) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    if not path.exists():
-        raise DataNotFoundError(f"checkpoint {path} not found.")
-    with open(path, "rb") as f:
-        head = f.read(9)
+    head = sniff_checkpoint(path)
     if len(head) == 9 and head[8:9] == b"{":  # safetensors: 8-byte header length, then JSON
         from safetensors import SafetensorError
         from safetensors.torch import load_file, safe_open
@@ -231,9 +270,37 @@ def _read(path: Path, map_location: str | torch.device) -> tuple[dict[str, Any],
         header = json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: corrupt glacierlab header ({err}).") from err
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: header format {header.get('format')!r}, expected {FORMAT!r}.")
-    return header, tensors
+    bad = [k for k, v in tensors.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: 'tensors' holds non-tensor entries {bad[:5]}; re-save the model.")
+    return validate_header(header, path), tensors
+
+
+def check_tensor_shapes(
+    config: Any, variant: str, tensors: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
+) -> None:
+    """Compare the stored tensors with the model the config describes, without allocating that model.
+
+    The model is built on PyTorch's ``meta`` device (shapes only, no memory), so a tampered config
+    (say ``vit.mlp_dim`` = 5e7) is refused before gigabytes are allocated.
+
+    Raises:
+        CheckpointError: Missing, unexpected or mis-shaped tensors (named).
+    """
+    from glacierlab.models.registry import build_from_config
+
+    try:
+        with torch.device("meta"):
+            skeleton = build_from_config(config, variant=variant or "custom")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: the stored config does not describe a buildable model ({err}).") from err
+    state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    parts = state_mismatch(skeleton, state)
+    if parts:
+        raise CheckpointError(
+            f"{path}: the header's config does not match the stored tensors: {'; '.join(parts)}. "
+            "The header was edited or belongs to another file; re-save the model with save_checkpoint()."
+        )
 
 
 def load_checkpoint(
@@ -257,15 +324,17 @@ def load_checkpoint(
     header, tensors = _read(path, map_location)
     if variant is not None and header.get("variant") != variant:
         raise CheckpointError(f"{path} holds variant {header.get('variant')!r}, expected {variant!r}.")
-    try:
-        config = config_from_dict(header["config"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: the stored config cannot be rebuilt ({err}).") from err
+    config = header.pop("_config")
+    check_tensor_shapes(config, header.get("variant", "custom"), tensors, path)  # before allocating
     model = build_from_config(config, variant=header.get("variant", "custom"))
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     assign_state(model, state, source=str(path))
     model.to(map_location).eval()
     calibration = {k[len(_CAL) :]: v.cpu().numpy() for k, v in tensors.items() if k.startswith(_CAL)}
+    try:  # checkpoints written before options travelled with them: the training window, else defaults
+        opts = options_from_header(header)
+    except (GlacierLabError, TypeError) as err:
+        raise CheckpointError(f"{path}: the stored inference options are invalid ({err}).") from err
     return Checkpoint(
         model=model,
         variant=model.variant,
@@ -275,6 +344,8 @@ def load_checkpoint(
         calibration=calibration,
         class_names=list(header.get("class_names", DEFAULT_CLASS_NAMES)),
         metadata=header,
+        options=opts,
+        inputs=dict(header.get("inputs") or {}),
     )
 
 
@@ -289,6 +360,7 @@ def load_weights(
     """
     path = Path(path)
     header, tensors = _read(path, map_location)
+    header.pop("_config")
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     stored = header.get("variant")
     if stored != model.variant:

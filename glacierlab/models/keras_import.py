@@ -18,7 +18,6 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -255,6 +254,20 @@ def _resunet(g: _Group, out: dict[str, torch.Tensor]) -> tuple[int, int]:
     return steps, int(out["resunet.encoder.blocks.0.main.block1.conv.weight"].shape[0])
 
 
+LOCATION_INPUT = "location"
+"""Name of the Keras input layer that takes the region / coordinate vector (``use_location=True``)."""
+
+
+def input_groups(names: Sequence[str], groups: Mapping[str, _Group]) -> list[str]:
+    """The image input groups of a Keras GlaViTU file, in model input order.
+
+    They are the weightless input layers stored before ``fusion_block``; the location input
+    (``"location"``, a vector, not an image group) and TF op layers (``tf.reshape``...) are not groups.
+    """
+    before = names[: names.index("fusion_block")] if "fusion_block" in names else names
+    return [n for n in before if not groups[n].layers and n.isidentifier() and n != LOCATION_INPUT]
+
+
 def keras_to_state_dict(
     path: str | os.PathLike[str], group_names: Sequence[str] | None = None
 ) -> tuple[GlaViTUConfig, dict[str, torch.Tensor]]:
@@ -269,14 +282,13 @@ def keras_to_state_dict(
         CheckpointError: The file is not a GlaViTU weights file, or some weights were not mapped.
     """
     names, groups = read_keras_h5(path)
-    empty = [n for n in names if not groups[n].layers]
     required = ("fusion_block", "SETR", "ResUNet", "output")
     if any(r not in groups for r in required):
         raise CheckpointError(
             f"{path}: top-level layers {names} lack {list(required)}; not a GlaViTU weights file."
         )
     if group_names is None:
-        group_names = [n for n in empty[: names.index("fusion_block")] if n.isidentifier()]
+        group_names = input_groups(names, groups)
     out: dict[str, torch.Tensor] = {}
     channels = _fusion(groups["fusion_block"], group_names, out)
     loc_groups = [n for n in names if "location" in n and groups[n].layers]
@@ -315,47 +327,3 @@ def load_keras_weights(model: GlaViTU, path: str | os.PathLike[str]) -> GlaViTU:
     _, state = keras_to_state_dict(path, list(model.input_groups))
     assign_state(model, state, source=str(path), ignore_missing=("num_batches_tracked",))
     return model
-
-
-def import_keras(
-    h5_path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    bands: Mapping[str, Sequence[str]] | None = None,
-    overwrite: bool = False,
-    *,
-    normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Convert a Keras GlaViTU ``.h5`` into a glacierlab checkpoint (CLI: ``glacierlab import-keras``).
-
-    Args:
-        h5_path: The Keras weights file (training model, both heads).
-        out_path: Destination ``.safetensors`` (or ``.pt``) file.
-        bands: Group -> band names in channel order; default the paper's names for standard groups.
-        overwrite: Replace an existing ``out_path``.
-        normalisation: Optional per-group ``{"min": [...], "max": [...]}`` statistics to store.
-        extra: Optional extra metadata (JSON-serialisable).
-
-    Returns:
-        The written path.
-    """
-    from glacierlab.models.checkpoint import save_checkpoint
-    from glacierlab.models.registry import build_from_config
-
-    group_names = list(bands) if bands is not None else None
-    config, state = keras_to_state_dict(h5_path, group_names)
-    if bands is None:
-        missing = [g for g in config.groups if g not in DEFAULT_BANDS]
-        if missing:
-            raise CheckpointError(
-                f"no default band names for groups {missing}; pass bands={{group: [names...]}}."
-            )
-        bands = {g: DEFAULT_BANDS[g][:c] for g, c in config.groups.items()}
-    model = build_from_config(config, variant="glavitu")
-    from glacierlab.models.checkpoint import assign_state
-
-    assign_state(model, state, source=str(h5_path), ignore_missing=("num_batches_tracked",))
-    meta = {"source": f"keras:{Path(h5_path).name}", **dict(extra or {})}
-    return save_checkpoint(
-        out_path, model, bands=bands, normalisation=normalisation, extra=meta, overwrite=overwrite
-    )

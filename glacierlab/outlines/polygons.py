@@ -20,7 +20,7 @@ from pyproj import CRS
 
 from glacierlab.errors import GridError, InputError, unknown_name
 from glacierlab.files import atomic_path
-from glacierlab.geo import rio_transform
+from glacierlab.geo import check_lonlat, rio_transform
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -33,12 +33,18 @@ DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 
 
 def require_crs(gdf: gpd.GeoDataFrame, what: str = "outlines") -> CRS:
-    """Return the CRS of ``gdf`` or raise :class:`GridError` if it has none."""
+    """Return the CRS of ``gdf``; raise :class:`GridError` if it has none or cannot be the right one.
+
+    Raises:
+        GridError: No CRS, or a lon/lat CRS with coordinates outside [-180, 180] x [-90, 90]
+            (see :func:`check_lonlat`).
+    """
     if gdf.crs is None:
         raise GridError(
             f"{what} have no CRS; areas and distances need one. Set it with gdf.set_crs('EPSG:xxxx') "
             "(the CRS the coordinates are in) before calling this function."
         )
+    check_lonlat(gdf, what)
     return CRS.from_user_input(gdf.crs)
 
 
@@ -132,11 +138,18 @@ def area_km2(gdf: gpd.GeoDataFrame, crs: Any = None) -> pd.Series:
         crs: Optional projected CRS in metres (see :func:`metric_crs`).
 
     Returns:
-        Float Series aligned with ``gdf``; 0 for empty geometries.
+        Float Series aligned with ``gdf``; 0 for empty geometries. Invalid geometries (a self-crossing
+        "bow-tie" ring) are measured after ``make_valid``, not as GEOS's signed sum (0 for a bow-tie).
     """
     if gdf.empty:
         return pd.Series([], index=gdf.index, dtype=float)
-    return gdf.geometry.to_crs(metric_crs(gdf, crs)).area / 1e6
+    geoms = gdf.geometry.to_crs(metric_crs(gdf, crs))
+    invalid = ~geoms.is_valid & geoms.notna()
+    if invalid.any():  # a bow-tie's two lobes cancel out: measure what make_valid makes of it
+        fixed = shapely.make_valid(geoms[invalid].to_numpy(), method="structure", keep_collapsed=False)
+        geoms = geoms.copy()
+        geoms[invalid] = fixed
+    return geoms.area / 1e6
 
 
 def mask_to_polygons(

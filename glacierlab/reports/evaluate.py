@@ -28,6 +28,7 @@ from glacierlab.errors import InputError, NoDataError
 from glacierlab.inference.calibration import METHODS, Calibrator, ReliabilityTable, fit_calibrator
 from glacierlab.inference.compat import model_inputs  # noqa: F401  (re-exported; its home is compat)
 from glacierlab.inference.confidence import CONVENTIONS, confidence_correctness
+from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.tiling import window_starts
 from glacierlab.metrics import ConfusionCounts, confusion_counts
 from glacierlab.vocabulary import NODATA
@@ -86,12 +87,10 @@ def predict_area(
     checkpoint: Any,
     inputs: Mapping[str, xr.DataArray],
     area: np.ndarray,
+    options: PredictOptions | None = None,
     *,
-    window: int,
-    stride: int,
-    batch_size: int = 16,
     device: str = "cpu",
-    nodata: str = "all",
+    **overrides: Any,
 ) -> np.ndarray:
     """Glacier probability on the pixels of ``area`` only, equal to a whole-scene tiled prediction there.
 
@@ -103,11 +102,11 @@ def predict_area(
         checkpoint: Loaded checkpoint (or path) for :func:`glacierlab.inference.predict.predict_scene`.
         inputs: Group -> (band, y, x) DataArray on one grid (see :func:`model_inputs`).
         area: (H, W) bool pixels wanted.
-        window: Window side (pixels), as in ``predict_scene``.
-        stride: Step between windows (pixels).
-        batch_size: Windows per forward pass.
+        options: Prediction options; None = the checkpoint's own (window, stride, nodata policy...).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        nodata: ``predict_scene`` no-data policy (``"all"``: predict wherever some input has data).
+        **overrides: Single option fields (``window``, ``stride``, ``batch_size``...). Confidence is
+            irrelevant here (raw, uncalibrated). With ``"paper"`` tiling (windows placed relative to the
+            padded whole scene) the whole scene is predicted once.
 
     Returns:
         (H, W) float32 glacier probability, NaN outside ``area`` and where there is no data.
@@ -115,29 +114,26 @@ def predict_area(
     Raises:
         NoDataError: ``area`` is empty.
     """
-    from glacierlab.inference.predict import predict_scene
+    from glacierlab.inference.predict import as_checkpoint, predict_scene
 
     area = np.asarray(area, dtype=bool)
     if not area.any():
         raise NoDataError("the area to predict is empty; check the split mask.")
+    ckpt = as_checkpoint(checkpoint)
+    opts = resolve_options(ckpt, options, **{"batch_size": 16, **overrides}).replace(calibration="none")
+    window, stride = opts.window, opts.stride
     h, w = area.shape
-    labels, _ = ndimage.label(area)
     out = np.full((h, w), np.nan, dtype=np.float32)
+    if opts.tiling == "paper":
+        prob = np.asarray(predict_scene(ckpt, inputs, opts, device=device, progress=False)["probability"].values)
+        out[area] = prob[area]
+        return out
+    labels, _ = ndimage.label(area)
     for sl in ndimage.find_objects(labels):
         r0, r1 = _cover_span(sl[0].start, sl[0].stop - 1, h, window, stride)
         c0, c1 = _cover_span(sl[1].start, sl[1].stop - 1, w, window, stride)
         crop = {g: da.isel(y=slice(r0, r1), x=slice(c0, c1)) for g, da in inputs.items()}
-        pred = predict_scene(
-            checkpoint,
-            crop,
-            window=window,
-            stride=stride,
-            batch_size=batch_size,
-            device=device,
-            calibration=None,
-            nodata=nodata,
-            progress=False,
-        )
+        pred = predict_scene(ckpt, crop, opts, device=device, progress=False)
         prob = np.asarray(pred["probability"].values, dtype=np.float32)
         sub = area[r0:r1, c0:c1]
         out[r0:r1, c0:c1][sub] = prob[sub]

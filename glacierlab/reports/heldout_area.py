@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
+    from glacierlab.inference.calibration import Calibrator
+
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 #: Square test tiles (pixels) used as units, besides whole test blocks and glacier parts.
@@ -101,6 +103,18 @@ class HeldoutAreaCheck:
             f"On the held-out test blocks of {self.region} ({self.checkpoint}), the {level * 100:.0f} % interval "
             f"held the reference area for {'; '.join(parts)} (nominal {level * 100:.0f} %)."
         )
+
+
+def checkpoint_calibrator(ck: Any) -> Calibrator | None:
+    """The calibrator a checkpoint's stored options select (``"auto"``: its default), or None without one."""
+    from glacierlab.inference.calibration import Calibrator
+    from glacierlab.inference.options import options_for
+
+    arrays = getattr(ck, "calibration", None) or {}
+    method = options_for(ck).calibration
+    if not arrays or method in (None, "none"):
+        return None
+    return Calibrator.from_arrays(arrays, method=None if method == "auto" else method)
 
 
 def _split(ck: Any) -> Any:
@@ -239,8 +253,8 @@ def heldout_area_check(
         checkpoint: Checkpoint path (its ``extra`` holds ``spatial_split`` and ``region_id``).
         stack: The training region's full stack when already loaded (else loaded here).
         probability: Raw glacier probability of that whole stack when already predicted with the
-            defaults of ``map_stack`` (the training window, stride window / 2, no TTA); else the whole
-            training scene is predicted here the same way.
+            checkpoint's stored options (as ``map_stack`` does without overrides); else the whole training
+            scene is predicted here the same way.
         cache: Read / write the result in ``<cache>/area_error/`` (keyed by the checkpoint's sha256).
         batch_size: Windows per forward pass when predicting.
 
@@ -251,10 +265,9 @@ def heldout_area_check(
 
     from glacierlab.data.stack import stack_region
     from glacierlab.files import atomic_path, file_sha256
-    from glacierlab.inference.calibration import Calibrator
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import glacier_zones, pixel_area_km2
-    from glacierlab.reports.regional import glacier_id_column, reference_outlines, training_window
+    from glacierlab.reports.regional import glacier_id_column, reference_outlines
 
     path = Path(checkpoint)
     sha = file_sha256(path)
@@ -284,21 +297,11 @@ def heldout_area_check(
         from glacierlab.inference.compat import model_inputs
         from glacierlab.inference.predict import predict_scene
 
-        window = training_window(ck)
         inputs, _ = model_inputs(stack, ck.bands)
-        pred = predict_scene(  # the whole scene, as the report maps it (window, stride, no-data policy)
-            ck,
-            inputs,
-            window=window,
-            stride=window // 2,
-            batch_size=batch_size,
-            calibration=None,
-            nodata="all",
-            progress=False,
-        )
+        # the whole scene with the checkpoint's stored options, as the report maps it; raw probability
+        pred = predict_scene(ck, inputs, batch_size=batch_size, calibration=None, progress=False)
         probability = np.asarray(pred["probability"].values)
-    arrays = getattr(ck, "calibration", None) or {}
-    calibrator = Calibrator.from_arrays(arrays) if arrays else None
+    calibrator = checkpoint_calibrator(ck)
     p = glacier_probability(np.asarray(probability), calibrator)
     inventory = reference_outlines(region)
     if inventory is None:

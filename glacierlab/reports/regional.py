@@ -22,15 +22,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def training_window(checkpoint: Any, default: int = 384) -> int:
-    """The window side (px) a checkpoint was trained with, else ``default``.
-
-    ``extra["window"]`` (as ``train_scene`` writes it) or ``extra["training"]["window"]``.
-    """
-    extra = getattr(checkpoint, "metadata", {}).get("extra", {}) or {}
-    return int(extra.get("window") or (extra.get("training") or {}).get("window") or default)
-
-
 def default_checkpoint(stack: xr.Dataset) -> Path | None:
     """The shipped checkpoint if its input groups and band names are all present in ``stack``, else None.
 
@@ -58,7 +49,7 @@ def map_stack(
     progress: bool = False,
     **kwargs: Any,
 ) -> xr.Dataset:
-    """Predict a stacked region with a checkpoint, using the checkpoint's training window by default.
+    """Predict a stacked region with a checkpoint and the inference options stored in it.
 
     Args:
         stack: Model inputs (``stack_region`` format, or group -> DataArray as ``model_inputs`` returns).
@@ -67,8 +58,8 @@ def map_stack(
             in memory.
         overwrite: Replace existing outputs.
         progress: Show a tqdm bar.
-        **kwargs: Passed to ``predict_scene`` (``window``, ``stride``, ``tta``, ``mc_samples``...);
-            ``nodata`` defaults to ``"all"`` (DEM gaps are filled with 0, as in training).
+        **kwargs: Passed to ``predict_scene``: option overrides (``window``, ``stride``, ``tta``,
+            ``mc_samples``...; None keeps the checkpoint's) or ``options=PredictOptions(...)``.
 
     Returns:
         ``probability`` (0-1), ``mask`` (0/1, 255 no data) and ``confidence`` (0-1) on the stack's grid.
@@ -77,21 +68,7 @@ def map_stack(
     from glacierlab.models import load_checkpoint
 
     ck = load_checkpoint(checkpoint)
-    window = int(kwargs.pop("window", training_window(ck)))
-    stride = int(kwargs.pop("stride", window // 2))
-    # as in training (and the paper): a pixel missing in some groups (DEM gaps) gets 0 there after
-    # normalisation; only pixels missing in every group are no data
-    kwargs.setdefault("nodata", "all")
-    return predict_scene(
-        ck,
-        stack,
-        window=window,
-        stride=stride,
-        out_dir=out_dir,
-        overwrite=overwrite,
-        progress=progress,
-        **kwargs,
-    )
+    return predict_scene(ck, stack, out_dir=out_dir, overwrite=overwrite, progress=progress, **kwargs)
 
 
 def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = None) -> dict[str, float]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from glacierlab.batch.markers import clear_marker, incomplete_reason, marked_outputs, write_done_marker
 from glacierlab.batch.tasks import Outcome, run_tasks, status_table
 from glacierlab.errors import ConfigError, DataNotFoundError, GlacierLabError, unknown_name
-from glacierlab.files import atomic_path
+from glacierlab.files import atomic_path, inside, safe_name
 from glacierlab.reports.index import SUMMARY, write_index
 from glacierlab.vocabulary import NODATA
 
@@ -153,7 +153,7 @@ def run_report(
     """
     import papermill as pm
 
-    folder = Path(out_dir) / region
+    folder = inside(out_dir, safe_name(region, "region id"), "report folder")
     reason = incomplete_reason(folder)
     if reason is None and not overwrite:
         log.info("report %s: complete, skipped", region)
@@ -208,8 +208,9 @@ def run_reports(
     ``status.csv`` are rewritten on every run.
 
     Args:
-        regions: Region ids (passed to the notebook as ``region``).
-        out_dir: Output folder (created).
+        regions: Region ids (passed to the notebook as ``region``); each becomes the folder
+            ``out_dir/<region>``, so it must be a safe name (:func:`glacierlab.files.safe_name`).
+        out_dir: Output folder (created); nothing is written outside it.
         template: Report notebook; default :func:`default_template`.
         parameters: Notebook parameters shared by all regions (values; ``region``/``out_dir`` are set
             per region). Unknown names raise before anything runs.
@@ -221,12 +222,18 @@ def run_reports(
 
     Returns:
         Status table with columns ``region, status, seconds, error, traceback, worker, notebook, report``.
+
+    Raises:
+        InputError: A region id is not a safe folder name (``/abs/dir``, ``..``, ``.``, ``a/b``).
+        ConfigError, UnknownNameError, DataNotFoundError: Bad regions, parameters or template.
     """
+    if isinstance(regions, str) or not regions or len(set(regions)) != len(regions):
+        raise ConfigError(f"regions must be a non-empty list of unique ids, got {regions!r}.")
+    for r in regions:  # ids become folder names under out_dir: check them before touching any file
+        safe_name(r, "region id")
     template = Path(template) if template is not None else default_template()
     if not template.is_file():
         raise DataNotFoundError(f"report template {template} does not exist; pass the path of a .ipynb file.")
-    if len(set(regions)) != len(regions) or not regions:
-        raise ConfigError(f"regions must be a non-empty list of unique ids, got {list(regions)}.")
     valid = template_parameters(template)
     if "region" not in valid:
         raise ConfigError(

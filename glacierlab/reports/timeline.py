@@ -187,21 +187,19 @@ def unmapped_scenes(region_id: str, checkpoint: str | Path | None) -> list[Model
 def calibrated_probability(
     prediction: xr.Dataset, checkpoint: str | Path, valid: np.ndarray | None = None
 ) -> np.ndarray:
-    """Calibrated glacier probability of a prediction (the checkpoint's default calibrator; raw without one).
+    """Calibrated glacier probability of a prediction (the calibrator the checkpoint's options select).
 
     Args:
         prediction: ``map_stack`` output (``probability`` = raw glacier probability, NaN = no data).
         checkpoint: The checkpoint that made it.
         valid: Optional (H, W) bool pixels to keep (e.g. where the date has optical data); others NaN.
     """
-    from glacierlab.inference.calibration import Calibrator
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import glacier_probability
+    from glacierlab.reports.heldout_area import checkpoint_calibrator
 
-    arrays = getattr(load_checkpoint(checkpoint), "calibration", None) or {}
-    p = glacier_probability(
-        np.asarray(prediction["probability"].values), Calibrator.from_arrays(arrays) if arrays else None
-    )
+    calibrator = checkpoint_calibrator(load_checkpoint(checkpoint))
+    p = glacier_probability(np.asarray(prediction["probability"].values), calibrator)
     return p if valid is None else np.where(valid, p, np.nan)
 
 

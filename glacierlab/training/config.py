@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glacierlab.errors import ConfigError, unknown_name
+from glacierlab.files import safe_name
 
 SCHEDULES = ("restarts", "cosine")
 MONITORS = ("iou", "loss")
@@ -69,6 +70,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        safe_name(self.name, "run name")  # output files are <out_dir>/<name>*: never outside out_dir
         for name in ("epochs", "batch_size", "restart_epochs", "restart_mult"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}.")

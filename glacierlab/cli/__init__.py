@@ -1,6 +1,8 @@
 """Command-line interface: ``glacierlab <command> ...`` (``glacierlab --help`` lists the commands).
 
-Every command imports what it needs when it runs, so ``glacierlab --help`` is fast.
+Every command imports what it needs when it runs, so ``glacierlab --help`` is fast. Command groups live
+in sub-modules: :mod:`glacierlab.cli.predict` (``predict``), :mod:`glacierlab.cli.weights`
+(``import-keras``, ``weights``), :mod:`glacierlab.cli.options` (the prediction-option flags).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from glacierlab.cli.options import add_option_args, option_overrides
+from glacierlab.cli.predict import add_predict_parser
+from glacierlab.cli.weights import add_weights_parsers
 from glacierlab.errors import GlacierLabError
 
 if TYPE_CHECKING:
@@ -46,22 +51,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_import_keras(args: argparse.Namespace) -> int:
-    from glacierlab.models.keras_import import import_keras
-
-    bands = None
-    if args.bands:
-        bands = {}
-        for item in args.bands:
-            name, sep, value = item.partition("=")
-            if not sep or not value:
-                raise argparse.ArgumentTypeError(f"--bands expects GROUP=b1,b2,..., got {item!r}")
-            bands[name] = value.split(",")
-    out = import_keras(args.h5, args.out, bands=bands, overwrite=args.overwrite)
-    print(f"wrote {out}")
-    return 0
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from glacierlab.reports.demo import run_demo
 
@@ -78,7 +67,15 @@ def _param(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. bbox=[0,0,1000,1000]), got {text!r}")
-    return key, yaml.safe_load(value)
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None)  # MarkedYAMLError says what it expected
+        where = f" ({problem})" if problem else ""
+        raise argparse.ArgumentTypeError(
+            f"the value of {key} is not a YAML literal{where}: {value!r}; quote strings, e.g. "
+            f"-p {key}='\"text\"' or -p {key}=[1,2]"
+        ) from None
 
 
 def _add_dask_args(p: argparse.ArgumentParser) -> None:
@@ -127,9 +124,7 @@ def _cmd_batch_predict(args: argparse.Namespace) -> int:
             client=client,
             overwrite=args.overwrite,
             device=args.device,
-            window=args.window,
-            stride=args.stride,
-            batch_size=args.batch_size,
+            **option_overrides(args),
         )
     Path(args.out).mkdir(parents=True, exist_ok=True)
     table.drop(columns=["traceback"]).to_csv(Path(args.out) / "status.csv", index=False)
@@ -142,10 +137,22 @@ def _add_catalog_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", default=None, help="path to a data_catalog.yaml (default: the packaged one)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``glacierlab report: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _debug_flag(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--debug", action="store_true", default=default, help="show the full traceback of errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of all commands."""
-    parser = argparse.ArgumentParser(prog="glacierlab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="glacierlab", description=__doc__.splitlines()[0])
+    _debug_flag(parser, False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("regions", help="list the catalog regions")
     _add_catalog_arg(p)
@@ -156,12 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog_arg(p)
     p.set_defaults(func=_cmd_fetch)
 
-    p = sub.add_parser("import-keras", help="convert the authors' Keras GlaViTU .h5 weights to a checkpoint")
-    p.add_argument("h5", help="Keras weights file, e.g. glavitu_global_weights.h5")
-    p.add_argument("out", help="output checkpoint (.safetensors)")
-    p.add_argument("--bands", nargs="*", metavar="GROUP=B1,B2", help="band names per input group")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.set_defaults(func=_cmd_import_keras)
+    add_weights_parsers(sub)
+    add_predict_parser(sub)
 
     p = sub.add_parser("demo", help="run the main job on the built-in demo region")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
@@ -193,14 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", required=True, help="comma-separated catalog region ids")
     p.add_argument("--checkpoint", required=True, help="glacierlab checkpoint (.safetensors)")
     p.add_argument("--out", default="predictions", help="output folder (default predictions)")
-    p.add_argument("--window", type=int, default=384, help="window side in pixels (default 384)")
-    p.add_argument("--stride", type=int, default=192, help="stride in pixels (default 192)")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
+    add_option_args(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:n], per worker (default auto)")
     p.add_argument("--overwrite", action="store_true", help="redo complete scenes")
     _add_dask_args(p)
     p.set_defaults(func=_cmd_batch_predict)
 
+    for p in sub.choices.values():  # `glacierlab <command> --debug` too (SUPPRESS keeps a top-level flag)
+        _debug_flag(p, argparse.SUPPRESS)
     for name, (module, func, help_text) in PASSTHROUGH.items():
         if importlib.util.find_spec(module) is None:
             continue
@@ -224,17 +227,29 @@ def _passthrough(module: str, func: str) -> Callable[[list[str]], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``glacierlab`` script; returns the exit status (2 on a glacierlab error)."""
+    """Entry point of the ``glacierlab`` script; returns the exit status.
+
+    A :class:`~glacierlab.errors.GlacierLabError` (or an ``OSError`` such as a missing folder) prints one
+    line ``glacierlab <command>: error: <message>`` on stderr and returns 2; ``--debug`` re-raises it
+    with its traceback. Usage errors also print one line and exit with 2.
+    """
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    debug = bool(args.debug) or "--debug" in rest
+    rest = [r for r in rest if r != "--debug"]
     try:
         if getattr(args, "passthrough", False):
             return int(args.func(rest) or 0)
         return int(args.func(args) or 0)
-    except GlacierLabError as exc:
-        print(f"glacierlab {args.command}: error: {exc}", file=sys.stderr)
+    except (GlacierLabError, OSError) as exc:  # bad input, unwritable folder: one line, no traceback
+        if debug:
+            raise
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, GlacierLabError):
+            text = f"{type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+        print(f"glacierlab {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"glacierlab {args.command}: interrupted", file=sys.stderr)

@@ -1,0 +1,94 @@
+"""``glacierlab predict``: map glaciers in a user's own GeoTIFFs/VRTs with a checkpoint and its stored options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from glacierlab.cli.options import add_option_args, option_overrides
+from glacierlab.errors import ConfigError
+from glacierlab.vocabulary import PRODUCT_LEVELS
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for group in ("optical", "dem"):
+        paths = getattr(args, group)
+        if paths:
+            inputs[group] = paths[0] if len(paths) == 1 else list(paths)
+    for item in args.input or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier() or not value:
+            raise ConfigError(f"--input expects GROUP=PATH[,PATH...] (e.g. thermal=bt.tif), got {item!r}")
+        paths = value.split(",")
+        inputs[name] = paths[0] if len(paths) == 1 else paths
+    return inputs
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Run ``predict_scene`` on the given rasters and print what was written and counted."""
+    from glacierlab.inference.predict import as_checkpoint, predict_scene
+
+    inputs = _inputs(args)
+    if not inputs:
+        raise ConfigError("give the input rasters: --optical A.tif [B.tif] --dem ELEV.tif SLOPE.tif")
+    ckpt = as_checkpoint(args.checkpoint)  # a bad checkpoint fails before any folder is made
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = predict_scene(
+        ckpt,
+        inputs,
+        out_dir=out,
+        overwrite=args.overwrite,
+        device=args.device,
+        progress=not args.quiet,
+        prefix=args.prefix,
+        product_level=args.product_level,
+        check=not args.no_check,
+        **option_overrides(args),
+    )
+    a = result.attrs
+    total = int(a["pixels"])
+    opts = json.loads(a["options"])
+    print(f"wrote {', '.join(str(out / f'{args.prefix}{v}.tif') for v in result.data_vars)}")
+    print("options: " + ", ".join(f"{k}={v}" for k, v in opts.items()))
+    print(
+        f"pixels: {total}; glacier {a['pixels_glacier']} ({100 * int(a['pixels_glacier']) / total:.1f} %); "
+        f"no data: {a['pixels_nodata_input']} without valid input, {a['pixels_nodata_model']} where the model "
+        f"returned NaN, {a['pixels_sentinel']} with nodata sentinel values"
+    )
+    return 0
+
+
+def add_predict_parser(sub: Any) -> None:
+    """Register ``glacierlab predict``."""
+    p = sub.add_parser(
+        "predict",
+        help="map glaciers in your own GeoTIFFs/VRTs with a checkpoint (its stored options by default)",
+        description=(
+            "Map glaciers with a glacierlab checkpoint. Band names come from the GeoTIFF band descriptions "
+            "(else the files' bands are taken in the checkpoint's order). Writes probability.tif, mask.tif "
+            "(1 glacier, 0 ice-free, 255 no data) and confidence.tif as Cloud-Optimised GeoTIFFs."
+        ),
+    )
+    p.add_argument("checkpoint", help="glacierlab checkpoint (.safetensors), e.g. from import-keras")
+    p.add_argument("--optical", nargs="+", metavar="TIF", help="optical raster(s); bands concatenated in order")
+    p.add_argument("--dem", nargs="+", metavar="TIF", help="DEM raster(s): elevation (m) and slope (degrees)")
+    p.add_argument(
+        "--input", action="append", metavar="GROUP=TIF[,TIF]", help="another input group (repeatable)"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--product-level",
+        choices=sorted(PRODUCT_LEVELS),
+        help="product level of the optical input when its files do not declare it (tag PRODUCT_LEVEL)",
+    )
+    p.add_argument("--no-check", action="store_true", help="skip the input range / product-level checks")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:n] (default auto)")
+    p.add_argument("--prefix", default="", help="file-name prefix of the outputs")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_option_args(p)
+    p.set_defaults(func=cmd_predict)
