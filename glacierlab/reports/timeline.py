@@ -152,8 +152,11 @@ def other_dates(
         if md.valid.mean() < 0.999:
             md.caveats.append(f"covers {md.valid.mean() * 100:.0f} % of the grid")
         prefix = safe_name(f"{scene.key}_".replace("/", "-"), "scene key")
-        pred = map_stack(inputs, checkpoint, out_dir=out_dir, overwrite=True, prefix=prefix, **predict)
-        md.prediction = pred
+        opts = {**predict, "nodata": "all"} if any(filled.values()) else predict  # filled bands: no data, not NaN
+        try:
+            md.prediction = map_stack(inputs, checkpoint, out_dir=out_dir, overwrite=True, prefix=prefix, **opts)
+        except GlacierLabError as err:
+            md.refused = str(err)
         out.append(md)
     return sorted(out, key=lambda m: m.date)
 
