@@ -243,3 +243,48 @@ def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> N
     assert "G013332E47020N" in page.content()
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_map_works_offline(browser, everest_report, tmp_path: Path) -> None:  # noqa: ANN001
+    """The regional report from file:// with the network off: no request leaves the page, the map renders."""
+    out, table = everest_report
+    report = Path(table.iloc[0]["report"])
+    assert table.iloc[0]["status"] == "ok", table.iloc[0]["traceback"]
+    context = browser.new_context(offline=True, viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    attempted: list[str] = []
+    failed: list[str] = []
+    errors: list[str] = []
+
+    def route(r) -> None:  # noqa: ANN001
+        url = r.request.url
+        if url.startswith(("file://", "data:")):
+            r.continue_()
+        else:
+            attempted.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    page.on("requestfailed", lambda r: failed.append(f"{r.url[:120]} {r.failure}"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(report.as_uri())
+    page.wait_for_selector(".leaflet-container", timeout=30_000)
+    page.wait_for_function(
+        "() => { const im = [...document.querySelectorAll('img.leaflet-image-layer')];"
+        " return im.length >= 1 && im.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=30_000,
+    )
+    assert page.locator("path.leaflet-interactive").count() > 10  # reference and model outlines drawn
+    layers_before = page.locator("img.leaflet-image-layer").count()
+    page.locator(".leaflet-control-layers-overlays label", has_text="glacier probability 2000-10-30").click()
+    page.wait_for_function(f"() => document.querySelectorAll('img.leaflet-image-layer').length > {layers_before}")
+    page.locator(".leaflet-control-zoom-in").click()
+    page.screenshot(path=str(tmp_path / "report_map.png"), full_page=False)
+    index = context.new_page()
+    index.goto((out / "index.html").as_uri())
+    index.wait_for_selector("table")
+    assert attempted == [], attempted
+    assert failed == [], failed
+    assert errors == [], errors
+    context.close()

@@ -107,3 +107,47 @@ def test_shipped_checkpoint_carries_its_window_and_nodata_policy() -> None:
     assert (ck.options.window, ck.options.stride) == (metrics["window"], metrics["stride"])
     assert ck.options.nodata == "all"  # DEM gaps filled with 0, as in training
     assert ck.inputs["optical"]["product_level"] == "dn8"  # 8-bit stretched Landsat
+
+
+def test_paper_options_fill_missing_values_before_scaling(tmp_path: Path) -> None:
+    """The authors' compile_features sets missing optical values to 0 *before* min-max scaling."""
+    import numpy as np
+    import rioxarray  # noqa: F401  (registers .rio)
+    import torch
+    import xarray as xr
+
+    from glacierlab.inference import predict_scene
+    from glacierlab.models import build_model, save_checkpoint
+
+    assert PAPER_OPTIONS.fill_missing == "before_scaling"
+    torch.manual_seed(0)
+    model = build_model("glavitu_tiny", input_groups={"optical": 2, "dem": 1})
+    stats = {"optical": {"min": [-0.5, -0.2], "max": [1.5, 1.8]}, "dem": {"min": [0.0], "max": [5000.0]}}
+    ckpt = save_checkpoint(
+        tmp_path / "m.safetensors", model, bands={"optical": ["red", "nir"], "dem": ["elevation"]},
+        normalisation=stats,
+    )
+    rng = np.random.default_rng(0)
+    opt = rng.uniform(0, 1, (2, 40, 48)).astype(np.float32)
+    dem = rng.uniform(3000, 5000, (1, 40, 48)).astype(np.float32)
+    holed = opt.copy()
+    holed[:, 10:20, 5:30] = np.nan
+    zeros = np.nan_to_num(holed, nan=0.0)
+
+    def run(optical: np.ndarray, fill: str) -> np.ndarray:
+        coords = {"y": np.arange(40)[::-1] * 30.0, "x": np.arange(48) * 30.0}
+        inputs = {
+            "optical": xr.DataArray(optical, dims=("band", "y", "x"), coords={"band": ["red", "nir"], **coords}),
+            "dem": xr.DataArray(dem, dims=("band", "y", "x"), coords={"band": ["elevation"], **coords}),
+        }
+        for k, v in inputs.items():
+            inputs[k] = v.rio.write_crs("EPSG:32645")
+        o = PAPER_OPTIONS.replace(window=32, stride=16, fill_missing=fill, calibration="none")
+        return np.asarray(predict_scene(ckpt, inputs, options=o, progress=False)["probability"].values)
+
+    before = run(holed, "before_scaling")
+    np.testing.assert_allclose(before, run(zeros, "before_scaling"), atol=1e-6)  # NaN == a raw 0
+    after = run(holed, "after_scaling")
+    assert np.abs(after - before)[10:20, 5:30].max() > 1e-4  # the two conventions really differ there
+    # rows 36+ lie only in windows that do not reach the hole (scene rows 20-51 of the padded grid)
+    np.testing.assert_allclose(after[36:], before[36:], atol=1e-6)

@@ -64,16 +64,29 @@ def check_product_level(checkpoint: Any, stack: xr.Dataset, name: str = "the che
     Raises:
         InputError: Naming both levels and what to do instead.
     """
-    scene = str(stack.attrs.get("product_level") or "")
+    if "optical" not in stack:
+        return
+    where = f"{stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}"
+    problem = product_level_problem(checkpoint, str(stack.attrs.get("product_level") or ""), where, name)
+    if problem:
+        raise InputError(problem)
+
+
+def product_level_problem(checkpoint: Any, scene_level: str, where: str = "", name: str = "the checkpoint") -> str:
+    """Why a checkpoint does not fit imagery of ``scene_level`` (a catalog ``product_level``), or "" if it does.
+
+    The same rule as :func:`check_product_level`, for callers that know the level without loading the scene
+    (e.g. from the catalog source).
+    """
     model = checkpoint_product_level(checkpoint)
-    if "optical" not in stack or not scene or model is None:
-        return
+    if not scene_level or model is None:
+        return ""
     kind = {"dn8": "dn", "toa": "reflectance", "surface": "reflectance", "reflectance": "reflectance"}
-    if kind.get(scene) == kind.get(model):
-        return
-    raise InputError(
+    if kind.get(scene_level) == kind.get(model):
+        return ""
+    return (
         f"{name} was trained on {PRODUCT_LEVELS.get(model, model + ' (0-1)')}, but this scene "
-        f"({stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}) is {PRODUCT_LEVELS[scene]}: "
+        f"({where}) is {PRODUCT_LEVELS[scene_level]}: "
         "its map would look plausible and be wrong. Train a model on this kind of imagery "
         "(notebooks/train_your_region.ipynb) or pick a checkpoint trained on it."
     )

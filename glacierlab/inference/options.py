@@ -32,6 +32,10 @@ NODATA_POLICIES = ("any", "all")
 CONVENTIONS = ("entropy", "maxprob")  # the same names as glacierlab.inference.confidence.CONVENTIONS
 CALIBRATION_CHOICES = ("auto", "none", "kernel_ridge", "isotonic", "temperature")
 PRECISIONS = ("auto", "float32", "bfloat16")
+FILL_MODES = ("after_scaling", "before_scaling")
+"""Where missing values (NaN) become 0: ``"after_scaling"`` (glacierlab: a missing band is 0 in the
+model's normalised space) or ``"before_scaling"`` (the authors' ``compile_features``: raw 0, then min-max
+scaling, so a missing band is ``-min / (max - min)``)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class PredictOptions:
         location: Location input of location-encoded models: None (no encoding), ``"coordinates"``
             (coordinate encoding, per window centre), a region code such as ``"HMA"`` or
             ``"unknown"`` (region encoding), or a vector of numbers.
+        precision: ``"auto"`` (bfloat16 autocast on CUDA, float32 on CPU), ``"float32"`` or ``"bfloat16"``.
+        fill_missing: Where missing values become 0 (see :data:`FILL_MODES`); the authors' path uses
+            ``"before_scaling"``.
     """
 
     window: int = 384
@@ -72,6 +79,7 @@ class PredictOptions:
     batch_size: int = 4
     location: str | tuple[float, ...] | None = None
     precision: str = "auto"
+    fill_missing: str = "after_scaling"
 
     def __post_init__(self) -> None:
         for name in ("window", "stride", "smoothing", "mc_samples", "batch_size"):
@@ -94,6 +102,7 @@ class PredictOptions:
             ("confidence", CONVENTIONS),
             ("calibration", CALIBRATION_CHOICES),
             ("precision", PRECISIONS),
+            ("fill_missing", FILL_MODES),
         ):
             if getattr(self, name) not in valid:
                 raise unknown_name(f"{name} option", getattr(self, name), valid)
@@ -156,10 +165,17 @@ class PredictOptions:
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PredictOptions))
 
 PAPER_OPTIONS = PredictOptions(
-    window=384, stride=192, tiling="paper", pad_mode="constant", nodata="all", precision="float32"
+    window=384,
+    stride=192,
+    tiling="paper",
+    pad_mode="constant",
+    nodata="all",
+    precision="float32",
+    fill_missing="before_scaling",
 )
 """The authors' ``deploy.py`` path: 384 windows at stride 192 on the centred zero-padded scene, missing
-inputs fed as 0, every pixel predicted (``nodata="all"``), float32, entropy confidence."""
+inputs set to 0 before min-max scaling (as their ``compile_features``), every pixel predicted
+(``nodata="all"``), float32, entropy confidence."""
 
 
 def check_option_names(names: Mapping[str, Any] | Sequence[str]) -> None:

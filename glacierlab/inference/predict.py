@@ -342,6 +342,8 @@ class _Job:
                 nan = np.isnan(a)
                 missing_any |= nan.any(0)
                 missing_all &= nan.all(0)
+                if o.fill_missing == "before_scaling":
+                    a = np.where(nan, 0.0, a)  # the authors' compile_features: raw 0, then scaling
                 a = normalise_group(a, self.stats[r.name]) if r.name in self.stats else np.nan_to_num(a, nan=0.0)
                 arrays[r.name].append(pad_to_window(a, o.window, self.pad, top=top, left=left))
             vm = ~(missing_any if o.nodata == "any" else missing_all)
