@@ -52,3 +52,24 @@ def workspace() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return project_root() or Path.cwd().resolve()
+
+
+#: Where train_your_region.ipynb writes its model, relative to the workspace.
+TRAINED_CHECKPOINT = "runs/train_your_region/model.safetensors"
+
+
+def output_dir(step: str, given: str | os.PathLike[str] | None = None) -> Path:
+    """The folder a notebook or widget step writes to: ``given``, else ``<workspace>/runs/<step>``.
+
+    Args:
+        step: The step's name (a notebook name such as ``"map_glaciers"``).
+        given: A folder chosen by the user; relative paths are taken from the workspace (not the
+            current folder), so Lab, Voila and papermill write to the same place. ``""``/None: default.
+
+    Returns:
+        The absolute folder (not created).
+    """
+    if given:
+        p = Path(given).expanduser()
+        return p if p.is_absolute() else workspace() / p
+    return workspace() / "runs" / step

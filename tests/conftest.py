@@ -41,8 +41,13 @@ def shared_fixtures(shared_data: Path) -> Path:
 def _isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, shared_data_env: None
 ) -> None:
-    """Every test uses one session-wide cache folder under pytest's tmp, seeded from shared data."""
+    """Every test uses one session-wide cache folder under pytest's tmp, seeded from shared data.
+
+    Outputs go to a session workspace under pytest's tmp too (never the checkout's ``runs/``), so a model
+    someone trained in the checkout does not change what the tests' default checkpoint is.
+    """
     monkeypatch.setenv("GLACIERLAB_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+    monkeypatch.setenv("GLACIERLAB_WORKSPACE", str(_session_cache(tmp_path_factory).parent / "workspace"))
 
 
 _CACHE: list[Path] = []
@@ -75,3 +80,28 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(
         path, model, bands={"optical": ["blue", "green", "red", "nir"], "dem": ["elevation", "slope"]}
     )
+
+
+#: Small Everest window (lon/lat) the report tests run the real template on.
+EVEREST_REPORT_BBOX = [86.85, 27.95, 86.95, 28.02]
+
+
+@pytest.fixture(scope="session")
+def everest_report(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, object]:
+    """The real report template run once on an Everest window with the shipped model: (out folder, status)."""
+    pytest.importorskip("papermill", reason="report tests need the notebooks extra: pip install -e '.[notebooks]'")
+    from glacierlab.reports.runner import run_reports
+
+    out = tmp_path_factory.mktemp("everest_report")
+    cache = _CACHE[0] if _CACHE else tmp_path_factory.mktemp("glacierlab-cache")
+    _CACHE[:] = [cache]
+    old = os.environ.get("GLACIERLAB_CACHE_DIR")
+    os.environ["GLACIERLAB_CACHE_DIR"] = str(cache)  # the kernel inherits it (session fixture: no monkeypatch)
+    try:
+        table = run_reports(["everest"], out, parameters={"bbox": EVEREST_REPORT_BBOX}, progress=False, timeout=900)
+    finally:
+        if old is None:
+            os.environ.pop("GLACIERLAB_CACHE_DIR", None)
+        else:
+            os.environ["GLACIERLAB_CACHE_DIR"] = old
+    return out, table

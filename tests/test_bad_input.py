@@ -123,6 +123,11 @@ def test_all_nodata_window(tmp_path: Path) -> None:
         load_raster("exploradores_aster_dem_20120318_test", bbox=(-73.34358, -46.6105, -73.34119, -46.60885))
 
 
-def test_scene_without_a_grid_asks_for_like() -> None:
-    with pytest.raises(GridError, match="pass like="):
-        stack_region("hochalmkees")
+def test_scene_without_a_raster_is_rasterised_on_a_utm_grid() -> None:
+    # issue 14: "has no raster to define a grid; pass like=" was advice a student could not act on
+    ds = stack_region("hochalmkees")
+    assert ds.rio.crs.to_epsg() == 32633 and ds.rio.resolution() == (30.0, -30.0)
+    assert "no raster" in ds.attrs["grid"] and list(ds.data_vars) == ["reference"]
+    assert 0.05 < (ds["reference"].values == 1).mean() < 0.9
+    with pytest.raises(GridError, match="smaller bbox"):
+        stack_region("swiss_alps", "2010", bbox=(-10.0, 40.0, 30.0, 60.0))  # 30 m over a continent

@@ -1,9 +1,12 @@
 """Real browser: Debian Chromium driven by playwright against a Jupyter server with Voilà (loopback only).
 
-Opens ``notebooks/compare_outlines.ipynb`` through Voilà's server extension (``/voila/render/...``,
-the mode Binder uses), checks that the leaflet map and the widgets render, changes the B dropdown and
-sees the status line change, then screenshots a static report HTML (an executed notebook converted by
-``glacierlab.reports.runner.notebook_to_html``). Needs ``/usr/bin/chromium`` (``tools/install_browser.sh``).
+Opens notebooks through Voilà's server extension (``/voila/render/...``, the mode Binder uses):
+``compare_outlines`` (the map and widgets render; B dropdown -> status and table), and ``map_glaciers``
+(layer switch with its legend, the opacity slider, a click on the map reading the values, a region
+switch whose Date dropdown shows the scene the kernel uses, and Run on a scene the model does not fit,
+which ends in one red line instead of "running..."). Then screenshots a static report HTML (an executed
+notebook converted by ``glacierlab.reports.runner.notebook_to_html``). Needs ``/usr/bin/chromium``
+(``tools/install_browser.sh``).
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
             **os.environ,
             "GLACIERLAB_SEED_DIR": str(shared_data),
             "GLACIERLAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+            "GLACIERLAB_WORKSPACE": str(tmp_path_factory.mktemp("workspace")),
+            "OMP_NUM_THREADS": "1",
         },
     )
     url = f"http://127.0.0.1:{port}"
@@ -146,6 +151,77 @@ def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> No
     assert (tmp_path / "voila.png").stat().st_size > 10_000
 
 
+def _widget(page, kind: str, label: str):  # noqa: ANN001, ANN202
+    """The ipywidgets control of class ``widget-<kind>`` whose description is ``label``."""
+    return page.locator(f".widget-{kind}", has=page.locator("label", has_text=label)).first
+
+
+def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1600})
+    page.goto(f"{server}/voila/render/map_glaciers.ipynb", timeout=180_000)
+    try:  # Voila runs every cell first (the shipped model maps the Everest scene)
+        page.wait_for_selector(".widget-toggle-buttons button", timeout=240_000)
+    except Exception:
+        page.screenshot(path=str(tmp_path / "voila_map_failed.png"), full_page=True)
+        pytest.fail(f"no layer switcher rendered; page text: {page.inner_text('body')[-2000:]}")
+    legend = page.locator(".glacierlab-legend").first
+    expect(legend).to_contain_text("glacier probability", timeout=30_000)  # one layer shown, with its legend
+
+    # layer switch: the legend follows, and exactly one result overlay is visible
+    page.locator(".widget-toggle-buttons button", has_text="mask").first.click()
+    expect(legend).to_contain_text("model mask", timeout=30_000)
+    expect(legend).to_contain_text("ice-free")
+
+    # slider: opacity 0.80 -> 0.65 with the keyboard; the kernel applies it to the layers (the mask is
+    # tiled from its COG, the float layers are image overlays) and hidden layers stay hidden
+    opacity = _widget(page, "slider", "Opacity")
+    opacity.locator(".noUi-handle").first.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    expect(opacity.locator(".widget-readout")).to_have_text("0.65", timeout=30_000)
+    layers_js = "[...document.querySelectorAll('.leaflet-layer, img.leaflet-image-layer')]"
+    page.wait_for_function(
+        f"() => {layers_js}.some(i => Math.abs(parseFloat(getComputedStyle(i).opacity) - 0.65) < 0.01)",
+        timeout=30_000,
+    )
+
+    # click the map: the values of every layer at that point
+    box = page.locator(".leaflet-container").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.widget-html-content')]"
+        ".some(e => e.innerText.includes('probability:') && e.innerText.includes(' N, '))",
+        timeout=60_000,
+    )
+
+    # region switch: the Date dropdown shows the scene the kernel now uses
+    from glacierlab.data.catalog import load_catalog
+
+    khumbu = f"{load_catalog().region('khumbu').name} (khumbu)"  # the dropdown's label for that region
+    _widget(page, "dropdown", "Region").locator("select").select_option(label=khumbu)
+    date = _widget(page, "dropdown", "Date").locator("select")
+    page.wait_for_function(
+        "(s) => s.selectedOptions.length && s.selectedOptions[0].text.startsWith('G086917E27925N')",
+        arg=date.element_handle(),
+        timeout=60_000,
+    )
+    expect(page.locator(".widget-html-content", has_text="Khumbu glaciers").first).to_be_visible(timeout=30_000)
+
+    # Run on that scene: the shipped model (8-bit numbers) does not fit reflectance: one red line, no "running"
+    page.locator("button", has_text="Run").first.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.widget-html-content')]"
+        ".some(e => e.innerText.includes('InputError:') && e.innerText.includes('8-bit'))",
+        timeout=120_000,
+    )
+    status = page.locator(".widget-html-content", has_text="InputError:").first
+    assert "running" not in status.inner_text() and "train_your_region" in status.inner_text()
+    page.screenshot(path=str(tmp_path / "voila_map.png"), full_page=True)
+    assert (tmp_path / "voila_map.png").stat().st_size > 10_000
+
+
 def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> None:  # noqa: ANN001
     import papermill as pm
 
@@ -167,3 +243,48 @@ def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> N
     assert "G013332E47020N" in page.content()
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_map_works_offline(browser, everest_report, tmp_path: Path) -> None:  # noqa: ANN001
+    """The regional report from file:// with the network off: no request leaves the page, the map renders."""
+    out, table = everest_report
+    report = Path(table.iloc[0]["report"])
+    assert table.iloc[0]["status"] == "ok", table.iloc[0]["traceback"]
+    context = browser.new_context(offline=True, viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    attempted: list[str] = []
+    failed: list[str] = []
+    errors: list[str] = []
+
+    def route(r) -> None:  # noqa: ANN001
+        url = r.request.url
+        if url.startswith(("file://", "data:")):
+            r.continue_()
+        else:
+            attempted.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    page.on("requestfailed", lambda r: failed.append(f"{r.url[:120]} {r.failure}"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(report.as_uri())
+    page.wait_for_selector(".leaflet-container", timeout=30_000)
+    page.wait_for_function(
+        "() => { const im = [...document.querySelectorAll('img.leaflet-image-layer')];"
+        " return im.length >= 1 && im.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=30_000,
+    )
+    assert page.locator("path.leaflet-interactive").count() > 10  # reference and model outlines drawn
+    layers_before = page.locator("img.leaflet-image-layer").count()
+    page.locator(".leaflet-control-layers-overlays label", has_text="glacier probability 2000-10-30").click()
+    page.wait_for_function(f"() => document.querySelectorAll('img.leaflet-image-layer').length > {layers_before}")
+    page.locator(".leaflet-control-zoom-in").click()
+    page.screenshot(path=str(tmp_path / "report_map.png"), full_page=False)
+    index = context.new_page()
+    index.goto((out / "index.html").as_uri())
+    index.wait_for_selector("table")
+    assert attempted == [], attempted
+    assert failed == [], failed
+    assert errors == [], errors
+    context.close()

@@ -104,6 +104,10 @@ def test_plain_install_contains_both_packages(tmp_path: Path) -> None:
     for asset in (
         "data_catalog.yaml",
         "assets/regional_report.ipynb",
+        "assets/leaflet/leaflet.js",
+        "assets/leaflet/leaflet.css",
+        "assets/leaflet/LICENSE",
+        "assets/leaflet/images/layers.png",
         "weights/glavitu_lite_everest.safetensors",
         "weights/MODEL_CARD.md",
     ):

@@ -186,16 +186,42 @@ def test_template_is_parameterised_calls_only_and_stripped() -> None:
     json.dumps(nb)  # serialisable as committed
 
 
-def test_real_template_on_demo_region(tmp_path: Path, shared_data: Path) -> None:
-    pytest.importorskip(
-        "glacierlab.data.stack", reason="needs glacierlab.data.stack.stack_region (data layer, issue 2)"
-    )
-    bbox = [86.85, 27.95, 86.95, 28.02]  # a small window, passed as a value
-    table = run_reports(["everest"], tmp_path, parameters={"bbox": bbox}, progress=False, timeout=300)
+def test_real_template_on_demo_region(everest_report) -> None:
+    import pyogrio
+    import pystac
+
+    out, table = everest_report
     row = table.iloc[0]
     assert row["status"] == "ok", row["traceback"]
     page = Path(row["report"]).read_text()
     assert "data:image/png;base64," in page and "reference glacier" in page and "stack_region(" not in page
+    assert "area_a_km2" not in page and "area_b_km2" not in page
+    # area with its interval and the measured coverage quoted from the held-out check
+    assert "90 % interval" in page and "held-out test blocks" in page and "nominal 90 %" in page
+    # change over time: reference source dates, the 2020 Sentinel-2 date mapped, the TOA clips refused
+    assert "Reference outlines by source date" in page and "2020-04-07" in page
+    assert "no change is established" in page or "does **not** exceed" in page.replace(
+        "<strong>not</strong>", "**not**"
+    )
+    assert "top-of-atmosphere" in page  # why the Khumbu Landsat clips are not mapped
+    region = out / "everest"
+    layers = {n for n, _ in pyogrio.list_layers(region / "export" / "outlines.gpkg")}
+    assert {"model_2000-10-30", "model_2020-04-07"} <= layers and any(n.startswith("reference_") for n in layers)
+    item = pystac.Item.from_file(str(region / "export" / "item.json"))
+    for asset in item.assets.values():
+        assert (region / "export" / asset.href).resolve().is_file() or asset.href == "../report.html"
+    assert {"outlines", "glaciers", "2000-10-30_probability"} <= set(item.assets)
+    prov = json.loads((region / "provenance.json").read_text())
+    assert prov["checkpoint"]["name"] == "glavitu_lite_everest.safetensors" and len(prov["checkpoint"]["sha256"]) == 64
+    assert all(f["matches"] for f in prov["inputs"]) and {"everest_rgi60_outlines"} <= {
+        f["catalog_id"] for f in prov["inputs"]
+    }
+    assert prov["parameters"]["bbox"] == [86.85, 27.95, 86.95, 28.02] and prov["run"]["seconds"] > 0
+    index = (out / "index.html").read_text()
+    summary = json.loads((region / "summary.json").read_text())
+    assert (
+        summary["area"] in index and "2000-10-30 → 2020-04-07" in index and 'href="everest/export/item.json"' in index
+    )
 
 
 def test_cli_report_exit_status_and_index(

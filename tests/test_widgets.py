@@ -43,9 +43,11 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatc
     assert picker.selection.date == "2020-04-07" and seen[-1] is picker.selection
     picker.region.value = "hochalmkees"
     assert picker.selection.region_id == "hochalmkees"
-    assert picker.selection.date == picker.date.value and picker.date.options == tuple(
-        picker.catalog.region("hochalmkees").dates
-    )
+    # the Date dropdown shows the scene the selection uses (the region's default), keyed like the catalog
+    assert picker.selection.date == picker.date.value == "2016-08-27"
+    assert [key for _, key in picker.date.options] == picker.catalog.region("hochalmkees").dates
+    assert picker.date.label.startswith("2016-08-27") and "outlines" in picker.date.label
+    assert "no imagery or DEM" in picker.about.value and "STAC" in picker.about.value
 
     # a glacier id brings the selection back to Everest, windowed around the Khumbu glacier
     picker.glacier.value = KHUMBU_RGI
@@ -90,15 +92,22 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatc
 
 
 def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    from glacierlab.errors import ConfigError, InputError
+    from glacierlab.errors import ConfigError, DataNotFoundError
     from glacierlab_widgets import ModelRunner
     from glacierlab_widgets.maps import new_map
 
-    m = new_map()
+    m = new_map(EVEREST_BOX)
     n_layers = len(m.layers)
     runner = ModelRunner(stack, m=m, window=64, stride=32, background=False, out_dir=None)
-    runner.run_button.click()  # no checkpoint yet
-    assert isinstance(runner.error, InputError) and runner.result is None
+    # "" = no trained model in the workspace: the shipped one, and the box shows the file the next Run uses
+    from glacierlab.weights import shipped_checkpoint_path
+
+    assert runner.checkpoint.value == str(shipped_checkpoint_path()) and "glavitu_lite_everest" in runner.message
+    runner.checkpoint.value = str(tmp_path / "nope.safetensors")
+    assert isinstance(runner.error, DataNotFoundError) and "shipped" in runner.message
+    runner.run_button.click()
+    assert isinstance(runner.error, DataNotFoundError) and runner.result is None
+    assert "running" not in runner.message and not runner.run_button.disabled
     runner.checkpoint.value = str(tiny_checkpoint)
     runner.window.value = 60  # not a multiple of the tiny model's 8 px
     runner.run_button.click()
@@ -113,14 +122,30 @@ def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Pat
     assert set(np.unique(res["mask"].values)) <= {0, 1, 255}
     assert runner.progress.value == 1.0 and "done" in runner.status.value
     assert len(m.layers) == n_layers + 3 and {"probability", "mask", "confidence"} == set(runner.layers)
+    # one result layer visible, with its legend; the switcher changes both
+    panel = runner.panel
+    assert panel.visible == "probability" and [n for n, x in runner.layers.items() if x.visible] == ["probability"]
+    assert "glacier probability" in panel.legend.value and "linear-gradient" in panel.legend.value
+    panel.switch.value = "mask"
+    assert panel.visible == "mask" and "ice-free" in panel.legend.value and "glacier" in panel.legend.value
+    # clicking the map reads every layer there (and the inputs)
+    lon, lat = (EVEREST_BOX[0] + EVEREST_BOX[2]) / 2, (EVEREST_BOX[1] + EVEREST_BOX[3]) / 2
+    m._interaction_callbacks(type="click", coordinates=[lat, lon])
+    assert set(panel.clicked) >= {"probability", "mask", "confidence", "reference", "elevation"}
+    assert panel.clicked["elevation"].endswith(" m") and "probability" in panel.values.value
+    assert panel.clicked["mask"] in ("mask: glacier", "mask: ice-free", "mask: no data")
 
-    # MC dropout adds an uncertainty layer; files in out_dir are used for the layers
+    # Run again (MC dropout adds an uncertainty layer; files in out_dir are tiled): layers are replaced,
+    # the user's layer stays the visible one, the view is kept
+    m.center, m.zoom = [27.97, 86.83], 13
     runner.mc_samples.value = 2
     runner.out_dir = tmp_path
     first = p.copy()
     runner.run()
     assert "uncertainty" in runner.result and (tmp_path / "probability.tif").is_file()
-    assert len(m.layers) == n_layers + 4
+    assert len(m.layers) == n_layers + 4 and panel.visible == "mask"
+    assert [n for n, x in runner.layers.items() if x.visible] == ["mask"]
+    assert list(m.center) == [27.97, 86.83] and m.zoom == 13
     assert runner.result["probability"].shape == first.shape
 
 
@@ -275,3 +300,104 @@ def test_model_runner_refuses_toa_scene_for_dn8_model(shared_data: Path) -> None
     runner.run_button.click()
     assert isinstance(runner.error, InputError) and runner.result is None
     assert "8-bit digital numbers" in str(runner.error) and "top-of-atmosphere" in str(runner.error)
+
+
+def test_failed_run_clears_running_and_unexpected_errors_show(stack, tiny_checkpoint: Path) -> None:  # noqa: ANN001
+    from glacierlab_widgets import ModelRunner
+
+    def broken() -> None:
+        raise RuntimeError("disk on fire")
+
+    runner = ModelRunner(broken, checkpoint=str(tiny_checkpoint), window=64, stride=32, background=False)
+    runner.run_button.click()
+    assert isinstance(runner.error, RuntimeError) and runner.result is None
+    assert "running" not in runner.message and "unexpected RuntimeError: disk on fire" in runner.message
+    assert runner.progress.bar_style == "danger" and not runner.run_button.disabled
+
+
+def test_layer_panel_replaces_layers_and_split_view(stack) -> None:  # noqa: ANN001
+    from glacierlab_widgets import LayerPanel, SplitView, add_raster
+    from glacierlab_widgets.layers import stack_layers
+    from glacierlab_widgets.maps import new_map
+
+    m = new_map(EVEREST_BOX)
+    base = len(m.layers)
+    panel = LayerPanel(m, title="input")
+    layers = stack_layers(stack)
+    assert list(layers) == ["optical", "elevation", "slope", "reference"]
+    panel.set_layers(layers)
+    panel.set_layers(layers)  # re-running the cell: same layers, not copies
+    assert len(m.layers) == base + 4 and panel.visible == "optical"
+    panel.show("elevation")
+    assert " m</span>" in panel.legend.value  # colour bar ends carry the unit
+    # add_raster replaces a layer of the same name too (re-running a notebook cell)
+    add_raster(m, layers["slope"], name="my slope")
+    add_raster(m, layers["slope"], name="my slope")
+    assert sum(getattr(x, "name", "") == "my slope" for x in m.layers) == 1
+    split = SplitView(layers, left="optical", right="reference")
+    assert split.left.visible == "optical" and split.right.visible == "reference"
+    assert "ice-free" in split.right.legend.value
+    split.right.switch.value = "slope"
+    assert split.right.visible == "slope" and split.left.visible == "optical"
+
+
+def test_training_monitor_table_and_plot() -> None:
+    from glacierlab_widgets import TrainingMonitor
+
+    mon = TrainingMonitor(epochs=3)
+    for e in (1, 2):
+        mon.update({"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "train_iou": 0.3 * e, "val_iou": 0.25 * e,
+                    "saved": "iou", "seconds": 1.5, "lr": 1e-3})
+    assert len(mon.frame()) == 2 and "<table" in mon.table.value and mon.table.value.count("</tr>") == 3
+    assert mon.plot.value[:4] == b"\x89PNG" and "epoch 2/3" in mon.message and "0.500" in mon.message
+
+
+def test_outline_comparer_clicked_glacier_follows_the_dates(shared_data: Path) -> None:
+    from glacierlab_widgets import OutlineComparer
+
+    comp = OutlineComparer.from_region("hochalmkees", a="1850", b="2016-08-27")
+    assert comp.id_col == "glac_id"
+    gid = "G013332E47020N"
+    comp.select({"glac_id": gid})
+    assert "2016-08-27" in comp.details.value
+    comp.b.value = "1969"
+    assert "(1969)" in comp.details.value and "2016-08-27" not in comp.details.value
+    assert comp.selected["area_b_km2"] == pytest.approx(comp.table.loc[gid, "area_b_km2"])
+    assert comp.time.value == "1969"  # the slider names what is drawn
+
+
+def test_error_display_is_one_line_and_tb_keeps_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from glacierlab_widgets.notebook import HINT, register_error_display
+
+    shell = InteractiveShell.instance()
+    try:
+        assert register_error_display(shell)
+        res = shell.run_cell("from glacierlab.data.catalog import load_catalog\nload_catalog().region('everst')")
+        out = capsys.readouterr().out
+        assert res.error_in_exec is not None  # the cell still fails (papermill and Run All stop)
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert len(lines) == 1 and "UnknownNameError: unknown region 'everst'" in lines[0] and HINT in lines[0]
+        shell.run_line_magic("tb", "")
+        full = capsys.readouterr().out
+        assert "Traceback" in full and "catalog.py" in full  # the full traceback, one %tb away
+        shell.run_cell("1 / 0")  # other errors keep their usual traceback
+        assert "ZeroDivisionError" in capsys.readouterr().out
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+
+
+def test_clicking_a_glacier_shows_its_attributes(stack) -> None:  # noqa: ANN001
+    from glacierlab.data.vectors import load_outlines
+    from glacierlab_widgets import LayerPanel, add_outlines
+    from glacierlab_widgets.maps import new_map
+
+    m = new_map(EVEREST_BOX)
+    panel = LayerPanel(m)
+    outlines = load_outlines("everest_rgi60_outlines", bbox=EVEREST_BOX)
+    layer = add_outlines(m, outlines, name="reference outlines", on_click=panel.show_feature)
+    props = layer.data["features"][0]["properties"]
+    layer._click_callbacks(event="click", feature={"properties": props}, properties=props)
+    assert panel.clicked["RGIId"] == f"RGIId: {props['RGIId']}" and props["RGIId"] in panel.values.value

@@ -9,6 +9,10 @@ Importing this package is cheap: the widget classes (and ipywidgets/leafmap) loa
 | ``ReliabilityExplorer`` | ``reliability_explorer`` | ``calibration``, ``plot_reliability`` |
 | ``OutlineComparer`` | ``outline_comparer`` | ``vectors.load_outlines``, ``outlines`` |
 | ``new_map``, ``add_raster``, ``add_outlines`` | ``maps`` | leafmap / localtileserver / ipyleaflet |
+| ``LayerPanel`` | ``layers`` | one visible result layer, switcher, legend, values on click |
+| ``SplitView`` | ``split_view`` | two linked maps for A/B comparisons |
+| ``TrainingMonitor`` | ``training_monitor`` | ``training.train_scene`` (live epoch table, loss/IoU plot) |
+| ``setup_notebook`` | ``notebook`` | one-line glacierlab errors (IPython), ``settings.workspace`` |
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ _EXPORTS = {
     "new_map": "maps",
     "add_raster": "maps",
     "add_outlines": "maps",
+    "LayerPanel": "layers",
+    "SplitView": "split_view",
+    "TrainingMonitor": "training_monitor",
+    "setup_notebook": "notebook",
 }
 
 __all__ = sorted(_EXPORTS)

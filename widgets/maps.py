@@ -214,14 +214,16 @@ def add_raster(
         opacity: Layer opacity in [0, 1].
 
     Returns:
-        The ipyleaflet layer that was added.
+        The ipyleaflet layer that was added. A layer of the same name already on the map is replaced
+        (its visibility kept), so re-running a cell does not stack copies; the view is not changed.
     """
+    visible = _drop_named(m, name)
     is_file = isinstance(data, str | os.PathLike)
     how = map_mode(mode, is_file=is_file)
     if how == "tiles" and mode == "auto" and _nan_nodata(data):
         how = "overlay"
     if how == "tiles":
-        kw: dict[str, Any] = {"layer_name": name, "opacity": opacity}
+        kw: dict[str, Any] = {"layer_name": name, "opacity": opacity, "zoom_to_layer": False}
         if colormap:
             kw["colormap"] = colormap
         if indexes is not None:
@@ -231,7 +233,9 @@ def add_raster(
                 kw[key] = val
         with quiet():  # localtileserver / rio-tiler noise, see glacierlab.quiet.THIRD_PARTY_NOISE
             m.add_raster(str(data), **kw)
-        return m.find_layer(name)
+        tiles = m.find_layer(name)
+        tiles.visible = visible
+        return tiles
     if is_file:
         from glacierlab.data.rasters import open_raster
 
@@ -244,9 +248,18 @@ def add_raster(
     url, (x0, y0, x1, y1) = overlay_png(
         cast("xr.DataArray", data), colormap=colormap, vmin=vmin, vmax=vmax, nodata=nodata
     )
-    layer = ImageOverlay(url=url, bounds=((y0, x0), (y1, x1)), name=name, opacity=opacity)
+    layer = ImageOverlay(url=url, bounds=((y0, x0), (y1, x1)), name=name, opacity=opacity, visible=visible)
     m.add(layer)
     return layer
+
+
+def _drop_named(m: Any, name: str) -> bool:
+    """Take layers called ``name`` off the map; return whether the (last) one was visible (True if none)."""
+    visible = True
+    for layer in [x for x in m.layers if getattr(x, "name", None) == name]:
+        visible = bool(getattr(layer, "visible", True))
+        remove_layer(m, layer)
+    return visible
 
 
 def add_outlines(
@@ -267,10 +280,11 @@ def add_outlines(
         on_click: Called with the clicked feature's ``properties`` dict.
 
     Returns:
-        The ``ipyleaflet.GeoJSON`` layer.
+        The ``ipyleaflet.GeoJSON`` layer (replacing a layer of the same name, as :func:`add_raster` does).
     """
     from ipyleaflet import GeoJSON
 
+    visible = _drop_named(m, name)
     if gdf.crs is None:
         raise InputError("the outlines have no CRS; set one with gdf.set_crs(...) to map them.")
     geo = json.loads(gdf.to_crs(4326).to_json(default=str))
@@ -279,6 +293,7 @@ def add_outlines(
         name=name,
         style=dict(style or {"color": "red", "weight": 1.5, "fillOpacity": 0.1}),
         hover_style={"weight": 3, "fillOpacity": 0.3},
+        visible=visible,
     )
     if on_click is not None:
         layer.on_click(lambda feature=None, **_: on_click(dict((feature or {}).get("properties") or {})))

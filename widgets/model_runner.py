@@ -1,9 +1,12 @@
 """Model runner: checkpoint, device, window/stride, TTA and MC-dropout, run/cancel, results on the map.
 
 Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probability, mask, confidence
-[, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map. Choosing a checkpoint fills
-the controls from the inference options stored in it (:mod:`glacierlab.inference.options`), so the
-widget makes the same map as the CLI and the reports; changed controls override them.
+[, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map through a
+:class:`~glacierlab_widgets.layers.LayerPanel` (one layer visible, a switcher, a legend, values on click;
+Run again replaces the layers and keeps the view). Choosing a checkpoint fills the controls from the
+inference options stored in it (:mod:`glacierlab.inference.options`), so the widget makes the same map as
+the CLI and the reports; changed controls override them. Before predicting, the checkpoint is checked
+against the scene (:mod:`glacierlab.inference.compat`): product level, groups, bands.
 """
 
 from __future__ import annotations
@@ -15,22 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glacierlab.errors import GlacierLabError, InputError
+from glacierlab.errors import GlacierLabError
 from glacierlab_widgets._base import WidgetBase
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from glacierlab.inference.options import PredictOptions
-
-#: Layer styles: variable -> (colormap, vmin, vmax, nodata).
-LAYER_STYLES = {
-    "probability": ("Blues", 0.0, 1.0, None),
-    "mask": ("Blues", 0.0, 1.0, 255),
-    "confidence": ("magma", 0.0, 1.0, None),
-    "uncertainty": ("inferno", 0.0, 0.5, None),
-}
-
 
 class Cancelled(GlacierLabError, RuntimeError):
     """The user pressed Cancel while the model was running."""
@@ -50,19 +44,21 @@ class ModelRunner(WidgetBase):
         inputs: The scene: a stack (``xr.Dataset`` from :func:`glacierlab.data.stack.stack_region`), a
             :class:`~glacierlab_widgets.region_picker.RegionPicker` (its current selection is stacked at
             run time) or a zero-argument callable returning a stack.
-        checkpoint: Initial checkpoint path.
+        checkpoint: Initial checkpoint path; ``""`` = the model ``train_your_region.ipynb`` wrote, else the
+            shipped one (:func:`glacierlab.inference.compat.choose_checkpoint`).
         checkpoints: Paths offered in the checkpoint box (it also takes any typed path).
         m: Map to draw the results on (None: no map).
         out_dir: Folder for the COG outputs (then the layers are tiled from the files); None keeps the
             result in memory (layers drawn as image overlays).
-        window: Window side in px; None = the checkpoint's stored window.
-        stride: Step between windows in px; None = the checkpoint's stored stride.
+        window: Window side in px; None or 0 = the checkpoint's stored window.
+        stride: Step between windows in px; None or 0 = the checkpoint's stored stride.
         background: Run the Run button's job in a thread so Cancel can be clicked (interactive use);
             :meth:`run` called from code always runs in the foreground.
 
     Attributes:
         result: The latest prediction (``xr.Dataset``) or None.
         filled: Checkpoint bands the latest scene lacked, fed as no data (e.g. ``["nir"]`` for RGB).
+        panel: The :class:`~glacierlab_widgets.layers.LayerPanel` drawing the results (None without a map).
         seconds: Wall time of the latest run.
     """
 
@@ -91,15 +87,21 @@ class ModelRunner(WidgetBase):
         self.filled: list[str] = []
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        from glacierlab.inference.compat import choose_checkpoint, workshop_checkpoints
+
+        try:  # the box shows the file the next Run uses: "" resolves to the trained or the shipped model
+            shown = str(checkpoint) if checkpoint else str(choose_checkpoint(""))
+        except GlacierLabError:
+            shown = str(checkpoint)
         self.checkpoint = w.Combobox(
             description="Checkpoint",
-            value=str(checkpoint),
-            options=[str(c) for c in checkpoints],
+            value=shown,
+            options=list(dict.fromkeys([*(str(c) for c in checkpoints), *map(str, workshop_checkpoints())])),
             ensure_option=False,
             placeholder="path/to/model.safetensors",
         )
         self.device = w.Dropdown(description="Device", options=available_devices(), value="auto")
-        self._fixed = {"window": window, "stride": stride}  # explicit values win over the checkpoint's
+        self._fixed = {"window": window or None, "stride": stride or None}  # explicit values win over stored
         self.options: PredictOptions | None = None
         self.window = w.BoundedIntText(description="Window px", value=window or 384, min=8, max=4096, step=8)
         self.stride = w.BoundedIntText(description="Stride px", value=stride or 192, min=1, max=4096)
@@ -114,41 +116,94 @@ class ModelRunner(WidgetBase):
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Progress")
-        self.checkpoint.observe(lambda change: self._load_options(change["new"]), names="value")
-        self._load_options(self.checkpoint.value)
         self.run_button.on_click(self._on_run)
         self.cancel_button.on_click(lambda _=None: self.cancel())
+        self.checkpoint.observe(self._guarded(self._checkpoint_changed), names="value")
+        self._stack_cache: tuple[Any, Any] | None = None
+        self.panel = None
+        if m is not None:
+            from glacierlab_widgets.layers import LayerPanel
+
+            self.panel = LayerPanel(m, title="model")
         self.box.children = [
             self.checkpoint,
             w.HBox([self.device, self.window, self.stride]),
             w.HBox([self.tta, self.mc_samples]),
             w.HBox([self.run_button, self.cancel_button, self.progress]),
             self.status,
+            *([self.panel.box] if self.panel is not None else []),
         ]
+        self._ck_cache: tuple[Any, Any] = (None, None)
+        self._guarded(self._checkpoint_changed)()
 
-    def _load_options(self, path: str) -> None:
-        """Fill the controls from the checkpoint's stored options (silently keeps them for unreadable paths)."""
-        from glacierlab.inference.options import options_from_header
-        from glacierlab.models.model_card import header_of
+    def _checkpoint_changed(self) -> None:
+        """Fill the controls from the chosen checkpoint's stored options and say which model it is."""
+        from glacierlab.inference.options import options_for
 
-        if not str(path).strip():
-            return
-        try:
-            opts = options_from_header(header_of(str(path).strip()))
-        except (GlacierLabError, OSError):
-            return  # a path being typed, or not a checkpoint: run() reports it
+        ck = self._checkpoint()
+        opts = options_for(ck)
         self.options = opts
         self.window.value = self._fixed["window"] or opts.window
         self.stride.value = self._fixed["stride"] or opts.stride
         self.tta.value, self.mc_samples.value = opts.tta, opts.mc_samples
+        win = opts.window
+        extra = ck.metadata.get("extra", {}) or {}
+        score = f", validation IoU {extra['val_iou']:.2f}" if isinstance(extra.get("val_iou"), float) else ""
+        where = extra.get("region_id", "unknown region")
+        self._say(
+            f"checkpoint {self._checkpoint_path().name} (trained on {where}{score}, {win} px windows); press Run"
+        )
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The checkpoint file the next Run uses (see :func:`glacierlab.inference.compat.choose_checkpoint`)."""
+        return self._checkpoint_path()
+
+    def _checkpoint_path(self) -> Path:
+        from glacierlab.inference.compat import choose_checkpoint
+
+        return choose_checkpoint(self.checkpoint.value.strip())
+
+    def _checkpoint(self) -> Any:
+        from glacierlab.models import load_checkpoint
+
+        path = self._checkpoint_path()
+        key = (str(path), path.stat().st_mtime_ns)
+        if self._ck_cache[0] != key:
+            self._ck_cache = (key, load_checkpoint(path))
+        return self._ck_cache[1]
 
     def _stack(self) -> xr.Dataset:
         src = self.inputs
         if hasattr(src, "selection"):
-            return src.selection.stack()
+            if self._stack_cache is None or self._stack_cache[0] != src.selection:
+                self._stack_cache = (src.selection, src.selection.stack())
+            return self._stack_cache[1]
         if callable(src):
             return src()
         return src
+
+    def scene(self) -> xr.Dataset:
+        """The stack the next Run predicts (the picker's current selection, stacked once and cached)."""
+        return self._stack()
+
+    def _prepare(self) -> tuple[Any, xr.Dataset, dict[str, Any], list[str]]:
+        """Checkpoint, stack and model inputs, checked against each other (raises a glacierlab error)."""
+        from glacierlab.inference.compat import check_product_level, model_inputs
+
+        ck = self._checkpoint()
+        stack = self._stack()
+        check_product_level(ck, stack, self._checkpoint_path().name)
+        inputs, filled = model_inputs(stack, ck.bands, fill_missing=True)
+        return ck, stack, inputs, [b for bands in filled.values() for b in bands]
+
+    def problem(self) -> str:
+        """Why Run would fail on the current scene and checkpoint, in one sentence ('' when it would not)."""
+        try:
+            self._prepare()
+        except GlacierLabError as exc:
+            return str(exc)
+        return ""
 
     def _on_run(self, _: Any = None) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -186,19 +241,12 @@ class ModelRunner(WidgetBase):
             The prediction dataset (also in :attr:`result`).
 
         Raises:
-            InputError: No checkpoint given. Cancelled: Cancel was pressed. Any error of
-            :func:`glacierlab.inference.predict.predict_scene` (bad window, missing bands...).
+            DataNotFoundError: The checkpoint does not exist. InputError: The checkpoint does not fit the
+            scene (product level, groups). Cancelled: Cancel was pressed. Any error of
+            :func:`glacierlab.inference.predict.predict_scene` (bad window...).
         """
-        from glacierlab.inference.compat import check_product_level, model_inputs
         from glacierlab.inference.predict import predict_scene
-        from glacierlab.models import load_checkpoint
 
-        ckpt = self.checkpoint.value.strip()
-        if not ckpt:
-            raise InputError(
-                "choose a checkpoint first (a .safetensors file written by glacierlab train "
-                "or save_checkpoint)."
-            )
         self._cancel.clear()
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.progress.value, self.progress.bar_style = 0.0, "info"
@@ -206,14 +254,11 @@ class ModelRunner(WidgetBase):
         t0 = time.perf_counter()
         kwargs: dict[str, Any] = {"callback": self._callback()}
         try:
-            stack = self._stack()
-            ck = load_checkpoint(ckpt)
-            check_product_level(ck, stack, Path(ckpt).name)
-            inputs, filled = model_inputs(stack, ck.bands, fill_missing=True)
-            self.filled = [b for bands in filled.values() for b in bands]
+            ck, stack, inputs, self.filled = self._prepare()
+            ckpt = self._checkpoint_path()
             if self.filled:  # e.g. NIR of an RGB-only scene: no data for that band, predicted where others are
                 kwargs["nodata"] = "all"
-            self._say(f"running {Path(ckpt).name} on {stack.sizes['y']} x {stack.sizes['x']} px...")
+            self._say(f"running {ckpt.name} on {stack.sizes['y']} x {stack.sizes['x']} px...")
             result = predict_scene(
                 ck,
                 inputs,
@@ -238,37 +283,35 @@ class ModelRunner(WidgetBase):
         self.seconds = time.perf_counter() - t0
         self.result = result
         self.progress.value, self.progress.bar_style = 1.0, "success"
-        self._draw(result)
-        share = float((result["mask"].values == 1).mean() * 100)
+        self._draw(result, stack)
+        mask = result["mask"].values
+        valid = mask != 255
+        share = float((mask[valid] == 1).mean() * 100) if valid.any() else float("nan")
         note = (
             f"; {', '.join(self.filled)} missing in this scene, fed as no data (a robustness check, not the "
             "model's skill)"
             if self.filled
             else ""
         )
-        self._say(f"done in {self.seconds:.1f} s: {share:.1f} % of the pixels mapped as glacier{note}")
+        self._say(
+            f"done in {self.seconds:.1f} s: {share:.1f} % of the mapped pixels are glacier "
+            f"({valid.mean() * 100:.0f} % of the scene has data){note}"
+        )
         self._emit(result)
         return result
 
-    def _draw(self, result: xr.Dataset) -> None:
-        if self.m is None:
+    def _draw(self, result: xr.Dataset, stack: xr.Dataset) -> None:
+        if self.panel is None:
             return
-        from glacierlab_widgets.maps import add_raster, remove_layer
+        from glacierlab.data.stack import group
 
-        for layer in self.layers.values():
-            remove_layer(self.m, layer)
-        self.layers = {}
-        files = {name: self.out_dir / f"{name}.tif" for name in result.data_vars} if self.out_dir else {}
-        for name in result.data_vars:
-            cmap, vmin, vmax, nodata = LAYER_STYLES.get(str(name), ("viridis", None, None, None))
-            data: Any = files[name] if name in files and files[name].is_file() else result[name]
-            self.layers[str(name)] = add_raster(
-                self.m,
-                data,
-                name=f"model {name}",
-                colormap=cmap,
-                vmin=vmin,
-                vmax=vmax,
-                nodata=nodata,
-                opacity=0.7,
-            )
+        files = {n: self.out_dir / f"{n}.tif" for n in result.data_vars} if self.out_dir else {}
+        self.panel.extra = {k: stack[k] for k in ("reference", "thermal") if k in stack}
+        if "dem" in stack:
+            self.panel.extra["elevation"] = group(stack, "dem").sel(band="elevation")
+        self.panel.set_layers(
+            {str(n): result[n] for n in result.data_vars},
+            visible=None if self.panel.layers else "probability",  # Run again keeps the layer shown
+            files={str(k): v for k, v in files.items() if v.is_file()},
+        )
+        self.layers = self.panel.layers

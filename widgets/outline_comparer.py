@@ -95,26 +95,36 @@ class OutlineComparer(WidgetBase):
         self.details = w.HTML("<i>click a glacier on the map to see its numbers</i>")
         self.a.observe(self._guarded(self.compare), names="value")
         self.b.observe(self._guarded(self.compare), names="value")
-        self.time.observe(self._guarded(lambda: self.show(self.time.value)), names="value")
+        self._time_handler = self._guarded(lambda: self.show(self.time.value))
+        self.time.observe(self._time_handler, names="value")
         self.box.children = [w.HBox([self.a, self.b]), self.time, self.status, self.details, self.table_view]
         self.compare()
 
     @classmethod
     def from_region(
-        cls, region_id: str, *, id_col: str, catalog: Catalog | None = None, **kwargs: Any
+        cls, region_id: str, *, id_col: str | None = None, catalog: Catalog | None = None, **kwargs: Any
     ) -> OutlineComparer:
-        """One outline set per scene date of a catalog region (dates without vector outlines are skipped)."""
+        """One outline set per outline date / inventory of a catalog region (its ``region_contents``).
+
+        Args:
+            region_id: Catalog region id.
+            id_col: Glacier id column (default: the first set's RGI / GLIMS / SGI id column).
+            catalog: Catalog (default :func:`load_catalog`).
+            **kwargs: ``a``, ``b``, ``m`` as for the constructor.
+        """
+        from glacierlab.data.contents import region_contents
         from glacierlab.data.vectors import load_outlines
+        from glacierlab.reports.regional import glacier_id_column
 
         cat = catalog or load_catalog()
-        sets = {}
-        for scene in cat.region(region_id).scenes:
-            srcs = [cat.source(s) for s in scene.reference if cat.source(s).kind == "vector"]
-            if srcs:
-                sets[scene.date] = load_outlines(
-                    srcs[0], date=scene.date if srcs[0].date_attribute else None, catalog=cat
-                )
-        return cls(sets, id_col=id_col, **kwargs)
+        sets = {
+            o.label: load_outlines(o.source, date=o.date, catalog=cat)
+            for o in region_contents(region_id, cat).outlines
+            if o.kind == "vector"
+        }
+        if id_col is None and sets:
+            id_col = glacier_id_column(next(iter(sets.values())))
+        return cls(sets, id_col=id_col or "", **kwargs)
 
     def compare(self) -> pd.DataFrame:
         """Build the per-glacier table for the current A and B, redraw both sets, return the table."""
@@ -134,8 +144,19 @@ class OutlineComparer(WidgetBase):
             f"({total_b - total_a:+.3f} km2)"
         )
         self._draw({la: STYLE_A, lb: STYLE_B})
+        self._quiet_time(lb)  # the slider names what is drawn: A and B, B last
+        if self.selected is not None:  # the clicked glacier's summary follows the new pair of dates
+            self.select(self.selected["id"])
         self._emit(self.table)
         return self.table
+
+    def _quiet_time(self, label: str) -> None:
+        """Move the time slider without redrawing (its observer is paused)."""
+        if self.time.value == label:
+            return
+        self.time.unobserve(self._time_handler, names="value")  # not unobserve_all: see RegionPicker
+        self.time.value = label
+        self.time.observe(self._time_handler, names="value")
 
     def show(self, label: str) -> None:
         """Time slider: draw only the set ``label`` (keeps the table of A/B)."""

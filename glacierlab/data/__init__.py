@@ -11,6 +11,7 @@ from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
     from glacierlab.data.catalog import Catalog, Region, Scene, Source, load_catalog, validate_catalog
+    from glacierlab.data.contents import region_contents, regions_for
     from glacierlab.data.fetch import fetch
     from glacierlab.data.labels import rasterize_outlines
     from glacierlab.data.normalise import normalise_group
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from glacierlab.data.stac_search import search_scenes
     from glacierlab.data.stack import group, stack_from_arrays, stack_region
     from glacierlab.data.terrain import slope_degrees
+    from glacierlab.data.user_files import stack_from_files
     from glacierlab.data.vectors import find_glacier, load_outlines, read_outlines
 
 _EXPORTS = {
@@ -29,6 +31,9 @@ _EXPORTS = {
     "load_catalog": "catalog",
     "validate_catalog": "catalog",
     "fetch": "fetch",
+    "region_contents": "contents",
+    "regions_for": "contents",
+    "stack_from_files": "user_files",
     "open_raster": "rasters",
     "load_raster": "rasters",
     "load_netcdf": "rasters",

@@ -97,3 +97,43 @@ def mosaic_on_grid(
     out = on_grid_of(out, like)
     out.attrs.update({"valid_fraction": float(np.isfinite(acc).mean()), "sources": ",".join(used)})
     return out, shares
+
+
+def blank_grid(bbox: Sequence[float], resolution: float = 30.0) -> xr.DataArray:
+    """An empty ``(y, x)`` grid over a lon/lat box in its local UTM zone (edges snapped to ``resolution``).
+
+    Used to rasterise outlines of scenes that hold no raster at all (so every catalog region stacks).
+
+    Args:
+        bbox: ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326.
+        resolution: Pixel size in metres (> 0).
+
+    Returns:
+        float32 zeros with ``x``/``y`` pixel-centre coordinates, CRS and transform set.
+
+    Raises:
+        GridError: A non-positive resolution or a box of more than 100 million pixels.
+    """
+    from rasterio.transform import from_origin
+    from rasterio.warp import transform_bounds
+
+    from glacierlab.geo import georeference, utm_epsg
+
+    if not resolution > 0:
+        raise GridError(f"resolution must be > 0 metres, got {resolution}")
+    lon0, lat0, lon1, lat1 = bbox
+    epsg = utm_epsg((lon0 + lon1) / 2, (lat0 + lat1) / 2)
+    x0, y0, x1, y1 = transform_bounds("EPSG:4326", f"EPSG:{epsg}", lon0, lat0, lon1, lat1, densify_pts=21)
+    x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
+    x1, y1 = np.ceil(x1 / resolution) * resolution, np.ceil(y1 / resolution) * resolution
+    nx, ny = int(round((x1 - x0) / resolution)), int(round((y1 - y0) / resolution))
+    if nx * ny > 100_000_000:
+        raise GridError(
+            f"a {resolution} m grid over {tuple(bbox)} has {nx} x {ny} px; pass a smaller bbox or a coarser grid."
+        )
+    da = xr.DataArray(
+        np.zeros((ny, nx), np.float32),
+        dims=("y", "x"),
+        coords={"y": y1 - resolution * (np.arange(ny) + 0.5), "x": x0 + resolution * (np.arange(nx) + 0.5)},
+    )
+    return georeference(da, f"EPSG:{epsg}", from_origin(x0, y1, resolution, resolution))

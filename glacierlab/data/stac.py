@@ -252,6 +252,7 @@ def stack_bbox(
         ds_dates = sorted(set(optical.attrs["dates"].split(",")))
         attrs.update(
             items=optical.attrs["items"],
+            product_level="surface",  # Level-2 collections: surface reflectance 0-1
             date=ds_dates[0] if len(ds_dates) == 1 else f"{ds_dates[0]}/{ds_dates[-1]}",
         )
     if dem_collection is not None:

@@ -4,7 +4,8 @@ Each group has its own band dimension (``optical_band``, ``dem_band``: one Datas
 different ``band`` coordinates); :func:`group` returns a group as ``(band, y, x)``.
 
 Grid: the scene's optical grid (first optical source; others are resampled onto it). Scenes without
-optical data use the first DEM source's grid, then the first reference/mask raster; ``like=`` forces a
+optical data use the first DEM source's grid, then the first reference/mask raster, and scenes of
+outlines only a local UTM grid of :data:`OUTLINE_GRID_M` metres over the window; ``like=`` forces a
 grid. DEM sources are reprojected onto the grid with bilinear resampling and mosaicked in the scene's
 priority order (first valid value wins; gaps no source covers stay NaN). Slope is computed on the
 mosaicked DEM **on the target grid** (pixel size in metres from its CRS), so it describes the terrain at
@@ -25,7 +26,7 @@ from rasterio.warp import transform_bounds
 
 from glacierlab.data.catalog import Catalog, Scene, Source, load_catalog
 from glacierlab.data.labels import classes_to_reference, rasterize_outlines
-from glacierlab.data.mosaic import mosaic_on_grid, to_grid
+from glacierlab.data.mosaic import blank_grid, mosaic_on_grid, to_grid
 from glacierlab.data.rasters import bounds_overlap, load_netcdf, load_raster
 from glacierlab.data.terrain import slope_degrees
 from glacierlab.data.vectors import load_outlines
@@ -44,6 +45,8 @@ from glacierlab.vocabulary import (
 )
 
 GROUPS = ("optical", "dem", "mask")
+#: Pixel size (m) of the grid that outline-only scenes are rasterised on.
+OUTLINE_GRID_M = 30.0
 
 
 def _optical(
@@ -206,7 +209,7 @@ def stack_region(
 
     Raises:
         UnknownNameError: Unknown region, date or group.
-        GridError: Sources do not overlap, a CRS is missing, or the scene has no raster to define a grid.
+        GridError: Sources do not overlap, or a CRS is missing.
         NoDataError: The window holds no valid optical pixel.
     """
     cat = catalog or load_catalog()
@@ -230,21 +233,20 @@ def stack_region(
     if scene.dem and (grid is None or "dem" in groups):
         data["dem"] = _dem(src["dem"], cat, grid, bbox)
         grid = data["dem"] if grid is None else grid
+    attrs = {"region": region_id, "date": scene.date, "scene": scene.key}
     if grid is None:
         rasters = [s for s in src["reference"] + src["mask"] if s.kind in ("raster", "netcdf")]
-        if not rasters:
-            raise GridError(
-                f"scene {scene.date!r} of region {region_id!r} has no raster to define a grid; "
-                "pass like= (a georeferenced DataArray) to rasterise its outlines onto."
-            )
-        grid = _load_layer(rasters[0], cat, bbox, "mask")
+        if rasters:
+            grid = _load_layer(rasters[0], cat, bbox, "mask")
+        else:  # outlines only: rasterise them on a local UTM grid over the window
+            grid = blank_grid(bbox or region.bbox, OUTLINE_GRID_M)
+            attrs["grid"] = f"local UTM, {OUTLINE_GRID_M:g} m (the scene holds no raster)"
     g2 = grid.isel(band=0, drop=True) if "band" in grid.dims else grid
     valid = np.isfinite(data["optical"].values).any(axis=0) if "optical" in data else None
     if src["reference"]:
         data["reference"] = _reference(src["reference"][0], cat, g2, scene, valid)
     if "mask" in groups and src["mask"]:
         data["mask"] = _reference(src["mask"][0], cat, g2, scene, valid).rename("mask")
-    attrs = {"region": region_id, "date": scene.date, "scene": scene.key}
     if "optical" in groups and "optical" in data:
         data.update(aux)  # auxiliary layers (thermal) travel with the optical bands; models ignore them
         attrs["product_level"] = data["optical"].attrs["product_level"]

@@ -7,12 +7,14 @@ refuses that, and fills bands a scene lacks (e.g. NIR of an RGB-only image) with
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glacierlab.errors import InputError
+from glacierlab.errors import DataNotFoundError, InputError
 from glacierlab.geo import on_grid_of
 from glacierlab.vocabulary import PRODUCT_LEVELS
 
@@ -62,16 +64,29 @@ def check_product_level(checkpoint: Any, stack: xr.Dataset, name: str = "the che
     Raises:
         InputError: Naming both levels and what to do instead.
     """
-    scene = str(stack.attrs.get("product_level") or "")
+    if "optical" not in stack:
+        return
+    where = f"{stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}"
+    problem = product_level_problem(checkpoint, str(stack.attrs.get("product_level") or ""), where, name)
+    if problem:
+        raise InputError(problem)
+
+
+def product_level_problem(checkpoint: Any, scene_level: str, where: str = "", name: str = "the checkpoint") -> str:
+    """Why a checkpoint does not fit imagery of ``scene_level`` (a catalog ``product_level``), or "" if it does.
+
+    The same rule as :func:`check_product_level`, for callers that know the level without loading the scene
+    (e.g. from the catalog source).
+    """
     model = checkpoint_product_level(checkpoint)
-    if "optical" not in stack or not scene or model is None:
-        return
+    if not scene_level or model is None:
+        return ""
     kind = {"dn8": "dn", "toa": "reflectance", "surface": "reflectance", "reflectance": "reflectance"}
-    if kind.get(scene) == kind.get(model):
-        return
-    raise InputError(
+    if kind.get(scene_level) == kind.get(model):
+        return ""
+    return (
         f"{name} was trained on {PRODUCT_LEVELS.get(model, model + ' (0-1)')}, but this scene "
-        f"({stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}) is {PRODUCT_LEVELS[scene]}: "
+        f"({where}) is {PRODUCT_LEVELS[scene_level]}: "
         "its map would look plausible and be wrong. Train a model on this kind of imagery "
         "(notebooks/train_your_region.ipynb) or pick a checkpoint trained on it."
     )
@@ -129,3 +144,90 @@ def model_inputs(
         out[g] = on_grid_of(arr, stack)
         filled[g] = missing
     return out, filled
+
+
+def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
+    """The checkpoint a workshop step uses: the one given, else the trained one, else the shipped model.
+
+    Args:
+        checkpoint: A path (relative paths are taken from :func:`glacierlab.settings.workspace`);
+            ``""``/None: ``<workspace>/runs/train_your_region/model.safetensors`` when
+            ``train_your_region.ipynb`` wrote it, else the shipped Everest model.
+
+    Returns:
+        The checkpoint file.
+
+    Raises:
+        DataNotFoundError: A given checkpoint does not exist (the message names the shipped model).
+    """
+    from glacierlab.settings import TRAINED_CHECKPOINT, workspace
+    from glacierlab.weights import shipped_checkpoint_path
+
+    shipped = shipped_checkpoint_path()
+    if not checkpoint:
+        trained = workspace() / TRAINED_CHECKPOINT
+        return trained if trained.is_file() else shipped
+    p = Path(checkpoint).expanduser()
+    p = p if p.is_absolute() else workspace() / p
+    if not p.is_file():
+        raise DataNotFoundError(
+            f"checkpoint {p} does not exist: run notebooks/train_your_region.ipynb to write one, or use "
+            f"the shipped Everest model (checkpoint = \"\" or {shipped})."
+        )
+    return p
+
+
+def workshop_checkpoints() -> list[Path]:
+    """The checkpoints a workshop offers: the one train_your_region wrote (if any), then the shipped model."""
+    from glacierlab.settings import TRAINED_CHECKPOINT, workspace
+    from glacierlab.weights import shipped_checkpoint_path
+
+    trained = workspace() / TRAINED_CHECKPOINT
+    return ([trained] if trained.is_file() else []) + [shipped_checkpoint_path()]
+
+
+def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> str:
+    """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
+
+    Checks the product level (:func:`check_product_level`) and that every input group, and at least one
+    band of each, is in the stack (:func:`model_inputs` with ``fill_missing=True``).
+    """
+    from glacierlab.errors import GlacierLabError
+
+    try:
+        check_product_level(checkpoint, stack, name)
+        model_inputs(stack, checkpoint.bands, fill_missing=True)
+    except GlacierLabError as exc:
+        return str(exc)
+    return ""
+
+
+def predict_if_fits(
+    checkpoint: Any, stack: xr.Dataset, *, name: str = "the checkpoint", **overrides: Any
+) -> tuple[xr.Dataset | None, str]:
+    """Predict a stack when the checkpoint fits it, else say why in one sentence (no prediction).
+
+    The checkpoint's stored options apply (:func:`glacierlab.inference.options.options_for`); bands the
+    scene lacks (e.g. NIR of an RGB image) are fed as no data with ``nodata="all"`` (see :func:`model_inputs`).
+
+    Args:
+        checkpoint: A loaded checkpoint.
+        stack: A stack (``stack_region`` format).
+        name: How the checkpoint is named in the message.
+        **overrides: Passed to :func:`glacierlab.inference.predict.predict_scene` (option fields such as
+            ``window``, ``stride``, ``calibration``; None keeps the stored value).
+
+    Returns:
+        ``(prediction, "")`` or ``(None, why)``.
+    """
+    from glacierlab.inference.predict import predict_scene
+
+    problem = fit_problem(checkpoint, stack, name)
+    if problem:
+        return None, problem
+    inputs, filled = model_inputs(stack, checkpoint.bands, fill_missing=True)
+    if any(filled.values()):
+        overrides["nodata"] = "all"
+    overrides.setdefault("progress", False)
+    level = stack.attrs.get("product_level") or None
+    return predict_scene(checkpoint, inputs, product_level=level, **overrides), ""

@@ -7,6 +7,14 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
+    from glacierlab.outlines.area_error import (
+        AreaErrorModel,
+        area_table,
+        fit_length,
+        glacier_probability,
+        glacier_zones,
+        region_area,
+    )
     from glacierlab.outlines.change import (
         area_time_series,
         boundary_distances,
@@ -37,6 +45,12 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "AreaErrorModel": "area_error",
+    "area_table": "area_error",
+    "fit_length": "area_error",
+    "glacier_probability": "area_error",
+    "glacier_zones": "area_error",
+    "region_area": "area_error",
     "mask_to_polygons": "polygons",
     "split_by_inventory": "polygons",
     "partition_inventory": "polygons",

@@ -7,17 +7,31 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
+    from glacierlab.reports.context import Report
     from glacierlab.reports.demo import run_demo
     from glacierlab.reports.evaluate import calibration_ece, heldout_counts, scores
+    from glacierlab.reports.heldout_area import HeldoutAreaCheck, heldout_area_check
+    from glacierlab.reports.index import write_index
     from glacierlab.reports.plot import region_overview, rgb_image, stretch
     from glacierlab.reports.plot_reliability import reliability_diagram
     from glacierlab.reports.regional import glacier_table, map_stack, outline_history, prediction_figure, score
-    from glacierlab.reports.runner import default_template, notebook_to_html, run_report, run_reports, write_index
+    from glacierlab.reports.runner import default_template, notebook_to_html, run_report, run_reports
+    from glacierlab.reports.series import outline_series, series_areas, series_changes
+    from glacierlab.reports.timeline import model_change, other_dates, reference_date_groups
 
 _EXPORTS = {
     "run_report": "runner",
     "run_reports": "runner",
-    "write_index": "runner",
+    "write_index": "index",
+    "Report": "context",
+    "heldout_area_check": "heldout_area",
+    "HeldoutAreaCheck": "heldout_area",
+    "outline_series": "series",
+    "series_areas": "series",
+    "series_changes": "series",
+    "model_change": "timeline",
+    "other_dates": "timeline",
+    "reference_date_groups": "timeline",
     "notebook_to_html": "runner",
     "default_template": "runner",
     "run_demo": "demo",

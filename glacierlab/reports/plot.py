@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,23 @@ def stretch(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray
         return np.zeros_like(a)
     lo, hi = np.percentile(finite, [low, high])
     return np.clip((a - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+
+
+def map_axes(ax: Any, crs: Any) -> None:
+    """Label a map panel's axes: kilometres (no ``1e6`` offset) for projected grids, degrees otherwise."""
+    from matplotlib.ticker import FuncFormatter
+
+    projected = crs is not None and crs.is_projected
+    name = crs.to_string() if crs is not None else "no CRS"
+    if projected:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
+        ax.set_xlabel(f"easting (km, {name})", fontsize=8)
+        ax.set_ylabel("northing (km)", fontsize=8)
+    else:
+        ax.set_xlabel(f"longitude (°, {name})", fontsize=8)
+        ax.set_ylabel("latitude (°)", fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def _extent(da: xr.DataArray | xr.Dataset) -> tuple[float, float, float, float]:
@@ -83,8 +100,7 @@ def region_overview(stack: xr.Dataset, title: str = "") -> Figure:
             ax.imshow(ref, extent=ext, cmap="Blues", vmin=0, vmax=1.2, interpolation="nearest")
             frac = np.nanmean(ref) * 100
             ax.set_title(f"reference glacier mask ({frac:.1f} % glacier)")
-        ax.set_xlabel(f"x ({stack.rio.crs.to_string() if stack.rio.crs else 'no CRS'})")
-        ax.tick_params(labelsize=7)
+        map_axes(ax, stack.rio.crs)
     if title:
         fig.suptitle(title)
     return fig

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 
 def default_checkpoint(stack: xr.Dataset) -> Path | None:
-    """The shipped checkpoint if its input groups and band names are all present in ``stack``, else None.
+    """The shipped checkpoint if its groups, band names and product level fit ``stack``, else None.
 
     Args:
         stack: A dataset from :func:`glacierlab.data.stack.stack_region`.
     """
     from glacierlab.data.stack import group
+    from glacierlab.errors import InputError
+    from glacierlab.inference.compat import check_product_level
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import shipped_checkpoint_path
 
@@ -37,11 +39,15 @@ def default_checkpoint(stack: xr.Dataset) -> Path | None:
     for name, bands in ck.bands.items():
         if name not in stack or not set(bands) <= {str(b) for b in group(stack, name)["band"].values}:
             return None
+    try:  # a model of 8-bit numbers must not map reflectance (and vice versa)
+        check_product_level(ck, stack)
+    except InputError:
+        return None
     return path
 
 
 def map_stack(
-    stack: xr.Dataset,
+    stack: xr.Dataset | Mapping[str, Any],
     checkpoint: str | Path,
     *,
     out_dir: str | Path | None = None,
@@ -52,7 +58,7 @@ def map_stack(
     """Predict a stacked region with a checkpoint and the inference options stored in it.
 
     Args:
-        stack: Model inputs (``stack_region`` format).
+        stack: Model inputs (``stack_region`` format, or group -> DataArray as ``model_inputs`` returns).
         checkpoint: Checkpoint path.
         out_dir: Write COGs there (see :func:`glacierlab.inference.predict.predict_scene`); None keeps results
             in memory.
@@ -119,6 +125,18 @@ def glacier_table(
     Returns:
         The judged table (see :func:`glacierlab.outlines.expert.judge_against_band`), one row per glacier.
     """
+    return compare_glaciers(mask, inventory, id_col=id_col, spacing_m=spacing_m, debris=debris)[0]
+
+
+def compare_glaciers(
+    mask: xr.DataArray,
+    inventory: gpd.GeoDataFrame,
+    *,
+    id_col: str = "RGIId",
+    spacing_m: float = 30.0,
+    debris: Mapping[Any, float] | None = None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """:func:`glacier_table` and the model's glacier polygons split by the inventory (id, area, geometry)."""
     from glacierlab.outlines.change import compare_outlines
     from glacierlab.outlines.expert import judge_against_band, literature_band
     from glacierlab.outlines.polygons import mask_to_polygons, partition_inventory, rio_transform, split_by_inventory
@@ -132,8 +150,35 @@ def glacier_table(
     ref = partition_inventory(ref, id_col)
     pred = mask_to_polygons(np.asarray(mask.values) == 1, rio_transform(mask), crs)
     pieces = split_by_inventory(pred, ref, id_col=id_col, crs=crs)
-    table = compare_outlines(ref, pieces[pieces[id_col].notna()], id_col=id_col, spacing_m=spacing_m, crs=crs)
-    return judge_against_band(table.loc[ref[id_col]], literature_band(), debris=debris)
+    assigned = pieces[pieces[id_col].notna()]
+    table = compare_outlines(ref, assigned, id_col=id_col, spacing_m=spacing_m, crs=crs)
+    return judge_against_band(table.loc[ref[id_col]], literature_band(), debris=debris), assigned
+
+
+def model_for(stack: xr.Dataset | None, checkpoint: str = "") -> tuple[Path | None, str]:
+    """The checkpoint to map a stack with, or None and one line saying why no model applies.
+
+    Checks the checkpoint's bands (:func:`default_checkpoint` for the shipped model) and its product level
+    against the scene's (:func:`glacierlab.inference.compat.check_product_level`): a model trained on
+    8-bit numbers is not run on reflectance, whose map would look plausible and be wrong.
+
+    Args:
+        stack: The report's stack (None: no raster inputs).
+        checkpoint: A checkpoint path; empty for the shipped model.
+    """
+    from glacierlab.inference.compat import check_product_level
+    from glacierlab.models import load_checkpoint
+
+    if stack is None or "optical" not in stack:
+        return None, "this scene has no optical imagery for a model to map."
+    path = Path(checkpoint) if checkpoint else default_checkpoint(stack)
+    if path is None:
+        return None, "the shipped model's input bands are not all in this scene; pass `checkpoint`."
+    try:
+        check_product_level(load_checkpoint(path), stack, path.name)
+    except InputError as err:
+        return None, str(err)
+    return path, ""
 
 
 def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = "") -> Figure:
@@ -170,8 +215,10 @@ def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = ""
     im = axes[3].imshow(prediction["confidence"].values, extent=ext, cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(im, ax=axes[3], shrink=0.8, label="confidence")
     axes[3].set_title("confidence")
+    from glacierlab.reports.plot import map_axes
+
     for ax in axes:
-        ax.tick_params(labelsize=7)
+        map_axes(ax, stack.rio.crs)
     if title:
         fig.suptitle(title)
     return fig

@@ -9,7 +9,6 @@ other in-process, or one task each on a Dask client (:mod:`glacierlab.batch.task
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from glacierlab.batch.markers import clear_marker, incomplete_reason, marked_out
 from glacierlab.batch.tasks import Outcome, run_tasks, status_table
 from glacierlab.errors import ConfigError, DataNotFoundError, GlacierLabError, unknown_name
 from glacierlab.files import atomic_path, inside, safe_name
+from glacierlab.reports.index import SUMMARY, write_index
 from glacierlab.vocabulary import NODATA
 
 if TYPE_CHECKING:
@@ -162,6 +162,7 @@ def run_report(
     folder.mkdir(parents=True, exist_ok=True)
     nb_path, html_path = folder / "notebook.ipynb", folder / "report.html"
     html_path.unlink(missing_ok=True)  # never leave a page from an older run next to a new notebook
+    (folder / SUMMARY).unlink(missing_ok=True)  # nor its index summary
     params = {**dict(parameters or {}), "region": region}
     if "out_dir" in template_parameters(template):
         params["out_dir"] = str(folder)
@@ -275,46 +276,6 @@ def run_reports(
     return table
 
 
-def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``out_dir/index.html`` (static, offline) and ``out_dir/status.csv`` from a status table."""
-    out = Path(out_dir)
-    rows = []
-    for _, r in table.iterrows():
-        target = r["report"] or r["notebook"]
-        name = html.escape(str(r["region"]))
-        link = f'<a href="{html.escape(os.path.relpath(target, out))}">{name}</a>' if target else name
-        err = html.escape(str(r["error"]))
-        if r["traceback"]:
-            tb = html.escape(str(r["traceback"]))
-            err += f"<details><summary>traceback</summary><pre>{tb}</pre></details>"
-        rows.append(
-            f'<tr class="{html.escape(str(r["status"]))}"><td>{link}</td><td>{html.escape(str(r["status"]))}'
-            f"</td><td>{float(r['seconds']):.1f}</td><td>{err}</td></tr>"
-        )
-    counts = table["status"].value_counts().to_dict()
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>glacierlab regional reports</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #bbb; padding: 4px 8px; text-align: left; vertical-align: top; }}
-tr.ok td:nth-child(2) {{ color: #176117; }} tr.failed td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
-tr.skipped td:nth-child(2) {{ color: #555; }} pre {{ font-size: 80%; white-space: pre-wrap; }}
-</style></head><body>
-<h1>Regional reports</h1><p>{len(table)} regions: {html.escape(summary)}.
-Skipped regions were complete from an earlier run.</p>
-<table><thead><tr><th>region</th><th>status</th><th>seconds</th><th>error</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
-    with atomic_path(out / "index.html", overwrite=True) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    with atomic_path(out / "status.csv", overwrite=True) as tmp:
-        table.drop(columns=["traceback"]).to_csv(tmp, index=False)
-    return out / "index.html"
-
-
 def region_summary(stack: xr.Dataset) -> pd.DataFrame:
     """A short table describing a region stack: grid, CRS, bands, valid data and glacier fraction.
 
@@ -346,5 +307,5 @@ def region_summary(stack: xr.Dataset) -> pd.DataFrame:
         rows.append(("reference glacier (% of labelled)", f"{(ref == 1).sum() / max(labelled, 1) * 100:.1f}"))
     for key in ("date", "source", "sources", "licence", "licences"):
         if key in stack.attrs:
-            rows.append((key, str(stack.attrs[key])))
+            rows.append((key, str(stack.attrs[key]).replace(",", ", ")))
     return pd.DataFrame(rows, columns=["quantity", "value"])

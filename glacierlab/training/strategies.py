@@ -208,6 +208,7 @@ def train_scene(
     groups: Sequence[str] = ("optical", "dem"),
     resume: bool = False,
     stack: Any = None,
+    on_epoch: Any = None,
     **config: Any,
 ) -> TrainResult:
     """Train a model on one catalog region with a spatial block split (the notebook's training call).
@@ -226,6 +227,7 @@ def train_scene(
         groups: Input groups of the stack to use.
         resume: Continue an interrupted run in the same ``out_dir``/``name``.
         stack: A ready xr.Dataset instead of stacking ``region_id`` (tests, user GeoTIFFs).
+        on_epoch: Called with each epoch's history row (``glacierlab.training.train``'s hook).
         **config: :class:`TrainConfig` fields (and ``checkpoint=`` / ``regions=`` for :func:`make_strategy`).
 
     Returns:
@@ -263,7 +265,7 @@ def train_scene(
         "split_seed": split_seed,
         "product_level": stack.attrs.get("product_level"),  # checked against scenes at prediction
     }
-    return run_strategy(strat, train_ds, val_ds, extra=extra, resume=resume)
+    return run_strategy(strat, train_ds, val_ds, extra=extra, resume=resume, on_epoch=on_epoch)
 
 
 def _parser() -> Any:

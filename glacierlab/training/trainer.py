@@ -23,7 +23,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -154,6 +154,7 @@ def train(
     normalisation: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     resume: bool | str | Path = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train (or fine-tune, or resume) a model.
 
@@ -166,6 +167,7 @@ def train(
         normalisation: Min/max statistics stored in the checkpoints (default ``train_data.normalisation``).
         extra: JSON-ready metadata stored in the checkpoints (e.g. the spatial split).
         resume: False; True (``<out_dir>/<name>_state.pt``) or a state path: continue an interrupted run.
+        on_epoch: Called with each epoch's history row once it is logged (e.g. a notebook's live table).
 
     Returns:
         The :class:`TrainResult`.
@@ -177,7 +179,7 @@ def train(
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     try:
-        return _train(config, train_data, val_data, bands, normalisation, extra, resume)
+        return _train(config, train_data, val_data, bands, normalisation, extra, resume, on_epoch)
     finally:
         torch.set_num_threads(threads)
 
@@ -190,6 +192,7 @@ def _train(
     normalisation: Mapping[str, Any] | None,
     extra: Mapping[str, Any] | None,
     resume: bool | str | Path,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     device = torch.device(resolve_device(config.device))
     out = Path(config.out_dir)
@@ -295,6 +298,8 @@ def _train(
         history.append(row)
         write_log(paths["log"], history)
         save_state(paths["state"], config, model, opt, sched, epoch + 1, history, best)
+        if on_epoch is not None:
+            on_epoch(dict(row))
     model.eval()
     return TrainResult(
         model, paths["best"], paths["minloss"], paths["log"], paths["state"], history, int(best["epoch"])

@@ -1,0 +1,200 @@
+"""A region's export bundle, written atomically inside ``<region>/export/``.
+
+``outlines.gpkg`` (one layer per model map and per reference date), CSV tables, the COGs and a STAC Item
+(``item.json``) describing them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from glacierlab.errors import InputError
+from glacierlab.files import atomic_path, inside, safe_name
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import xarray as xr
+
+EXPORT = "export"
+MEDIA = {
+    ".gpkg": "application/geopackage+sqlite3",
+    ".csv": "text/csv",
+    ".tif": "image/tiff; application=geotiff; profile=cloud-optimized",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".ipynb": "application/x-ipynb+json",
+}
+
+
+def export_folder(out_dir: str | os.PathLike[str] | None) -> Path | None:
+    """``<out_dir>/export`` (created), or None when the report writes no files (``out_dir`` empty)."""
+    if not out_dir:
+        return None
+    folder = Path(out_dir) / EXPORT
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def layer_name(*parts: str) -> str:
+    """A GeoPackage layer name from parts (``model_2000-10-30``), checked with :func:`safe_name`."""
+    import re
+
+    text = "_".join(re.sub(r"[^A-Za-z0-9_.-]+", "-", p).strip("-") for p in parts if p)
+    return safe_name(text, "layer name")
+
+
+def model_layer(
+    polygons: gpd.GeoDataFrame,
+    id_col: str,
+    *,
+    date: str,
+    areas: pd.DataFrame | None = None,
+    judged: pd.DataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """The model's glacier polygons (one row per glacier) with id, area, expected area ± interval, IoU, band.
+
+    Args:
+        polygons: Model polygons split by the inventory (``compare_glaciers`` second output).
+        id_col: Glacier id column of ``polygons``.
+        date: Date of the imagery mapped.
+        areas: :func:`~glacierlab.outlines.area_error.area_table` of the glaciers (expected ± interval).
+        judged: :func:`~glacierlab.reports.regional.glacier_table` (IoU, inside_band vs the reference).
+
+    Returns:
+        GeoDataFrame with ``glacier``, ``date``, ``area_km2``, ``expected_km2``, ``sd_km2``, ``low_km2``,
+        ``high_km2``, ``interval_level``, ``iou``, ``inside_band`` (NaN where not computed).
+    """
+    import geopandas as gpd
+
+    g = polygons.dissolve(by=id_col, as_index=False) if len(polygons) else polygons
+    out = gpd.GeoDataFrame(
+        {"glacier": g[id_col].astype(str).to_numpy(), "date": date}, geometry=g.geometry.values, crs=polygons.crs
+    )
+    out["area_km2"] = out.geometry.area / 1e6 if out.crs is not None and out.crs.is_projected else np.nan
+    idx = pd.Index(out["glacier"])
+    if areas is not None:
+        a = areas.set_axis(areas.index.astype(str)).reindex(idx)
+        for c in ("expected_km2", "sd_km2", "low_km2", "high_km2"):
+            out[c] = a[c].to_numpy()
+        out["interval_level"] = areas.attrs.get("level", np.nan)
+    if judged is not None:
+        j = judged.set_axis(judged.index.astype(str)).reindex(idx)
+        out["iou"] = j["iou"].to_numpy()
+        out["inside_band"] = j["inside_band"].astype("boolean").to_numpy()
+    return out
+
+
+def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.PathLike[str]) -> Path:
+    """Write several layers into one GeoPackage atomically (the file appears complete or not at all)."""
+    if not layers:
+        raise InputError("no layers to write; pass at least one GeoDataFrame.")
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.unlink()  # GDAL creates the file itself
+        for name, gdf in layers.items():
+            g = gdf.copy()
+            for c in g.columns:
+                if c != g.geometry.name and str(g[c].dtype).startswith(("datetime", "period")):
+                    g[c] = g[c].astype(str)
+            g.to_file(tmp, layer=layer_name(name), driver="GPKG")
+    return Path(path)
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a table as CSV atomically (index included when named)."""
+    with atomic_path(path, overwrite=True) as tmp:
+        table.to_csv(tmp, index=table.index.name is not None)
+    return Path(path)
+
+
+def _footprint(grid: xr.DataArray | xr.Dataset) -> tuple[list[float], dict[str, Any]]:
+    from rasterio.warp import transform_bounds
+    from shapely.geometry import box, mapping
+
+    b = transform_bounds(grid.rio.crs, "EPSG:4326", *grid.rio.bounds(), densify_pts=21)
+    return [float(v) for v in b], mapping(box(*b))
+
+
+def stac_item(
+    folder: str | os.PathLike[str],
+    *,
+    item_id: str,
+    grid: xr.DataArray | xr.Dataset | None = None,
+    dates: Sequence[str],
+    bbox: Sequence[float] | None = None,
+    assets: Mapping[str, tuple[str, str, Sequence[str]]],
+    properties: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``<folder>/item.json``: a STAC Item (pystac) whose assets are the bundle's files.
+
+    Args:
+        folder: The export folder; asset paths are relative to it and must stay inside the region folder.
+        item_id: Item id.
+        grid: The report's grid (footprint and projection), or None with ``bbox``.
+        dates: Dates of the imagery / outlines (``YYYY[-MM[-DD]]``); one gives ``datetime``, more give
+            ``start_datetime`` / ``end_datetime``.
+        assets: Key -> (relative path, title, roles).
+        properties: Extra item properties (``glacierlab:*``).
+        bbox: Footprint ``(lon_min, lat_min, lon_max, lat_max)`` when there is no grid (outline-only reports).
+
+    Returns:
+        The item path.
+    """
+    import pystac
+    from shapely.geometry import box, mapping
+
+    folder = Path(folder)
+    if grid is not None:
+        bbox, geometry = _footprint(grid)
+    elif bbox is not None:
+        bbox, geometry = [float(v) for v in bbox], mapping(box(*bbox))
+    else:
+        raise InputError("stac_item needs the report's grid or a bbox for the item's footprint.")
+    parsed = sorted(pd.Timestamp(d.split("/")[0]).to_pydatetime().replace(tzinfo=dt.UTC) for d in dates if d)
+    props = dict(properties or {})
+    if not parsed:  # nothing dated: the item's time is when it was made
+        parsed = [dt.datetime.now(dt.UTC)]
+        props["glacierlab:undated"] = True
+    if len(parsed) > 1:
+        props.update(start_datetime=parsed[0].isoformat(), end_datetime=parsed[-1].isoformat())
+    item = pystac.Item(
+        id=safe_name(item_id, "STAC item id"),
+        geometry=geometry,
+        bbox=bbox,
+        datetime=parsed[0] if len(parsed) == 1 else None,
+        properties=props,
+    )
+    epsg = grid.rio.crs.to_epsg() if grid is not None and grid.rio.crs else None
+    if epsg:
+        item.properties["proj:code"] = f"EPSG:{epsg}"
+        item.stac_extensions.append("https://stac-extensions.github.io/projection/v2.0.0/schema.json")
+    region_folder = folder.parent
+    for key, (rel, title, roles) in assets.items():
+        target = (folder / rel).resolve()
+        inside(region_folder.resolve(), target.relative_to(region_folder.resolve()), "asset path")
+        item.add_asset(
+            key, pystac.Asset(href=rel, media_type=MEDIA.get(Path(rel).suffix, None), title=title, roles=list(roles))
+        )
+    path = folder / "item.json"
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=1) + "\n")
+    return path
+
+
+def bundle_assets(folder: Path, *, extra: Mapping[str, tuple[str, str, Sequence[str]]] | None = None) -> dict:
+    """Assets of every file in the export folder (gpkg, csv, tif) plus ``extra`` (report, provenance)."""
+    assets: dict[str, tuple[str, str, Sequence[str]]] = {}
+    for f in sorted(folder.iterdir()):
+        if f.name.startswith(".") or f.name == "item.json" or f.suffix not in MEDIA:
+            continue
+        role = "data" if f.suffix in (".gpkg", ".tif") else "metadata"
+        assets[f.stem] = (f.name, f.stem.replace("_", " "), [role])
+    assets.update(extra or {})
+    return assets

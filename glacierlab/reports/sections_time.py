@@ -1,0 +1,232 @@
+"""The "change over time" section of the regional report (see :mod:`glacierlab.reports.sections`).
+
+Three sources of dates, each shown when the region has it:
+
+1. the inventory's outlines grouped by their source date against the model's main map;
+2. the model on every other date with imagery (:func:`glacierlab.reports.timeline.other_dates`), with
+   per-glacier gained / lost / stable ice and the area change ± its uncertainty, or the reason a scene
+   was not mapped;
+3. the region's outline series (GLIMS analyses, inventories, reconstructed extents:
+   :mod:`glacierlab.reports.series`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from glacierlab.reports import tables
+from glacierlab.reports.context import Md, Png, Report
+from glacierlab.reports.sections import caption
+
+
+def change_over_time(rep: Report, **predict: Any) -> list[Any]:
+    """All three parts; also sets ``rep.summary["change"]``."""
+    out: list[Any] = []
+    out += _reference_dates(rep)
+    out += _model_dates(rep, **predict)
+    out += _outline_series(rep)
+    if not out:
+        out.append(Md("This region has a single date: no change over time can be shown."))
+    return out
+
+
+def _reference_dates(rep: Report) -> list[Any]:
+    if rep.p is None or rep.inventory is None or rep.zones is None or rep.error_model is None:
+        return []
+    from glacierlab.reports.timeline import reference_date_groups
+
+    assert rep.stack is not None
+    rep.date_groups = g = reference_date_groups(
+        rep.inventory,
+        rep.id_col,
+        rep.zones,
+        rep.zone_ids,
+        rep.p,
+        rep.stack["reference"].values,
+        rep.error_model,
+        rep.pixel_km2,
+    )
+    if len(g) < 2:
+        return []
+    lines = [
+        f"{d}: model {r['difference_km2']:+.1f} km² against {r['reference_km2']:.1f} km² of reference "
+        f"({'within' if r['within_uncertainty'] else '**outside**'} the combined uncertainty)"
+        for d, r in g.iterrows()
+    ]
+    return [
+        Md(f"### Reference outlines by source date against the model's {rep.main_date} map"),
+        tables.html(
+            tables.date_groups_table(g, rep.main_date),
+            "Areas on the report grid (pixels of each group's "
+            "glacier zones); ± is 95 %: the model's interval and a 5 % (1 sigma) expert uncertainty of the "
+            "manual outlines, combined.",
+        ),
+        Md(
+            "The inventory was drawn from images of several dates. " + "; ".join(lines) + ". A difference mixes "
+            "the years between the image dates with the difference between the model and the analysts, so it "
+            "is not a measured change."
+        ),
+    ]
+
+
+def _model_dates(rep: Report, **predict: Any) -> list[Any]:
+    from glacierlab.reports.timeline import (
+        calibrated_probability,
+        change_statement,
+        model_change,
+        other_dates,
+        unmapped_scenes,
+    )
+
+    if rep.ck_path is None or rep.stack is None or rep.p is None:
+        key = (rep.region, str(rep.stack.attrs.get("scene", ""))) if rep.stack is not None else ("", "")
+        checkpoint = rep.checkpoint or _shipped()
+        rep.other = [m for m in unmapped_scenes(rep.region, checkpoint) if (m.region, m.scene) != key]
+    else:
+        rep.other = other_dates(rep.region, rep.stack, rep.ck_path, out_dir=rep.export, **predict)
+    if not rep.other:
+        return []
+    main = f"main map: {rep.main_label}" if rep.p is not None else "no main map in this report"
+    out: list[Any] = [Md(f"### The model on other dates with imagery ({main})")]
+    refused = [m for m in rep.other if m.refused]
+    if refused:
+        reasons: dict[str, list[str]] = {}
+        for m in refused:
+            reasons.setdefault(_reason(m.refused), []).append(f"{m.region} {m.scene}")
+        out.append(Md("Not mapped:\n\n" + "\n".join(f"- {', '.join(s)}: {r}" for r, s in reasons.items())))
+    for m in rep.other:
+        if m.prediction is None or rep.ck_path is None or rep.p is None:
+            continue
+        rep.sources |= {s for s in m.sources if s}
+        p2 = calibrated_probability(m.prediction, rep.ck_path, m.valid)
+        m.p = p2
+        if rep.zones is None or rep.error_model is None:
+            continue
+        ch = model_change(rep.zones, rep.zone_ids, rep.p, p2, rep.error_model, rep.pixel_km2, index_name=rep.id_col)
+        rep.changes[m.label] = ch
+        a, b = rep.main_date, m.date
+        statement = change_statement(
+            ch.loc["all glaciers"], f"{a} ({rep.main_label})", f"{b} ({m.label})", m.caveats, validated=not m.caveats
+        )
+        rep.summary.setdefault("change", _short(ch.loc["all glaciers"], a, b, validated=not m.caveats))
+        out += [
+            Md(f"**{m.label}.** " + statement),
+            Png(_change_figure(rep, m, p2)),
+            caption(
+                "Compare the two images first (snow, clouds, shadows): where they differ for reasons other than "
+                "ice, the blue (gained) and red (lost) patches on the right are imagery, not glacier change."
+            ),
+            tables.html(
+                tables.change_table(ch, a, b, validated=not m.caveats),
+                "Expected areas over the pixels seen on both dates; gained / "
+                "lost / stable from the p > 0.5 masks; ± is 95 % with the two dates' errors independent.",
+            ),
+        ]
+    return out
+
+
+def _shipped() -> str:
+    from glacierlab.weights import shipped_checkpoint_path
+
+    return str(shipped_checkpoint_path())
+
+
+def _reason(text: str) -> str:
+    """A refusal message without the scene-specific part, so equal reasons group."""
+    import re
+
+    return re.sub(r"\(\w+ G\d{6}E\d{5}N\)", "", re.sub(r"scene \([^)]*\)", "scene", text)).strip()
+
+
+def _short(row: Any, a: str, b: str, *, validated: bool) -> str:
+    ch, sd = float(row["change_km2"]), float(row["change_sd_km2"])
+    verdict = "exceeds uncertainty" if row["exceeds_uncertainty"] and validated else "not established"
+    return f"{a} → {b}: {ch:+.1f} ± {1.96 * sd:.1f} km² (model; {verdict})"
+
+
+def _change_figure(rep: Report, m: Any, p2: np.ndarray) -> Any:
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    from glacierlab.data.stack import group
+    from glacierlab.reports.plot import map_axes, rgb_image
+
+    assert rep.stack is not None and rep.p is not None
+    left, bottom, right, top = rep.stack.rio.bounds()
+    ext = (left, right, bottom, top)
+    fig = Figure(figsize=(16, 4.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    axes[0].imshow(rgb_image(group(rep.stack, "optical")), extent=ext)
+    axes[0].set_title(f"{rep.main_label}")
+    if m.rgb is not None:
+        axes[1].imshow(m.rgb, extent=ext)
+    axes[1].set_title(m.label)
+    both = np.isfinite(rep.p) & np.isfinite(p2)
+    a, b = rep.p > 0.5, p2 > 0.5
+    cls = np.full(rep.p.shape, np.nan)
+    cls[both & ~a & ~b] = 0
+    cls[both & a & b] = 1
+    cls[both & ~a & b] = 2
+    cls[both & a & ~b] = 3
+    axes[2].imshow(
+        cls,
+        extent=ext,
+        cmap=ListedColormap(["white", "0.6", "tab:blue", "tab:red"]),
+        vmin=-0.5,
+        vmax=3.5,
+        interpolation="nearest",
+    )
+    axes[2].set_title("grey stable · blue gained · red lost (p > 0.5 masks)")
+    for ax in axes:
+        map_axes(ax, rep.stack.rio.crs)
+    return fig
+
+
+def _outline_series(rep: Report) -> list[Any]:
+    from glacierlab.reports.series import outline_series, series_areas, series_changes, series_figure
+
+    bbox = rep.bbox
+    if bbox is None and rep.stack is not None and rep.stack.rio.crs is not None:
+        from rasterio.warp import transform_bounds
+
+        bbox = tuple(transform_bounds(rep.stack.rio.crs, "EPSG:4326", *rep.stack.rio.bounds()))
+    rep.series = outline_series(rep.region, bbox)
+    if len(rep.series) < 2:
+        return []
+    rep.sources |= {e.source for e in rep.series}
+    rep.series_areas = series_areas(rep.series)
+    rep.series_changes = ch = series_changes(rep.series)
+    assert rep.reg is not None
+    fig = series_figure(rep.series_areas, title=f"{rep.reg.name}: glacier area per outline")
+    last = ch.iloc[-1]
+    exceeds = ch[ch["exceeds_uncertainty"]]
+    verdict = "exceeds" if last["exceeds_uncertainty"] else "does **not** exceed"
+    text = (
+        f"From {last['from']} to {last['to']} the outlined area changes by {last['change_km2']:+.2f} ± "
+        f"{1.96 * last['change_sd_km2']:.2f} km² (95 %), which {verdict} the uncertainty of the two outlines. "
+        f"{len(exceeds)} of {len(ch)} steps in the table exceed it"
+        + (": " + ", ".join(f"{r['from']} → {r['to']}" for _, r in exceeds.iterrows()) if len(exceeds) else "")
+        + ". Steps between analysts of the same date measure the analysts, not the ice."
+    )
+    last_area = rep.series_areas.iloc[-1]
+    rep.summary.setdefault(
+        "area", f"{last_area['area_km2']:.2f} ± {1.96 * last_area['sd_km2']:.2f} (95 %, outline {last_area['outline']})"
+    )
+    rep.summary["change"] = (
+        f"{rep.series[0].date.year} → {rep.series[-1].date.year}: {last['change_km2']:+.2f} ± "
+        f"{1.96 * last['change_sd_km2']:.2f} km² (outlines; {'exceeds' if last['exceeds_uncertainty'] else 'within'} "
+        "uncertainty)"
+    )
+    return [
+        Md("### Outlines over time"),
+        Png(fig),
+        caption(
+            "Look at whether the error bars (95 %) of two dates overlap: where they do, the change between "
+            "them is not established by these outlines."
+        ),
+        tables.html(tables.series_area_table(rep.series_areas), "Area of each dated outline in the window."),
+        tables.html(tables.series_change_table(ch), "Consecutive outlines and first → last; ± is 95 %."),
+        Md(text),
+    ]
