@@ -84,6 +84,21 @@ class GlacierLabWarning(UserWarning):
     """
 
 
+def plural(kind: str) -> str:
+    """The plural of a kind of name, formed on its head noun (before any ``" ("`` or ``" of "``).
+
+    ``"region"`` -> ``"regions"``, ``"weights"`` -> ``"weights"``, ``"strategy"`` -> ``"strategies"``,
+    ``"band of input group 'dem'"`` -> ``"bands of input group 'dem'"``.
+    """
+    cut = min((i for i in (kind.find(" ("), kind.find(" of ")) if i >= 0), default=len(kind))
+    head, rest = kind[:cut], kind[cut:]
+    if head.endswith("s"):
+        return kind
+    if head.endswith("y") and head[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return f"{head[:-1]}ies{rest}"
+    return f"{head}s{rest}"
+
+
 def unknown_name(kind: str, name: object, valid: Iterable[str], hint: str = "") -> UnknownNameError:
     """Build an :class:`UnknownNameError` that lists the valid names and suggests the closest ones.
 
@@ -98,7 +113,7 @@ def unknown_name(kind: str, name: object, valid: Iterable[str], hint: str = "") 
     """
     valid = sorted(valid)
     close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
-    msg = f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}."
+    msg = f"unknown {kind} {name!r}; valid {plural(kind)}: {', '.join(valid)}."
     if close:
         msg += f" Did you mean {' or '.join(repr(c) for c in close)}?"
     if hint:

@@ -57,6 +57,15 @@ def test_unknown_group_and_date() -> None:
         stack_region("everest", date="2019")
 
 
+def test_unknown_name_lists_the_valid_names_in_plain_english() -> None:
+    from glacierlab.errors import unknown_name
+
+    assert "valid weights: a, b." in str(unknown_name("weights", "c", ["a", "b"]))  # not "weightss"
+    assert "valid strategies: global." in str(unknown_name("strategy", "x", ["global"]))
+    text = str(unknown_name("band of input group 'dem'", "slope", ["elevation"]))
+    assert "valid bands of input group 'dem': elevation." in text and "'dem's" not in text
+
+
 def test_hash_mismatch(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rel = "everest_landsat7_exploradores_aster/LE71400412000304SGS00_B4_cropped_test.tif"
     (tmp_path / rel).parent.mkdir(parents=True)

@@ -41,7 +41,7 @@ def test_select_bands_by_name_in_requested_order() -> None:
     with rasterio.open(da.attrs["path"]) as f:
         np.testing.assert_array_equal(da.sel(band="blue").values, f.read(3))
     with pytest.raises(
-        UnknownNameError, match="valid band of source 'everest_l7_20001030_rgb_test's: blue, green, red"
+        UnknownNameError, match="valid bands of source 'everest_l7_20001030_rgb_test': blue, green, red"
     ):
         load_raster("everest_l7_20001030_rgb_test", bands=["nir"])
 

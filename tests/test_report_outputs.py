@@ -156,6 +156,7 @@ def test_index_groups_failures_by_cause_and_shows_area_and_change(tmp_path: Path
         }
     )
     page = write_index(table, tmp_path).read_text()
+    assert "4 regions: 3 failed, 1 ok." in page and "Skipped regions" not in page  # no note without skips
     assert "238.5 [229.4, 247.7]" in page and "+32 ± 8 km²" in page and 'href="a/export/item.json"' in page
     assert "<h3>GridError (2 regions)</h3>" in page and "<h3>DataNotFoundError (1 region)</h3>" in page
     assert page.index("GridError (2") < page.index("DataNotFoundError (1")  # largest group first
@@ -202,6 +203,13 @@ def test_display_tables_label_units_and_do_not_overflow() -> None:
     )
     c = change_table(ch, "2000", "2020")
     assert list(c.index) == ["g", "all glaciers"] and c.loc["g", "change ± 95 % (km²)"] == "+0.50 ± 0.20"
+    # one column, one precision: 2.00 next to 2.12, not "2.0"; integers with a thin space; missing as a dash
+    mixed = pd.DataFrame(
+        {"area (km²)": [187.6, 172.14, np.nan], "n": [1200.0, 56.0, 3.0], "d (m)": pd.array([5, None, 7], "Int64")},
+        index=pd.Index(["a", "b", "c"], name="glacier"),
+    )
+    cells = re.findall(r"<td>([^<]*)</td>", str(html(mixed)))
+    assert cells == ["187.60", "1 200", "5", "172.14", "56", "–", "–", "3", "7"]
 
 
 def test_leaflet_is_vendored_pinned_and_inlined_without_requests() -> None:

@@ -135,7 +135,8 @@ def test_rerun_skips_complete_redoes_failed_and_corrupt(first_run, templates) ->
     }
     assert alpha_html.read_bytes() == before  # not overwritten without the flag
     assert beta_html.read_text().rstrip().endswith("</html>")
-    assert '<tr class="skipped">' in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert '<tr class="skipped">' in index and "Skipped regions were complete from an earlier run" in index
     again = run_reports(
         ["alpha"], out, template=templates["ok"], parameters={"scale": 3.0}, overwrite=True, progress=False
     )
@@ -195,6 +196,9 @@ def test_real_template_on_demo_region(everest_report) -> None:
     assert row["status"] == "ok", row["traceback"]
     page = Path(row["report"]).read_text()
     assert "data:image/png;base64," in page and "reference glacier" in page and "stack_region(" not in page
+    # the reader sees the region, not the template's notes for its authors; the tab names the region
+    assert "<title>Mount Everest / Khumbu (Nepal): glacier report</title>" in page
+    assert "The template of" not in page and "papermill runs it" not in page
     assert "area_a_km2" not in page and "area_b_km2" not in page
     # area with its interval and the measured coverage quoted from the held-out check
     assert "90 % interval" in page and "held-out test blocks" in page and "nominal 90 %" in page

@@ -65,6 +65,13 @@ def test_everest_dem_mosaic_and_slope(everest: xr.Dataset) -> None:
     assert "khumbu_dem_20030507=" in everest["dem"].attrs["shares"]
 
 
+def test_a_scene_outside_the_grid_is_named_in_the_error(everest: xr.Dataset) -> None:
+    from glacierlab.errors import GridError
+
+    with pytest.raises(GridError, match=r"source 'glacierview_g086937e27878n' \(bounds .* does not overlap"):
+        stack_region("khumbu", "G086937E27878N", groups=("optical",), like=everest["reference"])
+
+
 def test_everest_2020_sentinel2_crop() -> None:
     ds = stack_region("everest", "2020-04-07", bbox=(86.82, 27.94, 86.86, 27.98))
     assert ds.rio.resolution() == (10.0, -10.0)

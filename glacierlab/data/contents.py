@@ -206,6 +206,39 @@ def region_contents(region_id: str, catalog: Catalog | None = None) -> RegionCon
     )
 
 
+def scene_footprint(region_id: str, scene: str | None = None, catalog: Catalog | None = None) -> BBox | None:
+    """Lon/lat bounds of a scene's imagery, read from its first optical file's header (no pixels are read).
+
+    Args:
+        region_id: Catalog region id.
+        scene: Scene key (date or clip id); None: the region's default scene.
+        catalog: Catalog (default :func:`load_catalog`).
+
+    Returns:
+        The footprint as a :class:`~glacierlab.geo.BBox` in degrees, or None when the scene has no
+        imagery or its file declares no CRS (and the catalog gives none).
+
+    Raises:
+        UnknownNameError: Unknown region or scene. DataNotFoundError: The file cannot be fetched.
+    """
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    from glacierlab.data.fetch import fetch
+
+    cat = catalog or load_catalog()
+    sc = cat.region(region_id).scene(scene)
+    if not sc.optical:
+        return None
+    src = cat.source(sc.optical[0])
+    with rasterio.open(fetch(src)) as ds:
+        crs = ds.crs or (f"EPSG:{src.crs}" if src.crs else None)
+        if crs is None:
+            return None
+        x0, y0, x1, y1 = transform_bounds(crs, "EPSG:4326", *ds.bounds, densify_pts=21)
+    return BBox(float(x0), float(y0), float(x1), float(y1))
+
+
 def regions_for(notebook: str, catalog: Catalog | None = None) -> list[str]:
     """Catalog regions a workshop notebook runs on (see :data:`NOTEBOOK_NEEDS`)."""
     cat = catalog or load_catalog()

@@ -34,8 +34,9 @@ def to_grid(
     if da.rio.crs is None or like.rio.crs is None:
         raise GridError("both rasters need a CRS to be put on one grid; set one with `.rio.write_crs(epsg)`.")
     if not bounds_overlap(like, da):
+        name = da.attrs.get("source") or da.attrs.get("sources") or da.name or "the raster"
         raise GridError(
-            f"source {da.attrs.get('source', da.name)!r} (bounds {da.rio.bounds()} in {da.rio.crs}) does "
+            f"source {name!r} (bounds {da.rio.bounds()} in {da.rio.crs}) does "
             f"not overlap the target grid (bounds {like.rio.bounds()} in {like.rio.crs}); "
             "choose sources that cover the same area."
         )

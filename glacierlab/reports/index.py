@@ -113,6 +113,11 @@ def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
             f"<h3>{html.escape(kind)} ({len(items)} region{'s' if len(items) > 1 else ''})</h3><ul>{lis}</ul>"
         )
     failed_html = "<h2>Failures by cause</h2>" + "".join(groups) if groups else ""
+    skipped = (
+        " Skipped regions were complete from an earlier run (their figures are from that run)."
+        if counts.get("skipped")
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>glacierlab regional reports</title>
 <style>
@@ -122,8 +127,7 @@ th {{ background: #f0f0f0; }} td:nth-child(3) {{ text-align: right; }}
 tr.ok td:nth-child(2) {{ color: #176117; }} tr.failed td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
 tr.skipped td:nth-child(2) {{ color: #555; }} .err {{ color: #b00020; }} h3 {{ margin-bottom: 0.2em; }}
 </style></head><body>
-<h1>Regional reports</h1><p>{len(table)} regions: {html.escape(summary)}.
-Skipped regions were complete from an earlier run (their figures are from that run).</p>
+<h1>Regional reports</h1><p>{len(table)} region{"" if len(table) == 1 else "s"}: {html.escape(summary)}.{skipped}</p>
 <table><thead><tr><th>region</th><th>status</th><th>duration (s)</th><th>glacier area (km², interval)</th>
 <th>change over time</th><th>files</th></tr></thead>
 <tbody>

@@ -82,7 +82,11 @@ def template_parameters(template: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def notebook_to_html(
-    notebook: str | os.PathLike[str], html_path: str | os.PathLike[str], *, overwrite: bool = False
+    notebook: str | os.PathLike[str],
+    html_path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    title: str | None = None,
 ) -> Path:
     """Convert an executed notebook to a static HTML page without code cells.
 
@@ -93,6 +97,7 @@ def notebook_to_html(
         notebook: Executed ``.ipynb``.
         html_path: Destination ``.html`` (written atomically).
         overwrite: Replace an existing file.
+        title: The page title (browser tab, bookmarks); default the notebook's file name.
 
     Returns:
         ``html_path`` as a Path.
@@ -114,10 +119,26 @@ def notebook_to_html(
         TagRemovePreprocessor(remove_cell_tags={"remove-cell"}, remove_all_outputs_tags={"remove-output"}),
         enabled=True,
     )
-    body, _ = exporter.from_filename(str(notebook))
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    if title:
+        nb.metadata["title"] = title
+    path = Path(notebook)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem, "path": str(path.parent)}})
     with atomic_path(html_path, overwrite=overwrite) as tmp:
         tmp.write_text(body, encoding="utf-8")
     return Path(html_path)
+
+
+def _region_name(region: str) -> str:
+    """The catalog's name of a region (its id when the catalog does not know it)."""
+    from glacierlab.data.catalog import load_catalog
+
+    try:
+        return load_catalog().region(region).name
+    except GlacierLabError:
+        return region
 
 
 def run_report(
@@ -184,7 +205,7 @@ def run_report(
             if isinstance(exc, pm.PapermillExecutionError):
                 raise ReportExecutionError(region, nb_path, exc.exec_count, exc.ename, exc.evalue) from None
             raise
-    notebook_to_html(nb_path, html_path, overwrite=True)
+    notebook_to_html(nb_path, html_path, overwrite=True, title=f"{_region_name(region)}: glacier report")
     write_done_marker(folder, [html_path, nb_path], extra={"template": str(template), "parameters": params})
     return "ok", marked_outputs(folder)
 

@@ -31,7 +31,7 @@ def header(rep: Report) -> list[Any]:
         grid = f"grid {rep.stack.sizes['y']} × {rep.stack.sizes['x']} pixels, main scene {rep.main_label}"
     else:
         grid = "outlines only (no raster for this scene)"
-    model = f"model `{rep.ck_path.name}`" if rep.ck_path else f"no model map ({rep.no_model})"
+    model = f"model `{rep.ck_path.name}`" if rep.ck_path else f"no model map ({rep.no_model.rstrip('.')})"
     return [Md(f"# {rep.reg.name}\n\nRegion `{rep.region}`, {grid}; {model}.")]
 
 

@@ -38,13 +38,26 @@ class HtmlBlock(str):
         return str(self)
 
 
-def _cell(v: Any) -> tuple[str, str]:
+def _decimals(col: pd.Series) -> int | None:
+    """Decimals that show every (already rounded) float of a column exactly, at most 4; None if not floats."""
+    if not pd.api.types.is_float_dtype(col.dtype):
+        return None
+    vals = col.to_numpy(dtype=float)
+    vals = vals[np.isfinite(vals)]
+    return next((k for k in range(5) if np.allclose(np.round(vals, k), vals, rtol=0, atol=1e-9)), 4)
+
+
+def _cell(v: Any, decimals: int | None = None) -> tuple[str, str]:
     if isinstance(v, bool | np.bool_):
         return ("yes", "gl-yes") if v else ("no", "gl-no")
+    if v is None or v is pd.NA or (isinstance(v, float | np.floating) and np.isnan(v)):
+        return "–", ""
+    if isinstance(v, float | np.floating) and np.isfinite(v) and decimals:  # one column, one precision: 2.00, 2.12
+        return f"{float(v):.{decimals}f}", ""
     if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer() and abs(float(v)) >= 10:
         return f"{int(v):,}".replace(",", " "), ""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–", ""
+    if isinstance(v, float | np.floating) and np.isfinite(v) and decimals == 0:
+        return f"{float(v):.0f}", ""
     if isinstance(v, str) and any(ch.isalpha() for ch in v):
         return _html.escape(v), "gl-text"
     return _html.escape(str(v)), ""
@@ -55,10 +68,11 @@ def html(df: pd.DataFrame, caption: str = "", *, index: bool = True) -> HtmlBloc
     cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
     head = "".join(f"<th>{_html.escape(c)}</th>" for c in cols)
     body = []
+    decimals = [_decimals(df.iloc[:, i]) for i in range(df.shape[1])]
     for idx, row in df.iterrows():
         cells = [f'<td class="gl-idx">{_html.escape(str(idx))}</td>'] if index else []
-        for v in row.to_numpy():
-            text, cls = _cell(v)
+        for v, dec in zip(row.to_numpy(), decimals, strict=True):
+            text, cls = _cell(v, dec)
             cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""

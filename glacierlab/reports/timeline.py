@@ -61,19 +61,26 @@ class ModelDate:
     p: np.ndarray | None = field(default=None, repr=False)
 
 
-def _overlapping(region_id: str) -> list[tuple[str, Any]]:
-    """(region id, scene) of every optical scene of this region and of regions whose bbox overlaps it."""
+def _overlapping(region_id: str, area: Sequence[float] | None = None) -> list[tuple[str, Any]]:
+    """(region id, scene) of every optical scene whose imagery overlaps ``area`` (default: the region's bbox).
+
+    Scenes of this region and of regions whose bbox overlaps it are candidates; each is kept only when its
+    own footprint overlaps (a Swiss Alps clip 100 km from Aletsch is not another date of Aletsch).
+    """
     from glacierlab.data.catalog import load_catalog
+    from glacierlab.data.contents import scene_footprint
+    from glacierlab.geo import BBox
 
     cat = load_catalog()
-    x0, y0, x1, y1 = cat.region(region_id).bbox
-    out = []
-    for rid in cat.regions:
-        reg = cat.region(rid)
-        a0, b0, a1, b1 = reg.bbox
-        if rid != region_id and not (a0 < x1 and a1 > x0 and b0 < y1 and b1 > y0):
-            continue
-        out += [(rid, sc) for sc in reg.scenes if sc.optical]
+    box = BBox.parse(area if area is not None else cat.region(region_id).bbox)
+    out, seen = [], set()
+    for rid in [region_id, *(r for r in cat.regions if r != region_id and box.intersects(cat.region(r).bbox))]:
+        for sc in cat.region(rid).scenes:  # a clip catalogued in two regions is one date, listed once
+            if sc.optical and tuple(sc.optical) not in seen:
+                foot = scene_footprint(rid, sc.key, cat)
+                if foot is None or box.intersects(foot):
+                    seen.add(tuple(sc.optical))
+                    out.append((rid, sc))
     return out
 
 
@@ -108,6 +115,8 @@ def other_dates(
     Returns:
         One :class:`ModelDate` per other scene, mapped or refused, sorted by date.
     """
+    from rasterio.warp import transform_bounds
+
     from glacierlab.data.stack import group, stack_region
     from glacierlab.files import safe_name
     from glacierlab.inference.compat import check_product_level, model_inputs
@@ -119,7 +128,8 @@ def other_dates(
     main = (stack.attrs.get("region", region_id), str(stack.attrs.get("scene", "")))
     out: list[ModelDate] = []
     grid = stack["reference"] if "reference" in stack else stack["optical"].isel(optical_band=0, drop=True)
-    for rid, scene in _overlapping(region_id):
+    area = transform_bounds(grid.rio.crs, "EPSG:4326", *grid.rio.bounds(), densify_pts=21)
+    for rid, scene in _overlapping(region_id, area):
         if (rid, scene.key) == main:
             continue
         md = ModelDate(f"{scene.date} ({rid} {scene.key})", rid, scene.key, scene.date)

@@ -121,7 +121,7 @@ def test_two_layer_geopackage(sandbox) -> None:
     with pytest.raises(InputError, match=r"two\.gpkg has 2 layers \(glaciers, stakes\); pass layer="):
         read_outlines(path)
     assert read_outlines(path, layer="glaciers")["name"].tolist() == ["g"]
-    with pytest.raises(UnknownNameError, match=r"valid layer of .*two\.gpkgs: glaciers, stakes"):
+    with pytest.raises(UnknownNameError, match=r"valid layers of .*two\.gpkg: glaciers, stakes"):
         read_outlines(path, layer="glacier")
 
 
