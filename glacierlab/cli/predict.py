@@ -29,7 +29,8 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run ``predict_scene`` on the given rasters and print what was written and counted."""
-    from glacierlab.inference.predict import as_checkpoint, predict_scene
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.models.checkpoint import as_checkpoint
 
     inputs = _inputs(args)
     if not inputs:

@@ -21,6 +21,8 @@ from glacierlab.vocabulary import GLACIER, NODATA
 if TYPE_CHECKING:
     import xarray as xr
 
+    from glacierlab.models.checkpoint import CheckpointLike
+
 
 def _iou(mask: np.ndarray, reference: np.ndarray, ok: np.ndarray) -> float:
     ok = ok & (reference != NODATA)
@@ -30,7 +32,7 @@ def _iou(mask: np.ndarray, reference: np.ndarray, ok: np.ndarray) -> float:
 
 
 def int8_map_check(
-    checkpoint: Any,
+    checkpoint: CheckpointLike,
     inputs: xr.Dataset | Mapping[str, Any],
     *,
     reference: np.ndarray | None = None,

@@ -18,7 +18,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -35,23 +34,17 @@ from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout,
 from glacierlab.inference.tiling import gaussian_weights, make_grid
 from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows
 from glacierlab.inference.writers import Layer, RasterSink
+from glacierlab.models.checkpoint import as_checkpoint
 from glacierlab.models.device import resolve_device
 from glacierlab.vocabulary import GLACIER, NODATA
 
 if TYPE_CHECKING:
     import xarray as xr
 
-
-def as_checkpoint(checkpoint: Any) -> Any:
-    """A loaded checkpoint: ``checkpoint`` itself, or :func:`~glacierlab.models.load_checkpoint` of a path."""
-    if isinstance(checkpoint, str | os.PathLike):
-        from glacierlab.models import load_checkpoint
-
-        return load_checkpoint(Path(checkpoint))
-    return checkpoint
+    from glacierlab.models.checkpoint import Checkpoint, CheckpointLike
 
 
-def _calibrator(ckpt: Any, calibration: str | Calibrator) -> Calibrator | None:
+def _calibrator(ckpt: Checkpoint, calibration: str | Calibrator) -> Calibrator | None:
     if isinstance(calibration, Calibrator):
         return calibration
     if calibration == "none":
@@ -63,7 +56,7 @@ def _calibrator(ckpt: Any, calibration: str | Calibrator) -> Calibrator | None:
 
 
 def predict_scene(
-    checkpoint: Any,
+    checkpoint: CheckpointLike,
     inputs: xr.Dataset | Mapping[str, Any],
     options: PredictOptions | Mapping[str, Any] | None = None,
     *,
@@ -157,7 +150,7 @@ class _Job:
 
     def __init__(
         self,
-        ckpt: Any,
+        ckpt: Checkpoint,
         readers: list[GroupReader],
         stats: Mapping[str, Any],
         opts: PredictOptions,

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     import torch
     import xarray as xr
 
+    from glacierlab.models.checkpoint import CheckpointLike
+
 
 def sample_windows(
-    checkpoint: Any,
+    checkpoint: CheckpointLike,
     inputs: xr.Dataset | Mapping[str, Any],
     options: PredictOptions | Mapping[str, Any] | None = None,
     *,
@@ -35,7 +37,7 @@ def sample_windows(
     """Up to ``count`` windows spread evenly over the scene's prediction grid, as float tensor batches.
 
     Args:
-        checkpoint: A loaded checkpoint (``.bands``, ``.normalisation``, stored options).
+        checkpoint: A loaded checkpoint or its path (its bands, normalisation and stored options are used).
         inputs: The scene, as for ``predict_scene``.
         options: Prediction options (None: the checkpoint's), overridden by ``overrides`` (e.g.
             ``window=96, nodata="all"``), as for ``predict_scene``.
@@ -50,7 +52,9 @@ def sample_windows(
         ConfigError: ``count`` or ``batch_size`` below 1. NoDataError: no window has a valid pixel.
     """
     from glacierlab.inference.options import resolve_options
+    from glacierlab.models.checkpoint import as_checkpoint
 
+    checkpoint = as_checkpoint(checkpoint)
     if count < 1 or batch_size < 1:
         raise ConfigError(f"count and batch_size must be at least 1, got {count} and {batch_size}.")
     opts = resolve_options(checkpoint, options, **overrides)

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -56,6 +56,17 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     options: PredictOptions | None = None
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: What every entry point accepts as a model: a loaded :class:`Checkpoint` or the path of one.
+CheckpointLike: TypeAlias = "Checkpoint | str | os.PathLike[str]"
+
+
+def as_checkpoint(checkpoint: CheckpointLike) -> Checkpoint:
+    """A loaded checkpoint: ``checkpoint`` itself, or :func:`load_checkpoint` of a path."""
+    if isinstance(checkpoint, str | os.PathLike):
+        return load_checkpoint(Path(checkpoint))
+    return checkpoint
 
 
 def _list_names(names: Sequence[str], limit: int = 12) -> str:

@@ -36,6 +36,8 @@ from glacierlab.vocabulary import NODATA
 if TYPE_CHECKING:
     import xarray as xr
 
+    from glacierlab.models.checkpoint import CheckpointLike
+
 SCORE_NAMES = ("iou", "precision", "recall", "f1", "background_iou", "mean_iou")
 
 
@@ -84,7 +86,7 @@ def _cover_span(lo: int, hi: int, size: int, window: int, stride: int) -> tuple[
 
 
 def predict_area(
-    checkpoint: Any,
+    checkpoint: CheckpointLike,
     inputs: Mapping[str, xr.DataArray],
     area: np.ndarray,
     options: PredictOptions | None = None,
@@ -114,7 +116,8 @@ def predict_area(
     Raises:
         NoDataError: ``area`` is empty.
     """
-    from glacierlab.inference.predict import as_checkpoint, predict_scene
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.models.checkpoint import as_checkpoint
 
     area = np.asarray(area, dtype=bool)
     if not area.any():
