@@ -45,6 +45,9 @@ class AugmentConfig:
         noise_sigma: Its standard deviation (paper 0.005).
         label_smoothing: y <- (1 - s) y + s / 2 on valid pixels (paper 0.1); 0 disables.
         unknown_region_p: Probability of replacing a 12-long region vector by "unknown" (paper 0.1).
+        drop_groups: Input groups that may be blanked whole (set to 0 = no data), e.g. ``("dem",)``
+            for scenes where the DEM covers only part of the frame (not in the paper; default none).
+        drop_group_p: Probability, per listed group, of blanking it in a sample.
     """
 
     flip_p: float = 0.5
@@ -61,6 +64,8 @@ class AugmentConfig:
     noise_sigma: float = 0.005
     label_smoothing: float = 0.1
     unknown_region_p: float = 0.1
+    drop_groups: tuple[str, ...] = ()
+    drop_group_p: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -75,6 +80,7 @@ class AugmentConfig:
             raise ConfigError("shift_sigma and noise_sigma must be >= 0.")
         if self.crop_min <= 0:
             raise ConfigError(f"crop_min must be > 0, got {self.crop_min}.")
+        object.__setattr__(self, "drop_groups", tuple(str(g) for g in self.drop_groups))
 
     @classmethod
     def off(cls) -> AugmentConfig:
@@ -158,6 +164,10 @@ def augment_sample(sample: Sample, rng: np.random.Generator, config: AugmentConf
     out["inputs"] = {
         k: _photometric(np.asarray(v, dtype=np.float32), rng, cfg) for k, v in out["inputs"].items()
     }
+    if cfg.drop_groups and cfg.drop_group_p > 0:  # after the noise: a missing group is exactly 0
+        for g in cfg.drop_groups:
+            if g in out["inputs"] and rng.random() < cfg.drop_group_p:
+                out["inputs"][g] = np.zeros_like(out["inputs"][g])
     target = np.asarray(out["target"], dtype=np.float32)
     if cfg.label_smoothing:
         target = smooth_labels(target, cfg.label_smoothing)

@@ -12,7 +12,7 @@ from glacierlab.errors import ConfigError, unknown_name
 from glacierlab.files import safe_name
 
 SCHEDULES = ("restarts", "cosine")
-MONITORS = ("iou", "loss")
+MONITORS = ("iou", "pixel_iou", "loss")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class TrainConfig:
         restart_mult: Cycle length multiplier (T_mult; paper 2).
         focal_gamma: Focal-loss exponent (paper 2).
         aux_weight: Weight of the deep-supervision loss (paper 0.5).
-        monitor: What ``<name>.safetensors`` tracks: best validation ``"iou"`` or lowest ``"loss"``.
+        monitor: What ``<name>.safetensors`` tracks: best validation ``"iou"`` (mean per patch, the
+            paper's), best ``"pixel_iou"`` (IoU of the summed validation pixels) or lowest ``"loss"``.
         max_steps_per_epoch: Cap on steps per epoch (None: the whole training dataset).
         init_checkpoint: Checkpoint to start from (fine-tuning); its model replaces ``variant``.
         seed: Seed of model initialisation, sampling and augmentation.
@@ -43,6 +44,9 @@ class TrainConfig:
         out_dir: Output folder.
         name: File-name stem of the outputs.
         progress: Show a tqdm bar with loss and IoU.
+        ema_decay: If set (e.g. 0.999), an exponential moving average of the weights (and BatchNorm
+            statistics; with a warm-up) is kept after every step; validation and the saved checkpoints
+            use it. Not in the paper. A resumed run restarts the average from the resumed weights.
     """
 
     variant: str = "glavitu_lite"
@@ -68,6 +72,7 @@ class TrainConfig:
     out_dir: str = "runs/train"
     name: str = "model"
     progress: bool = True
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         safe_name(self.name, "run name")  # output files are <out_dir>/<name>*: never outside out_dir
@@ -82,6 +87,8 @@ class TrainConfig:
             raise unknown_name("monitor", self.monitor, MONITORS)
         if self.location not in ("none", "region", "coordinates"):
             raise unknown_name("location encoding", self.location, ("none", "region", "coordinates"))
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be None or in (0, 1), got {self.ema_decay!r}.")
         if self.num_workers < 0 or (self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1):
             raise ConfigError("num_workers must be >= 0 and max_steps_per_epoch None or >= 1.")
 

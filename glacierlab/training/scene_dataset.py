@@ -29,6 +29,8 @@ from glacierlab.vocabulary import NODATA
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 BUFFER_CODE = -1
+#: How a window relates to its split's area (see :class:`ScenePatches`).
+CONTEXTS: tuple[str, ...] = ("inside", "masked", "full")
 
 
 @dataclass(frozen=True)
@@ -142,15 +144,35 @@ def make_spatial_split(
     return SpatialSplit((int(shape[0]), int(shape[1])), int(block_size), int(buffer), codes.reshape(nby, nbx))
 
 
-def window_positions(mask: np.ndarray, window: int) -> np.ndarray:
-    """Top-left (row, col) of every window lying entirely inside ``mask``, int64 (K, 2)."""
+def window_positions(mask: np.ndarray, window: int, min_fraction: float = 1.0) -> np.ndarray:
+    """Top-left (row, col) of every window with at least ``min_fraction`` of its pixels in ``mask``.
+
+    The default (1.0) keeps the windows lying entirely inside ``mask``. Returns int64 (K, 2).
+    """
     h, w = mask.shape
     if h < window or w < window:
         return np.zeros((0, 2), dtype=np.int64)
     ii = np.zeros((h + 1, w + 1), dtype=np.int64)
     ii[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
     s = ii[window:, window:] - ii[:-window, window:] - ii[window:, :-window] + ii[:-window, :-window]
-    return np.argwhere(s == window * window)
+    if min_fraction >= 1.0:
+        return np.argwhere(s == window * window)
+    return np.argwhere(s >= max(1, int(np.ceil(min_fraction * window * window))))
+
+
+def tiling_positions(mask: np.ndarray, window: int) -> np.ndarray:
+    """Windows of a scene tiling that contain at least one ``mask`` pixel (validation with context).
+
+    The tiling does not overlap except for its last row and column, which are flush with the scene's
+    edges. Returns int64 (K, 2) top-left corners.
+    """
+    h, w = mask.shape
+    if h < window or w < window:
+        return np.zeros((0, 2), dtype=np.int64)
+    rows = sorted({*range(0, h - window + 1, window), h - window})
+    cols = sorted({*range(0, w - window + 1, window), w - window})
+    kept = [(r, c) for r in rows for c in cols if mask[r : r + window, c : c + window].any()]
+    return np.asarray(kept, dtype=np.int64).reshape(-1, 2)
 
 
 def grid_positions(mask: np.ndarray, window: int, step: int | None = None) -> np.ndarray:
@@ -280,6 +302,17 @@ class ScenePatches(Dataset):
     ``mode="random"``: ``n_samples`` windows per epoch, uniformly among all windows of the split, each
     drawn (and augmented) from :func:`sample_rng` (seed, epoch, index); call :meth:`set_epoch` each epoch.
     ``mode="grid"``: the non-overlapping windows of :func:`grid_positions`, unaugmented.
+
+    ``context`` says what a window may see outside the split's area:
+
+    * ``"inside"`` (default): windows lie entirely inside the area (the window is limited by the
+      block size and buffer);
+    * ``"masked"``: windows need only ``min_inside`` of their pixels inside the area; every pixel
+      outside it is blanked in the inputs (0 = no data, as a missing input) and in the target (no
+      data), so the window is larger than a block yet reads no pixel of another split. Random mode
+      samples such windows; grid mode takes the scene tiling (:func:`tiling_positions`);
+    * ``"full"`` (grid mode only, for validation): the scene tiling with the inputs left whole, as
+      a whole-scene prediction sees them, and the target blanked outside the area.
     """
 
     def __init__(
@@ -294,19 +327,37 @@ class ScenePatches(Dataset):
         seed: int = 0,
         augment: AugmentConfig | None = None,
         location: str = "none",
+        context: str = "inside",
+        min_inside: float = 0.25,
     ) -> None:
         if split.shape != scene.shape:
             raise InputError(f"split shape {split.shape} differs from scene shape {scene.shape}.")
         if mode not in ("random", "grid"):
             raise unknown_name("sampling mode", mode, ("random", "grid"))
+        if context not in CONTEXTS:
+            raise unknown_name("window context", context, CONTEXTS)
+        if context == "full" and mode != "grid":
+            raise ConfigError(
+                "context='full' shows pixels of other splits and is for grid (validation) windows only; "
+                "use context='masked' for training windows larger than a block."
+            )
+        if not 0.0 < min_inside <= 1.0:
+            raise ConfigError(f"min_inside must be in (0, 1], got {min_inside!r}.")
+        self.context = context
         self.scene, self.split_name, self.window, self.mode = scene, name, int(window), mode
         self.seed, self.location, self.epoch = int(seed), location, 0
         self.augment = (
             augment if augment is not None else (AugmentConfig() if mode == "random" else AugmentConfig.off())
         )
-        area = split.mask(name) & (scene.reference != NODATA)
-        finder = window_positions if mode == "random" else grid_positions
-        self.positions = finder(area, self.window)
+        self.split_area = split.mask(name)
+        area = self.split_area & (scene.reference != NODATA)
+        if context == "inside":
+            finder = window_positions if mode == "random" else grid_positions
+            self.positions = finder(area, self.window)
+        elif mode == "random":
+            self.positions = window_positions(area, self.window, min_inside)
+        else:
+            self.positions = tiling_positions(area, self.window)
         if len(self.positions) == 0:
             raise NoDataError(
                 f"no {self.window}-px window fits entirely inside the {name!r} area of the split "
@@ -335,6 +386,11 @@ class ScenePatches(Dataset):
             "inputs": {g: a[:, sl[0], sl[1]] for g, a in self.scene.inputs.items()},
             "target": reference_to_onehot(self.scene.reference[sl]),
         }
+        if self.context != "inside":
+            outside = ~self.split_area[sl]
+            sample["target"][:, outside] = 0.0  # no data outside the split
+            if self.context == "masked":
+                sample["inputs"] = {g: np.where(outside, 0.0, a) for g, a in sample["inputs"].items()}
         lon = lat = None
         if self.scene.lonlat is not None:
             lon = float(self.scene.lonlat[0][r + w // 2, c + w // 2])

@@ -35,6 +35,7 @@ LOG_FIELDS = (
     "train_iou",
     "val_loss",
     "val_iou",
+    "val_pixel_iou",
     "val_precision",
     "val_recall",
     "val_f1",

@@ -240,6 +240,7 @@ def _train(
     if resume:
         state_path = paths["state"] if resume is True else Path(resume)
         start, history, best = load_state(state_path, config, model, opt, sched)
+    ema = _ema(model, config.ema_decay)
 
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
@@ -261,6 +262,8 @@ def _train(
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             with torch.no_grad():
                 iou = float(per_patch_iou(*_masks(out_.logits.detach().float(), target)).mean())
             loss_sum, iou_sum, n = loss_sum + float(loss.detach()), iou_sum + iou, n + 1
@@ -268,8 +271,9 @@ def _train(
                 bar.set_postfix(loss=f"{loss_sum / n:.4f}", iou=f"{iou_sum / n:.3f}")
         if config.progress:
             bar.close()
+        scored = model if ema is None else cast(SegmentationModel, ema.module)
         val_loss, val_iou, counts = evaluate(
-            model, val_loader, device, gamma=config.focal_gamma, amp=config.amp
+            scored, val_loader, device, gamma=config.focal_gamma, amp=config.amp
         )
         row: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -278,20 +282,26 @@ def _train(
             "train_iou": iou_sum / n,
             "val_loss": val_loss,
             "val_iou": val_iou,
+            "val_pixel_iou": counts.iou,
             "val_precision": counts.precision,
             "val_recall": counts.recall,
             "val_f1": counts.f1,
         }
         saved = []
-        row_meta = meta | {"epoch": epoch + 1, "val_iou": val_iou, "val_loss": val_loss}
+        row_meta = meta | {
+            "epoch": epoch + 1,
+            "val_iou": val_iou,
+            "val_pixel_iou": counts.iou,
+            "val_loss": val_loss,
+        }
         if val_loss < best["loss"]:
             best["loss"] = val_loss
-            save_model(paths["minloss"], model, bands, normalisation, row_meta)
+            save_model(paths["minloss"], scored, bands, normalisation, row_meta)
             saved.append("loss")
-        monitored = val_iou if config.monitor == "iou" else -val_loss
+        monitored = {"iou": val_iou, "pixel_iou": counts.iou, "loss": -val_loss}[config.monitor]
         if monitored > best["monitored"]:
             best["monitored"], best["epoch"] = monitored, epoch + 1
-            save_model(paths["best"], model, bands, normalisation, row_meta)
+            save_model(paths["best"], scored, bands, normalisation, row_meta)
             saved.append(config.monitor)
         row["saved"] = "+".join(saved)
         row["seconds"] = round(time.perf_counter() - t0, 3)
@@ -300,10 +310,27 @@ def _train(
         save_state(paths["state"], config, model, opt, sched, epoch + 1, history, best)
         if on_epoch is not None:
             on_epoch(dict(row))
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     model.eval()
     return TrainResult(
         model, paths["best"], paths["minloss"], paths["log"], paths["state"], history, int(best["epoch"])
     )
+
+
+def _ema(model: torch.nn.Module, decay: float | None) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``model``'s parameters and buffers, or None."""
+    if decay is None:
+        return None
+    from torch.optim.swa_utils import AveragedModel
+
+    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        # warm-up: the first updates weigh the current weights more, so the average soon forgets
+        # the random initialisation (decay_t = min(decay, (1 + n) / (10 + n)))
+        d = min(float(decay), (1.0 + float(n)) / (10.0 + float(n)))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return AveragedModel(model, avg_fn=avg_fn, use_buffers=True)
 
 
 def _progress(loader: DataLoader, steps: int, desc: str, enabled: bool) -> Any:

@@ -83,3 +83,16 @@ def test_photometric_augmentations_only_touch_inputs() -> None:
     assert not np.allclose(a["inputs"]["dem"], s["inputs"]["dem"])
     assert np.isfinite(a["inputs"]["dem"]).all()
     assert AugmentConfig.off().flip_p == 0
+
+
+def test_group_dropout_blanks_only_the_listed_group_and_defaults_off() -> None:
+    s = _sample()
+    cfg = AugmentConfig.off()
+    always = AugmentConfig(**{**cfg.__dict__, "drop_groups": ["dem"], "drop_group_p": 1.0})
+    a = augment_sample(s, np.random.default_rng(0), always)
+    assert always.drop_groups == ("dem",)
+    np.testing.assert_array_equal(a["inputs"]["dem"], 0.0)
+    np.testing.assert_array_equal(a["inputs"]["optical"], s["inputs"]["optical"])
+    np.testing.assert_array_equal(a["target"], s["target"])
+    # off by default: the paper's draws (and so earlier runs' samples) are unchanged
+    assert AugmentConfig().drop_groups == () and AugmentConfig().drop_group_p == 0.0

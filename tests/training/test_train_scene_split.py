@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from glacierlab.errors import ConfigError, NoDataError
+from glacierlab.errors import ConfigError, NoDataError, UnknownNameError
+from glacierlab.training.augment import AugmentConfig
 from glacierlab.training.scene_dataset import (
     ScenePatches,
     SpatialSplit,
@@ -74,3 +75,35 @@ def test_scene_patches_sample_inside_their_split(stack) -> None:
     assert set(np.unique(va[0]["target"])) <= {0.0, 1.0}
     with pytest.raises(NoDataError):
         ScenePatches(scene, split, "val", 128)
+
+
+def test_masked_windows_are_larger_than_blocks_yet_read_no_pixel_of_another_split(stack) -> None:
+    split = make_spatial_split(stack["reference"].shape, 64, 32, seed=0)
+    scene = scene_from_stack(stack, stats_mask=split.mask("train"))
+    window = 128  # larger than a block: no window fits inside the training area
+    assert len(window_positions(split.mask("train"), window)) == 0
+    aug = AugmentConfig.off()
+    tr = ScenePatches(
+        scene, split, "train", window, n_samples=8, seed=0, augment=aug, context="masked", min_inside=0.3
+    )
+    pm = split.pixel_map()
+    for i in range(len(tr)):
+        rng = np.random.default_rng([0, 0, i])
+        r, c = tr.positions[int(rng.integers(len(tr.positions)))]
+        s = tr[i]
+        outside = pm[r : r + window, c : c + window] != 0
+        assert outside.any() and (~outside).mean() >= 0.3
+        for g, a in s["inputs"].items():
+            assert (a[:, outside] == 0).all(), g
+        assert (s["target"][:, outside] == 0).all()
+    va = ScenePatches(scene, split, "val", window, mode="grid", context="full")
+    s = va[0]
+    r, c = va.positions[0]
+    outside = pm[r : r + window, c : c + window] != 1
+    assert (s["target"][:, outside] == 0).all() and s["target"][:, ~outside].sum() > 0
+    whole = scene.inputs["optical"][:, r : r + window, c : c + window]
+    np.testing.assert_array_equal(s["inputs"]["optical"], whole)
+    with pytest.raises(ConfigError, match="grid"):
+        ScenePatches(scene, split, "train", window, context="full")
+    with pytest.raises(UnknownNameError):
+        ScenePatches(scene, split, "train", window, context="around")
