@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    from glacierlab.stack import stack_region
+    from glacierlab.data.stack import stack_region
     from glacierlab.training import AugmentConfig, ScenePatches, TrainConfig, scene_from_stack, train
 
     stack = stack_region("everest", groups=("optical", "dem"))
