@@ -39,6 +39,8 @@ class TrainConfig:
         seed: Seed of model initialisation, sampling and augmentation.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
         amp: bf16 autocast on CUDA (ignored on CPU).
+        cpu_bf16: bf16 autocast and channels-last memory on CPU (about 2x faster where the CPU has
+            AMX / AVX512-BF16; losses differ slightly from float32 runs). Off by default.
         num_workers: DataLoader worker processes.
         num_threads: Torch intra-op CPU threads during the run (None: torch's default); restored after.
         out_dir: Output folder.
@@ -67,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    cpu_bf16: bool = False
     num_workers: int = 0
     num_threads: int | None = None
     out_dir: str = "runs/train"

@@ -122,9 +122,12 @@ def _scheduler(
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, *, gamma: float = 2.0, amp: bool = True
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, *, gamma: float = 2.0, amp: bool = False
 ) -> tuple[float, float, ConfusionCounts]:
-    """Validation loss of the final head, mean per-patch glacier IoU and summed pixel counts."""
+    """Validation loss of the final head, mean per-patch glacier IoU and summed pixel counts.
+
+    ``amp``: bf16 autocast on the device (the trainer passes its ``amp`` / ``cpu_bf16`` choice).
+    """
     model.eval()
     losses, ious, counts = [], [], ConfusionCounts()
     for batch in loader:
@@ -140,9 +143,14 @@ def evaluate(
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if amp and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def _use_amp(config: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast: ``amp`` on CUDA, ``cpu_bf16`` on CPU."""
+    return config.amp if device.type == "cuda" else config.cpu_bf16 and device.type == "cpu"
 
 
 def train(
@@ -214,6 +222,9 @@ def _train(
     groups = {g: int(a.shape[0]) for g, a in first["inputs"].items()}
     torch.manual_seed(config.seed)
     model = build_training_model(config, groups).to(device)
+    amp = _use_amp(config, device)
+    if amp and device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     pin = device.type == "cuda"
     loader = DataLoader(
         train_data,
@@ -253,7 +264,7 @@ def _train(
             if step >= steps:
                 break
             inputs, target, loc = _to(batch, device)
-            with _autocast(device, config.amp):
+            with _autocast(device, amp):
                 out_ = model(inputs, loc)
             loss = total_loss(
                 out_.logits, out_.aux_logits, target, gamma=config.focal_gamma, aux_weight=config.aux_weight
@@ -273,7 +284,7 @@ def _train(
             bar.close()
         scored = model if ema is None else cast(SegmentationModel, ema.module)
         val_loss, val_iou, counts = evaluate(
-            scored, val_loader, device, gamma=config.focal_gamma, amp=config.amp
+            scored, val_loader, device, gamma=config.focal_gamma, amp=amp
         )
         row: dict[str, Any] = {
             "epoch": epoch + 1,

@@ -153,16 +153,24 @@ def test_resume_gives_the_same_curve_as_an_uninterrupted_run(stack, tmp_path) ->
         )
 
 
-def test_ema_weights_and_pixel_iou_monitor(stack, tmp_path) -> None:
+def test_ema_weights_pixel_iou_monitor_and_cpu_bf16(stack, tmp_path) -> None:
     strat = make_strategy(
-        "global", epochs=2, out_dir=str(tmp_path), name="ema", ema_decay=0.9, monitor="pixel_iou", **FAST
+        "global",
+        epochs=2,
+        out_dir=str(tmp_path),
+        name="ema",
+        ema_decay=0.9,
+        monitor="pixel_iou",
+        cpu_bf16=True,
+        **FAST,
     )
     result = train_scene("synthetic", strat, stack=stack, **SCENE)
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())  # autocast, not a bf16 model
+    assert np.isfinite([float(r["train_loss"]) for r in result.history]).all()
     rows = list(csv.DictReader(result.log_path.read_text().splitlines()))
     best = max(rows, key=lambda r: float(r["val_pixel_iou"]))
     extra = load_checkpoint(result.best_path).metadata["extra"]
     assert extra["epoch"] == int(best["epoch"]) == result.best_epoch
     assert extra["val_pixel_iou"] == pytest.approx(float(best["val_pixel_iou"]))
-    # the returned model holds the averaged weights (equal to the last epoch's saved EMA)
     with pytest.raises(ConfigError, match="ema_decay"):
         make_strategy("global", ema_decay=1.5)
