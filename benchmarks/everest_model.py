@@ -1,28 +1,36 @@
-"""Held-out figures of the shipped Everest model, two baselines, a cross-sensor check and calibration.
+"""Held-out figures of the shipped Everest model, baselines, per-glacier figures, calibration, variants.
 
 Run (from the repository root, with the shared data as seed folder)::
 
     GLACIERLAB_SEED_DIR=../shared/data .venv/bin/python benchmarks/everest_model.py
 
 It evaluates ``glacierlab/weights/glavitu_lite_everest.safetensors`` (``--checkpoint`` for another
-one) on the **test blocks of the spatial split stored in the checkpoint** (pixels with a valid
-reference), and prints glacier IoU, precision, recall, F1, background IoU and mean IoU for
+one, e.g. a run of ``tools/train_everest.py``) on the **test blocks of the spatial split stored in the
+checkpoint** (pixels with a valid reference), and prints glacier IoU, precision, recall, F1,
+background IoU and mean IoU for
 
-* the model: tiled prediction of the whole scene with the training window (96 px, stride 48,
-  Gaussian blending, ``predict_scene(nodata="all")``: DEM gaps are filled with 0 as in training);
+* the model: tiled prediction of the whole scene with the checkpoint's window (stride window / 2,
+  Gaussian blending, ``--tta`` for the 8 flips/rotations, ``predict_scene(nodata="all")``: DEM gaps
+  are filled with 0 as in training), with the time the whole 800 x 655 scene took;
 * a per-pixel random forest (scikit-learn, 100 trees) on the same normalised inputs plus band ratios,
-  fitted on 50 000 pixels of the training blocks;
+  fitted on 50 000 pixels of the training blocks, its leaf size and feature share chosen on the
+  validation blocks (``everest_parts.FOREST_GRID``);
 * a band-ratio threshold (feature, direction and threshold chosen on the training blocks);
 * "all glacier" (the trivial baseline: glacier IoU = glacier share of the test pixels);
 
-then the model's IoU on the 2020-04-07 Sentinel-2 true-colour clip (resampled onto the Landsat 30 m
-grid; RGB only, so NIR is fed as no data = 0 after normalisation; see the printed caveat), and ECE
-with 100 bins on the test blocks before and after recalibration, the calibrators (paper kernel ridge,
-isotonic, temperature) being fitted on the **validation** blocks. Nothing is chosen on the test blocks.
+then, over the whole frame, the per-glacier area deviation against the 86 RGI 6.0 outlines (model and
+forest) with each glacier's debris fraction (a proxy from the optical bands and the DEM slope), the
+share of glaciers inside the clean-ice band (±5 % area) and inside the literature band (±5 % clean
+... ±30 % debris, Paul et al. 2013), the model's IoU on the 2020-04-07 Sentinel-2 true-colour clip
+(RGB only, NIR fed as no data), and ECE with 100 bins on the test blocks before and after
+recalibration: the calibrators (paper kernel ridge, isotonic, temperature) are fitted on the
+**validation** blocks and the one reported against the target (and stored by ``--ship``) is chosen by
+leave-one-validation-block-out ECE. Nothing is chosen on the test blocks. Last, it prints the table of
+every variant tried (``everest_variants.json``; ``--record NAME`` adds or replaces this checkpoint's row).
 
-``--ship`` (with ``--checkpoint runs/everest_long/glavitu_lite_everest.safetensors``) also writes the
-shipped weights with the fitted calibrators embedded, ``glavitu_lite_everest_metrics.json``, the
-figures block of ``MODEL_CARD.md`` and ``split_map.png`` in ``glacierlab/weights/``.
+``--ship`` also writes the shipped weights with the chosen calibrator and the inference settings
+(window, stride, TTA) embedded, ``glavitu_lite_everest_metrics.json``, the figures block of
+``MODEL_CARD.md`` and ``split_map.png`` in ``glacierlab/weights/``.
 """
 
 from __future__ import annotations
@@ -64,6 +72,17 @@ def _predict(ckpt: Any, inputs: dict, window: int, stride: int, batch: int, tta:
         progress=False,
     )
     return np.asarray(out["probability"].values, dtype=np.float32)
+
+
+def _logged_seconds(checkpoint: Path) -> float | None:
+    """Training wall time summed from the run's CSV log next to the checkpoint (runs stopped early)."""
+    import csv
+
+    log = checkpoint.with_name(checkpoint.stem.removesuffix("_minloss") + "_log.csv")
+    if not log.exists():
+        return None
+    rows = list(csv.DictReader(log.read_text().splitlines()))
+    return sum(float(r["seconds"]) for r in rows if r.get("seconds")) or None
 
 
 def _row(name: str, s: dict[str, float]) -> str:
@@ -143,7 +162,7 @@ def evaluate(
     }
     chosen = parts.choose_calibrator(prob, ref, split, METHODS)
     cal = calibration_ece(prob, ref, areas["val"], areas["test"])
-    train_s = extra.get("train_seconds")
+    train_s = extra.get("train_seconds") or _logged_seconds(checkpoint)
     metrics = {
         "checkpoint": checkpoint.name,
         "epoch": extra.get("epoch"),

@@ -148,6 +148,33 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
+def _check_cpu_bf16(model: torch.nn.Module, sample: Mapping[str, Any], device: torch.device) -> None:
+    """Refuse CPU bf16 autocast when it does not reproduce the float32 forward pass of this model.
+
+    torch 2.13 (CPU, oneDNN) computes bf16 convolutions with fewer than 32 input channels and a
+    kernel = stride of 8 or more (a 16 px ViT patch embedding on 16 fused channels, as in
+    ``glavitu_lite``) wrongly: the outputs differ from float32 by more than their own size. A model
+    trained that way learns the wrong function and fails in float32 inference.
+    """
+    batch = {k: torch.as_tensor(np.asarray(v))[None].to(device) for k, v in sample["inputs"].items()}
+    loc = sample.get("location")
+    loc_t = None if loc is None else torch.as_tensor(np.asarray(loc))[None].to(device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        ref = model(batch, loc_t).logits.float()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(batch, loc_t).logits.float()
+    model.train(was_training)
+    rel = float((low - ref).abs().mean() / (ref.abs().mean() + 1e-12))
+    if not rel < 0.05:
+        raise ConfigError(
+            f"CPU bf16 autocast changes this model's output by {100 * rel:.0f} % of its size (torch "
+            f"{torch.__version__}: bf16 convolutions with < 32 input channels and large strides are wrong "
+            "on CPU); train it in float32 (cpu_bf16=False) or with >= 32 fusion filters."
+        )
+
+
 def _use_amp(config: TrainConfig, device: torch.device) -> bool:
     """bf16 autocast: ``amp`` on CUDA, ``cpu_bf16`` on CPU."""
     return config.amp if device.type == "cuda" else config.cpu_bf16 and device.type == "cpu"
@@ -225,6 +252,7 @@ def _train(
     amp = _use_amp(config, device)
     if amp and device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        _check_cpu_bf16(model, first, device)
     pin = device.type == "cuda"
     loader = DataLoader(
         train_data,

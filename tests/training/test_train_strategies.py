@@ -162,7 +162,7 @@ def test_ema_weights_pixel_iou_monitor_and_cpu_bf16(stack, tmp_path) -> None:
         ema_decay=0.9,
         monitor="pixel_iou",
         cpu_bf16=True,
-        **FAST,
+        **(FAST | {"model_overrides": {"fusion_filters": 32}}),
     )
     result = train_scene("synthetic", strat, stack=stack, **SCENE)
     assert all(p.dtype == torch.float32 for p in result.model.parameters())  # autocast, not a bf16 model
@@ -174,3 +174,17 @@ def test_ema_weights_pixel_iou_monitor_and_cpu_bf16(stack, tmp_path) -> None:
     assert extra["val_pixel_iou"] == pytest.approx(float(best["val_pixel_iou"]))
     with pytest.raises(ConfigError, match="ema_decay"):
         make_strategy("global", ema_decay=1.5)
+
+
+def test_cpu_bf16_is_refused_where_it_changes_the_model(stack, tmp_path) -> None:
+    # glavitu_tiny: 8 fused channels into an 8 px, stride-8 patch embedding (wrong in bf16 on CPU)
+    conv, x = torch.nn.Conv2d(8, 16, 8, stride=8), torch.randn(2, 8, 32, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv(x).float()
+    with torch.no_grad():
+        ref = conv(x)
+    if float((low - ref).abs().mean() / ref.abs().mean()) < 0.05:
+        pytest.skip(f"torch {torch.__version__} computes these bf16 convolutions correctly on this CPU")
+    strat = make_strategy("global", epochs=1, out_dir=str(tmp_path), name="bf16", cpu_bf16=True, **FAST)
+    with pytest.raises(ConfigError, match="bf16"):
+        train_scene("synthetic", strat, stack=stack, **SCENE)
