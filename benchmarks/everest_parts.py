@@ -26,6 +26,8 @@ VARIANTS = Path(__file__).resolve().with_name("everest_variants.json")
 RGI = "everest_landsat7_exploradores_aster/15_rgi60_glacier_outlines.gpkg"
 #: Debris proxy: a reference pixel is debris-covered when its mean RGB DN is below this and, where the
 #: DEM has data, its slope is below DEBRIS_SLOPE (dark steep faces are shadow or rock, not debris).
+#: The rows of every figures table (method names of the metrics file).
+ROWS = ("model", "random_forest", "ratio_threshold", "all_glacier")
 DEBRIS_DN = 150.0
 DEBRIS_SLOPE = 25.0
 #: Forest hyper-parameters tried on the validation blocks (fitted on the training blocks).
@@ -208,6 +210,7 @@ def choose_calibrator(prob: np.ndarray, ref: np.ndarray, split: Any, methods: Se
 
     blocks = block_areas(split, "val")
     totals = {m: 0.0 for m in methods}
+    per_block: dict[str, list[float]] = {m: [] for m in methods}
     n_total = 0
     for k, held in enumerate(blocks):
         fit = np.zeros_like(held)
@@ -217,9 +220,11 @@ def choose_calibrator(prob: np.ndarray, ref: np.ndarray, split: Any, methods: Se
         rep = calibration_ece(prob, ref, fit, held, methods=methods)
         for m in methods:
             totals[m] += rep.ece_calibrated[m] * rep.pixels_eval
+            per_block[m].append(round(float(rep.ece_calibrated[m]), 4))
         n_total += rep.pixels_eval
     cv = {m: totals[m] / max(n_total, 1) for m in methods}
-    return {"method": min(cv, key=cv.get), "cv_ece": cv, "blocks": len(blocks)}
+    best = min(cv, key=cv.get)
+    return {"method": best, "cv_ece": cv, "blocks": len(blocks), "per_block": per_block[best]}
 
 
 def load_variants() -> list[dict[str, Any]]:

@@ -1,11 +1,15 @@
-"""The shipped Everest model: it loads, and re-predicting its held-out test blocks gives the card's IoU.
+"""The shipped Everest model: it loads, and re-predicting the scene gives the card's figures.
 
 The first tests check, on small synthetic inputs, the pieces of :mod:`glacierlab.reports.evaluate` that the
 benchmark and this test rely on. The figures come from
 ``glacierlab/weights/glavitu_lite_everest_metrics.json`` (written by ``benchmarks/everest_model.py
---ship``, which predicts the whole scene); here only the windows that touch the test blocks are
-predicted (``glacierlab.reports.evaluate.predict_area``, same window grid), which keeps the test to a few
-seconds of model time on 2 cores.
+--ship``). Here the whole 800 x 655 frame is predicted once with the stored window, stride and TTA
+setting (a few seconds of model time on 2 cores), and the test-block IoU, the test-block ECE of the
+stored calibrator and the per-glacier clean-band share are re-computed from it and compared with the
+stated figures. Issue 15's targets (IoU >= forest + 0.05, >= 35 % of glaciers in the clean-ice band,
+ECE <= 0.02) are not reached by any variant tried (``benchmarks/everest_variants.json``):
+``test_issue15_targets`` records that as a strict xfail, so it turns red the day a shipped model meets them
+and the marker has to go.
 """
 
 from __future__ import annotations
@@ -132,23 +136,36 @@ def test_shipped_checkpoint_is_self_describing(shipped: tuple) -> None:
     from glacierlab.training.scene_dataset import SpatialSplit
 
     ckpt, metrics, path = shipped
+    extra = ckpt.metadata["extra"]
     assert path.stat().st_size < 20_000_000  # "a few MB" inside the package
-    assert ckpt.variant == "glavitu_lite"
+    assert ckpt.variant.startswith("glavitu")
     assert ckpt.bands == {"optical": ["blue", "green", "red", "nir"], "dem": ["elevation", "slope"]}
     assert set(ckpt.normalisation) == {"optical", "dem"}
-    split = SpatialSplit.from_dict(ckpt.metadata["extra"]["spatial_split"])
+    split = SpatialSplit.from_dict(extra["spatial_split"])
     assert (split.blocks == 2).any() and (split.blocks == 1).any()
-    assert {k.split("/")[0] for k in ckpt.calibration} == {"kernel_ridge", "isotonic", "temperature"}
-    assert metrics["window"] == ckpt.metadata["extra"]["window"]
+    # the calibrator stored is the one chosen on the validation blocks, so calibration="auto" applies it
+    chosen = metrics["calibration"]["chosen"]["method"]
+    assert {k.split("/")[0] for k in ckpt.calibration} == {chosen} == {extra["calibration"]["default"]}
+    # the inference settings of the figures travel with the weights
+    assert metrics["window"] == extra["window"] == extra["training"]["window"]
+    assert metrics["stride"] == extra["stride"] and bool(metrics["tta"]) == extra["tta"]
 
 
-def test_shipped_calibrators_load_and_map_into_0_1(shipped: tuple) -> None:
+def test_same_test_blocks_as_the_first_shipped_model(shipped: tuple) -> None:
+    """Issue 15: every Everest model is scored on the test blocks of the first shipped split."""
+    from glacierlab.training.scene_dataset import SpatialSplit
+
+    split = SpatialSplit.from_dict(shipped[0].metadata["extra"]["spatial_split"])
+    assert (split.shape, split.block_size, split.buffer) == ((655, 800), 160, 32)
+    first = [[1, 0, 0, 0, 2], [0, 2, 0, 1, 2], [0, 2, 0, 0, 2], [0, 1, 0, 0, 0], [1, 0, 0, 0, 1]]
+    np.testing.assert_array_equal(split.blocks, first)
+
+
+def test_shipped_calibrator_loads_and_maps_into_0_1(shipped: tuple) -> None:
     from glacierlab.inference.calibration import Calibrator
 
-    ckpt = shipped[0]
-    for method in ("kernel_ridge", "isotonic", "temperature"):
-        out = Calibrator.from_arrays(ckpt.calibration, method)(np.linspace(0.0, 1.0, 11))
-        assert np.all((out >= 0) & (out <= 1))
+    out = Calibrator.from_arrays(shipped[0].calibration)(np.linspace(0.0, 1.0, 11))
+    assert np.all((out >= 0) & (out <= 1))
 
 
 def test_model_card_states_the_metrics_file_figures(shipped: tuple) -> None:
@@ -159,25 +176,101 @@ def test_model_card_states_the_metrics_file_figures(shipped: tuple) -> None:
     assert row, "MODEL_CARD.md has no '| model | IoU | ...' row between the figures markers"
     assert float(row.group(1)) == pytest.approx(metrics["test"]["model"]["iou"], abs=5e-4)
     assert float(row.group(2)) == pytest.approx(metrics["test"]["model"]["precision"], abs=5e-4)
+    assert f"test ECE {metrics['calibration']['ece_chosen']:.4f}" in block
+    band = 100 * metrics["glaciers"]["model"]["clean_band"]
+    assert f"inside the clean-ice band (±5 % area) {band:.1f} %" in block
     assert (path.parent / "split_map.png").exists()
 
 
-def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, shared_data: Path) -> None:
+@pytest.fixture(scope="module")
+def scene_prediction(shipped: tuple, shared_data: Path) -> dict:
+    """The shipped model's whole-frame probability with the stored settings (a few seconds on 2 cores)."""
     from glacierlab.data.stack import stack_region
-    from glacierlab.reports.evaluate import heldout_counts, model_inputs, predict_area
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.reports.evaluate import model_inputs
     from glacierlab.training.scene_dataset import SpatialSplit
 
     ckpt, metrics, _ = shipped
     extra = ckpt.metadata["extra"]
-    split = SpatialSplit.from_dict(extra["spatial_split"])
     stack = stack_region(extra["region_id"], groups=tuple(ckpt.bands))
-    ref = np.asarray(stack["reference"].values)
-    test = split.mask("test")
     inputs, _ = model_inputs(stack, ckpt.bands)
-    prob = predict_area(ckpt, inputs, test, window=metrics["window"], stride=metrics["stride"])
-    assert np.isfinite(prob[test]).all() and np.isnan(prob[~test]).all()
-    counts = heldout_counts(prob, ref, test)
-    assert counts.total == int(metrics["test"]["model"]["pixels"])
-    assert counts.iou == pytest.approx(metrics["test"]["model"]["iou"], abs=0.01)
-    assert counts.precision == pytest.approx(metrics["test"]["model"]["precision"], abs=0.01)
-    assert counts.recall == pytest.approx(metrics["test"]["model"]["recall"], abs=0.01)
+    out = predict_scene(
+        ckpt,
+        inputs,
+        window=metrics["window"],
+        stride=metrics["stride"],
+        tta=bool(metrics["tta"]),
+        batch_size=8,
+        device="cpu",
+        calibration=None,
+        nodata="all",
+        progress=False,
+    )
+    return {
+        "prob": np.asarray(out["probability"].values),
+        "stack": stack,
+        "split": SpatialSplit.from_dict(extra["spatial_split"]),
+    }
+
+
+def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, scene_prediction: dict) -> None:
+    from glacierlab.reports.evaluate import heldout_counts, scores
+
+    metrics = shipped[1]
+    ref = np.asarray(scene_prediction["stack"]["reference"].values)
+    test = scene_prediction["split"].mask("test")
+    s = scores(heldout_counts(scene_prediction["prob"], ref, test))
+    stated = metrics["test"]["model"]
+    assert s["pixels"] == stated["pixels"]
+    for k in ("iou", "precision", "recall", "mean_iou"):
+        assert s[k] == pytest.approx(stated[k], abs=0.01), k
+
+
+def test_shipped_calibration_reproduces_the_test_ece(shipped: tuple, scene_prediction: dict) -> None:
+    """The stored calibrator (fitted on validation blocks) gives the stated ECE on the test blocks."""
+    from glacierlab.inference.calibration import Calibrator, ReliabilityTable
+    from glacierlab.inference.confidence import confidence
+
+    ckpt, metrics, _ = shipped
+    ref = np.asarray(scene_prediction["stack"]["reference"].values)
+    test = scene_prediction["split"].mask("test")
+    p = scene_prediction["prob"]
+    keep = test & np.isfinite(p) & (ref != 255)
+    cal = Calibrator.from_arrays(ckpt.calibration)
+    table = ReliabilityTable()
+    table.update(cal(confidence(p[keep], cal.convention)), (p[keep] > 0.5) == (ref[keep] == 1))
+    assert table.ece() == pytest.approx(metrics["calibration"]["ece_chosen"], abs=0.003)
+
+
+def test_shipped_per_glacier_clean_band_fraction(shipped: tuple, scene_prediction: dict, shared_data: Path) -> None:
+    """Share of RGI glaciers within ±5 % area, re-computed from the whole-frame mask."""
+    import geopandas as gpd
+    import xarray as xr
+
+    from glacierlab.reports.regional import glacier_table
+
+    metrics = shipped[1]
+    like = scene_prediction["stack"]["reference"]
+    mask = xr.DataArray((scene_prediction["prob"] > 0.5).astype(np.uint8), coords=like.coords, dims=like.dims)
+    mask = mask.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
+    rgi = gpd.read_file(shared_data / "everest_landsat7_exploradores_aster/15_rgi60_glacier_outlines.gpkg")
+    table = glacier_table(mask, rgi)
+    stated = metrics["glaciers"]["model"]
+    assert len(table) == stated["glaciers"] == 86
+    # a pixel flipping at the edge can move a glacier across the ±5 % line: allow two glaciers
+    assert abs(float(table["inside_band"].mean()) - stated["clean_band"]) <= 2 / 86 + 1e-9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15 not reached: best variant (chosen on validation blocks) IoU 0.697 vs forest 0.730, "
+    "clean band 13 % vs 28 %, ECE 0.048; every variant tried is in benchmarks/everest_variants.json",
+)
+def test_issue15_targets(shipped: tuple) -> None:
+    """The stated (and above re-computed) figures against the issue's three targets."""
+    m = shipped[1]
+    model, forest = m["test"]["model"], m["test"]["random_forest"]
+    assert model["iou"] >= forest["iou"] + 0.05 and model["mean_iou"] >= forest["mean_iou"]
+    band, forest_band = m["glaciers"]["model"]["clean_band"], m["glaciers"]["random_forest"]["clean_band"]
+    assert band >= 0.35 and band > forest_band
+    assert m["calibration"]["ece_chosen"] <= 0.02
