@@ -25,12 +25,29 @@ from glacierlab.data.normalise import normalise_group
 from glacierlab.errors import ConfigError, InputError, NoDataError, unknown_name
 from glacierlab.training.augment import AugmentConfig, augment_sample, sample_rng
 from glacierlab.training.losses import reference_to_onehot
+from glacierlab.training.positions import grid_positions, tiling_positions, window_positions
 from glacierlab.vocabulary import NODATA
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 BUFFER_CODE = -1
 #: How a window relates to its split's area (see :class:`ScenePatches`).
 CONTEXTS: tuple[str, ...] = ("inside", "masked", "full")
+
+__all__ = [
+    "BUFFER_CODE",
+    "CONTEXTS",
+    "SPLITS",
+    "Scene",
+    "ScenePatches",
+    "SpatialSplit",
+    "band_stats",
+    "grid_positions",
+    "location_vector",
+    "make_spatial_split",
+    "scene_from_stack",
+    "tiling_positions",
+    "window_positions",
+]
 
 
 @dataclass(frozen=True)
@@ -142,53 +159,6 @@ def make_spatial_split(
     codes = np.repeat(np.arange(3, dtype=np.int8), counts)
     np.random.default_rng(seed).shuffle(codes)
     return SpatialSplit((int(shape[0]), int(shape[1])), int(block_size), int(buffer), codes.reshape(nby, nbx))
-
-
-def window_positions(mask: np.ndarray, window: int, min_fraction: float = 1.0) -> np.ndarray:
-    """Top-left (row, col) of every window with at least ``min_fraction`` of its pixels in ``mask``.
-
-    The default (1.0) keeps the windows lying entirely inside ``mask``. Returns int64 (K, 2).
-    """
-    h, w = mask.shape
-    if h < window or w < window:
-        return np.zeros((0, 2), dtype=np.int64)
-    ii = np.zeros((h + 1, w + 1), dtype=np.int64)
-    ii[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
-    s = ii[window:, window:] - ii[:-window, window:] - ii[window:, :-window] + ii[:-window, :-window]
-    if min_fraction >= 1.0:
-        return np.argwhere(s == window * window)
-    return np.argwhere(s >= max(1, int(np.ceil(min_fraction * window * window))))
-
-
-def tiling_positions(mask: np.ndarray, window: int) -> np.ndarray:
-    """Windows of a scene tiling that contain at least one ``mask`` pixel (validation with context).
-
-    The tiling does not overlap except for its last row and column, which are flush with the scene's
-    edges. Returns int64 (K, 2) top-left corners.
-    """
-    h, w = mask.shape
-    if h < window or w < window:
-        return np.zeros((0, 2), dtype=np.int64)
-    rows = sorted({*range(0, h - window + 1, window), h - window})
-    cols = sorted({*range(0, w - window + 1, window), w - window})
-    kept = [(r, c) for r in rows for c in cols if mask[r : r + window, c : c + window].any()]
-    return np.asarray(kept, dtype=np.int64).reshape(-1, 2)
-
-
-def grid_positions(mask: np.ndarray, window: int, step: int | None = None) -> np.ndarray:
-    """Non-overlapping windows inside ``mask``, chosen greedily in raster order (validation/test).
-
-    Candidates are the valid positions on a lattice of ``step`` pixels (default window // 4); a
-    candidate is kept if it does not overlap a kept window. Returns int64 (K, 2) top-left corners.
-    """
-    step = step or max(1, window // 4)
-    valid = window_positions(mask, window)
-    valid = valid[(valid[:, 0] % step == 0) & (valid[:, 1] % step == 0)]
-    kept: list[tuple[int, int]] = []
-    for r, c in valid:  # raster order from argwhere
-        if all(abs(r - kr) >= window or abs(c - kc) >= window for kr, kc in kept):
-            kept.append((int(r), int(c)))
-    return np.asarray(kept, dtype=np.int64).reshape(-1, 2)
 
 
 @dataclass

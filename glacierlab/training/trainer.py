@@ -363,7 +363,7 @@ def _ema(model: torch.nn.Module, decay: float | None) -> torch.optim.swa_utils.A
         return None
     from torch.optim.swa_utils import AveragedModel
 
-    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor | int) -> torch.Tensor:
         # warm-up: the first updates weigh the current weights more, so the average soon forgets
         # the random initialisation (decay_t = min(decay, (1 + n) / (10 + n)))
         d = min(float(decay), (1.0 + float(n)) / (10.0 + float(n)))
