@@ -45,6 +45,10 @@ def normalise_group(array: np.ndarray, stats: GroupStats, *, axis: int = 0) -> n
         raise InputError(f"normalisation max must exceed min for every band, got min={lo.tolist()} max={hi.tolist()}")
     shape = [1] * array.ndim
     shape[axis] = n
-    out = (array.astype(np.float64) - lo.reshape(shape)) / (hi - lo).reshape(shape)
-    out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-    return out.astype(np.float32)
+    # float32 throughout (one pass per operation, in place): this runs on every window of a scene
+    out = np.subtract(array, lo.astype(np.float32).reshape(shape), dtype=np.float32)
+    out /= (hi - lo).astype(np.float32).reshape(shape)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = 0.0
+    return out

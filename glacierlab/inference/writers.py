@@ -2,6 +2,8 @@
 
 Outputs are written a band of finished rows at a time into a tiled GeoTIFF and converted to a COG
 (GDAL's COG driver, overviews included) at the end, inside :func:`glacierlab.files.atomic_path`.
+The row files are compressed with ZSTD level 1 (cheap while the model runs; deflated once, in the COG)
+and the layers are converted to COGs in parallel threads (GDAL releases the GIL).
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ GDAL_CACHE_MB = 128  # GDAL block cache while writing outputs, MB
 #: Every layer a prediction run may write (``<prefix><name>.tif``). A run that writes fewer of them into a
 #: folder holding all of them from an earlier run must not leave the earlier ones beside its own.
 OUTPUT_LAYERS = ("probability", "mask", "confidence", "uncertainty")
+
+
+def _open_raw(name: str, profile: dict[str, Any]) -> Any:
+    """Open a row file for writing: ZSTD level 1, or uncompressed where GDAL was built without ZSTD."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        return rasterio.open(name, "w", **profile, compress="zstd", zstd_level=1)
+    except (RasterioIOError, ValueError) as err:
+        log.debug("ZSTD row files unavailable (%s): writing them uncompressed", err)
+        return rasterio.open(name, "w", **profile, compress="none")
 
 
 @dataclass
@@ -126,12 +140,11 @@ class RasterSink:
                 "transform": self.transform,
                 "nodata": ly.nodata,
                 "tiled": tiled,
-                "compress": "deflate",
                 "BIGTIFF": "IF_SAFER",
             }
             if tiled:
                 prof.update(blockxsize=block, blockysize=block)
-            self._raw[ly.name] = self._stack.enter_context(rasterio.open(name, "w", **prof))
+            self._raw[ly.name] = self._stack.enter_context(_open_raw(name, prof))
 
     def write(self, name: str, row: int, data: np.ndarray) -> None:
         """Write finished rows ``data`` (n, width) of layer ``name`` starting at scene row ``row``."""
@@ -146,23 +159,32 @@ class RasterSink:
         """Convert the streamed files to COGs with overviews (inside the atomic temporary paths)."""
         if not self.paths:
             return
+        from concurrent.futures import ThreadPoolExecutor
+
+        import rasterio
         from rasterio.shutil import copy
 
-        for ly in self.layers:
+        def convert(ly: Layer) -> None:
             raw = self._raw[ly.name]
             raw.update_tags(**self.tags)
             raw.set_band_description(1, ly.name)
             raw_name = raw.name
             raw.close()
-            copy(
-                raw_name,
-                self._tmp[ly.name],
-                driver="COG",
-                compress="DEFLATE",
-                blocksize=self.blocksize,
-                overview_resampling="nearest" if ly.dtype == "uint8" else "average",
-                bigtiff="IF_SAFER",
-            )
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):  # GDAL options are per thread in rasterio
+                copy(
+                    raw_name,
+                    self._tmp[ly.name],
+                    driver="COG",
+                    compress="DEFLATE",
+                    blocksize=self.blocksize,
+                    overview_resampling="nearest" if ly.dtype == "uint8" else "average",
+                    bigtiff="IF_SAFER",
+                )
+
+        workers = max(1, min(len(self.layers), os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix="glacierlab-cog") as pool:
+            for done in [pool.submit(convert, ly) for ly in self.layers]:
+                done.result()  # re-raises the first conversion error
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.__exit__(*exc)  # renames temporaries into place on success, deletes them on error
