@@ -2,7 +2,7 @@
 
 Outputs are written a band of finished rows at a time into a tiled GeoTIFF and converted to a COG
 (GDAL's COG driver, overviews included) at the end, inside :func:`glacierlab.files.atomic_path`.
-The row files are compressed with ZSTD level 1 (cheap while the model runs; deflated once, in the COG)
+The row files are compressed with ZSTD level 1 (cheap while the model runs; deflated once, level 1, in the COG)
 and the layers are converted to COGs in parallel threads (GDAL releases the GIL).
 """
 
@@ -176,6 +176,7 @@ class RasterSink:
                     self._tmp[ly.name],
                     driver="COG",
                     compress="DEFLATE",
+                    level=1,  # fastest deflate: float maps barely compress at any level
                     blocksize=self.blocksize,
                     overview_resampling="nearest" if ly.dtype == "uint8" else "average",
                     bigtiff="IF_SAFER",
