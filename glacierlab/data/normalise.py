@@ -46,7 +46,7 @@ def normalise_group(array: np.ndarray, stats: GroupStats, *, axis: int = 0) -> n
     shape = [1] * array.ndim
     shape[axis] = n
     # float32 throughout (one pass per operation, in place): this runs on every window of a scene
-    out = np.subtract(array, lo.astype(np.float32).reshape(shape), dtype=np.float32)
+    out: np.ndarray = np.subtract(array, lo.astype(np.float32).reshape(shape), dtype=np.float32)
     out /= (hi - lo).astype(np.float32).reshape(shape)
     bad = ~np.isfinite(out)
     if bad.any():
