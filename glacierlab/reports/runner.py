@@ -198,6 +198,9 @@ def run_report(
                 progress_bar=False,
                 log_output=False,
                 execution_timeout=timeout,
+                # the kernel's own start-up notices (e.g. "running over TCP without encryption" for a
+                # local kernel) are not for the report's reader; its errors still reach the log
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except Exception as exc:
             if tmp.is_file() and tmp.stat().st_size:
