@@ -52,7 +52,7 @@ class GroupReader:
             stack = []
             for ds, nd in parts:
                 try:
-                    a = ds.read(window=win).astype(np.float32)
+                    a = ds.read(window=win, out_dtype=np.float32)
                 except RasterioError as exc:  # truncated or corrupt tiles surface only when read
                     raise CorruptFileError(
                         f"input group {self.name!r}: cannot read rows {row}-{row + height} of {ds.name}: "
