@@ -52,7 +52,7 @@ def _rss_mb() -> float:
 def device_info(device: str) -> float | None:
     """Print the device and return its bf16 peak in TFLOP/s (None when unknown or on CPU)."""
     import torch
-    from bench_model import BF16_PEAK_TFLOPS, matmul_rate
+    from bench_cuda import BF16_PEAK_TFLOPS, matmul_rate
 
     print(f"torch {torch.__version__}; device {device}")
     if not device.startswith("cuda"):
