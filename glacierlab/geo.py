@@ -143,3 +143,26 @@ def georeference(obj: _Geo, crs: Any, transform: Any) -> _Geo:
 def on_grid_of(obj: _Geo, like: xr.DataArray | xr.Dataset) -> _Geo:
     """``obj`` georeferenced with the CRS and transform of ``like`` (same pixel grid)."""
     return georeference(obj, like.rio.crs, rio_transform(like))
+
+
+def crs_label(crs: Any) -> str:
+    """A short human name of a CRS for labels and tables: ``"EPSG:32645"``, else the CRS's own name.
+
+    A custom CRS (e.g. OGGM's local transverse Mercator) would otherwise print as a whole WKT string.
+
+    Args:
+        crs: Anything pyproj accepts (rasterio CRS, EPSG code, WKT...), or None.
+
+    Returns:
+        ``"EPSG:<code>"`` when the CRS has one, else its name (at most 60 characters), ``"no CRS"`` for None.
+    """
+    if crs is None:
+        return "no CRS"
+    from pyproj import CRS
+
+    parsed = CRS.from_user_input(crs)
+    code = parsed.to_epsg()
+    if code is not None:
+        return f"EPSG:{code}"
+    name = parsed.name or "custom CRS"
+    return name if len(name) <= 60 else name[:57] + "..."

@@ -227,3 +227,18 @@ def test_leaflet_is_vendored_pinned_and_inlined_without_requests() -> None:
     for tag in re.findall(r"<(?:script|link|img)\b[^>]*>", page):
         assert not re.search(r"(src|href)=", tag), tag  # everything inline
     assert "url(http" not in page and "@import" not in page
+
+
+def test_map_panels_name_a_custom_crs_briefly(shared_data: Path) -> None:
+    """OGGM's local transverse Mercator once put its whole WKT under every panel (a 4000 px wide figure)."""
+    from glacierlab.data.stack import stack_region
+    from glacierlab.geo import crs_label
+    from glacierlab.reports.plot import region_overview
+
+    stack = stack_region("columbia")
+    assert stack.rio.crs.to_epsg() is None  # the case: a CRS without an EPSG code
+    assert crs_label(stack.rio.crs) == "Local transverse Mercator"
+    assert crs_label("EPSG:32645") == "EPSG:32645" and crs_label(None) == "no CRS"
+    fig = region_overview(stack, title="columbia")
+    labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
+    assert labels and all(len(label) < 60 for label in labels), labels

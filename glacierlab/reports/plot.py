@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glacierlab.geo import crs_label
 from glacierlab.vocabulary import NODATA
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def map_axes(ax: Any, crs: Any) -> None:
     from matplotlib.ticker import FuncFormatter
 
     projected = crs is not None and crs.is_projected
-    name = crs.to_string() if crs is not None else "no CRS"
+    name = crs_label(crs)
     if projected:
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))

@@ -19,6 +19,7 @@ from glacierlab.batch.markers import clear_marker, incomplete_reason, marked_out
 from glacierlab.batch.tasks import Outcome, run_tasks, status_table
 from glacierlab.errors import ConfigError, DataNotFoundError, GlacierLabError, unknown_name
 from glacierlab.files import atomic_path, inside, safe_name
+from glacierlab.geo import crs_label
 from glacierlab.reports.index import SUMMARY, write_index
 from glacierlab.vocabulary import NODATA
 
@@ -316,7 +317,7 @@ def region_summary(stack: xr.Dataset) -> pd.DataFrame:
     rows: list[tuple[str, str]] = [
         ("grid (rows x columns)", f"{stack.sizes['y']} x {stack.sizes['x']}"),
         ("pixel size (CRS units)", f"{abs(res[0]):g} x {abs(res[1]):g}"),
-        ("CRS", str(stack.rio.crs)),
+        ("CRS", crs_label(stack.rio.crs)),
     ]
     for group in ("optical", "dem"):
         if group in stack:
