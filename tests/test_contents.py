@@ -72,3 +72,15 @@ def test_outline_sets_by_date_and_their_areas(shared_data: Path) -> None:
     sw = scene_outlines("swiss_alps", "G007581E45956N", (7.55, 45.93, 7.62, 45.98))
     assert sw is not None and 0 < len(sw) < 50  # the country-wide inventory clipped to the window
     assert scene_outlines("swiss_alps", "2016") is None  # a raster reference: no vector outlines
+
+
+def test_mask_raster_outline_sets_are_listed_with_their_area(shared_data: Path) -> None:
+    """Longyearbyen's only outlines are a 1990 mask raster: the table had headers and no row."""
+    areas = outline_areas("longyearbyen")
+    assert list(areas["outlines"]) == ["1990-08-01 (mask raster)"]
+    assert areas["glaciers"].isna().all()  # a mask does not tell glaciers apart
+    assert 50 < areas.loc[0, "area_km2"] < 100  # 13.6 % of the 985 x 1332 px (20 m) frame is glacier
+    swiss = outline_areas("swiss_alps").set_index("outlines")
+    mask_row = swiss.loc["2013-01-01/2018-12-31 (mask raster)"]
+    vector_row = swiss.loc["2008-01-01/2011-12-31"]
+    assert abs(mask_row["area_km2"] / vector_row["area_km2"] - 1) < 0.1  # SGI2016 vs SGI2010, same box

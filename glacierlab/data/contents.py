@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
 
+    from glacierlab.data.schema import Source
+
 #: Workshop notebooks (``notebooks/<name>.ipynb``) and what each needs from a region.
 NOTEBOOK_NEEDS = {
     "explore_region": "nothing: any region (imagery, DEM or outlines)",
@@ -294,9 +296,17 @@ def outline_areas(
     reg = cat.region(region_id)
     box = BBox.parse(bbox or reg.bbox)
     epsg = utm_epsg((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-    rows = []
+    rows: list[dict[str, object]] = []
     for o in region_contents(region_id, cat).outlines:
-        if o.kind != "vector":
+        if o.kind != "vector":  # a glacier mask raster: its area; glaciers are not told apart in it
+            rows.append(
+                {
+                    "outlines": f"{o.label} (mask raster)",
+                    "source": o.source,
+                    "glaciers": None,
+                    "area_km2": _mask_area_km2(cat.source(o.source), box, epsg, cat),
+                }
+            )
             continue
         gdf = load_outlines(o.source, date=o.date, bbox=box, catalog=cat)
         # several analysts' outlines of one date (GLIMS analyses) are separate sets, never summed
@@ -310,4 +320,20 @@ def outline_areas(
                     "area_km2": float(part.to_crs(epsg).geometry.area.sum() / 1e6),
                 }
             )
-    return pd.DataFrame(rows, columns=["outlines", "source", "glaciers", "area_km2"])
+    table = pd.DataFrame(rows, columns=["outlines", "source", "glaciers", "area_km2"])
+    return table.astype({"glaciers": "Int64", "area_km2": float})
+
+
+def _mask_area_km2(src: Source, box: BBox, epsg: int, cat: Catalog) -> float:
+    """Glacier area (km², in UTM ``epsg``) of a mask raster source inside ``box``."""
+    import numpy as np
+    from rasterio.enums import Resampling
+
+    from glacierlab.data.stack import load_layer
+
+    da = load_layer(src, cat, box, "mask")
+    if not da.rio.crs.is_projected:
+        da = da.rio.reproject(f"EPSG:{epsg}", resampling=Resampling.nearest)
+    res_x, res_y = da.rio.resolution()
+    glacier = np.isin(np.asarray(da.values), np.asarray(src.glacier_values))
+    return float(glacier.sum() * abs(res_x * res_y) / 1e6)

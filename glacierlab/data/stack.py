@@ -106,7 +106,7 @@ def _optical(
     return opt, aux
 
 
-def _load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.DataArray:
+def load_layer(src: Source, cat: Catalog, bbox: BBox | None, role: str) -> xr.DataArray:
     """A source's first band of ``role`` as a (1, y, x) array (rasters and netCDF)."""
     band = src.band_names(role)[:1] or src.band_names()[:1]
     if src.kind == "netcdf":
@@ -121,7 +121,7 @@ def _dem(srcs: Sequence[Source], cat: Catalog, like: xr.DataArray | None, bbox: 
     layers = []
     for src in srcs:
         try:
-            layers.append(_load_layer(src, cat, bbox, "dem"))
+            layers.append(load_layer(src, cat, bbox, "dem"))
         except (GridError, NoDataError):
             continue  # this strip does not reach the window: the mosaic reports a 0 share
     if not layers:
@@ -164,7 +164,7 @@ def _reference(
         ref = rasterize_outlines(gdf, like, valid)
     else:
         ref = classes_to_reference(
-            _load_layer(src, cat, _grid_bbox(like), "mask"), like, src.glacier_values, valid
+            load_layer(src, cat, _grid_bbox(like), "mask"), like, src.glacier_values, valid
         )
     ok = ref.values != NODATA
     ref.attrs = {
@@ -237,7 +237,7 @@ def stack_region(
     if grid is None:
         rasters = [s for s in src["reference"] + src["mask"] if s.kind in ("raster", "netcdf")]
         if rasters:
-            grid = _load_layer(rasters[0], cat, bbox, "mask")
+            grid = load_layer(rasters[0], cat, bbox, "mask")
         else:  # outlines only: rasterise them on a local UTM grid over the window
             grid = blank_grid(bbox or region.bbox, OUTLINE_GRID_M)
             attrs["grid"] = f"local UTM, {OUTLINE_GRID_M:g} m (the scene holds no raster)"
