@@ -1,13 +1,13 @@
 """Benchmark the GlaViTU models: parameters, FLOPs per window, CPU speed against the same-run GEMM rate,
-the int8 CPU path, the lite model's windows/s, and CUDA when present.
+the int8 and bf16 CPU paths, the lite model's windows/s, and CUDA when present.
 
 Run (about 5-10 minutes on a 2-core CPU; other heavy jobs distort wall-clock timings, see below)::
 
     .venv/bin/python benchmarks/bench_model.py                          # everything below
     .venv/bin/python benchmarks/bench_model.py --modes packed --profile # fastest path + top ops
-    .venv/bin/python benchmarks/bench_model.py --only lite,int8         # workshop figures only
-    GLACIERLAB_SEED_DIR=../shared/data .venv/bin/python benchmarks/bench_model.py --only int8-check
-    .venv/bin/python benchmarks/bench_model.py --only int8 --qengine fbgemm    # int8 as on CPUs without AMX
+    .venv/bin/python benchmarks/bench_model.py --only lite,lowp         # workshop figures only
+    GLACIERLAB_SEED_DIR=../shared/data .venv/bin/python benchmarks/bench_model.py --only lowp-check
+    .venv/bin/python benchmarks/bench_model.py --only lowp --qengine fbgemm    # int8 as on CPUs without AMX
     .venv/bin/python benchmarks/bench_model.py --cuda-compile           # on a GPU machine
 
 Printed (nothing is asserted):
@@ -21,10 +21,11 @@ Printed (nothing is asserted):
   CPU time (CPU time is not inflated by waiting for a core, so it is the steadier figure under load);
 * ``--profile``: torch.profiler's top operators of the chosen modes;
 * ``lite``: the CPU-friendly model's windows/s at 96 and 384 px (float32 packed path, the workshop case);
-* ``int8``: int8 (``glacierlab.models.quantize``, calibrated on random windows: speed does not depend on
-  the ranges) against the packed float32 path, interleaved, for the lite and the paper model;
-* ``int8-check``: mask agreement and IoU change of the int8 map against float32 on Everest for every
-  shipped model (needs the shared data; the issue-18 targets are >= 99.5 % and <= 0.005);
+* ``lowp``: int8 (``glacierlab.models.quantize``, calibrated on random windows: speed does not depend on
+  the ranges) and bf16 (``glacierlab.models.bfloat16``) against the packed float32 path, interleaved,
+  for the lite and the paper model;
+* ``lowp-check``: mask agreement and IoU change of the int8 and bf16 maps against float32 on Everest for
+  every shipped model (needs the shared data; the issue-18 targets are >= 99.5 % and <= 0.005);
 * on CUDA: bf16 autocast + channels_last (+ torch.compile), windows/s and fraction of the bf16 peak.
 Reference (issue 18): the authors' Keras model needs ~0.95 of the same-run GEMM rate at batch 1.
 """
@@ -40,7 +41,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-SECTIONS = ("paper", "lite", "int8", "int8-check")
+SECTIONS = ("paper", "lite", "lowp", "lowp-check")
 
 def inputs(model: object, n: int, size: int, device: str = "cpu", cl: bool = True) -> dict:
     import torch
@@ -105,7 +106,8 @@ def machine() -> str:
             info = f.read()
         cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
         flags = set(next(ln for ln in info.splitlines() if ln.startswith("flags")).split())
-        isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8") if f in flags]
+        known = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+        isa = [f for f in known if f in flags]
     except (OSError, StopIteration):
         isa = []
     return (
@@ -230,21 +232,28 @@ def bench_lite(repeats: int) -> None:
         )
 
 
-def bench_int8(repeats: int) -> None:
+def bench_lowp(repeats: int) -> None:
     import torch
 
     from glacierlab.models import build_model
+    from glacierlab.models.bfloat16 import bfloat16_for_cpu, cpu_bf16_support
     from glacierlab.models.packed import pack_for_cpu
     from glacierlab.models.quantize import quantize_for_cpu
 
-    print("\n## int8 (residual U-Net in int8) vs packed float32, interleaved; calibrated on random windows")
+    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    print(
+        "\n## low precision vs packed float32, interleaved: int8 (residual U-Net in int8, calibrated on random "
+        f"windows: speed does not depend on the ranges) and bf16 ({cpu_bf16_support()[1] if bf16 else 'unsupported'})"
+    )
     for name, groups, cases in (
-        ("glavitu_lite", {"optical": 4, "dem": 2}, ((96, 8), (96, 32), (384, 4))),
+        ("glavitu_lite", {"optical": 4, "dem": 2}, ((96, 4), (96, 8), (96, 32), (384, 1), (384, 4))),
         ("glavitu", {"optical": 6, "dem": 2}, ((384, 1), (384, 4))),
     ):
         model = build_model(name, input_groups=groups).eval()
         cal = [inputs(model, 2, 96, cl=False) for _ in range(2)]
         runs = {"float32": pack_for_cpu(model), "int8": quantize_for_cpu(model, cal)}
+        if bf16:
+            runs["bf16"] = bfloat16_for_cpu(model)
         for size, n in cases:
             clock = Clock()
             x = inputs(model, n, size)
@@ -254,39 +263,45 @@ def bench_int8(repeats: int) -> None:
                 for _ in range(repeats):
                     for k, m in runs.items():
                         clock.run(k, lambda m=m, x=x: m(x), per=n)  # type: ignore[misc]
-            (fw, fmed, fc), (qw, qmed, qc) = clock.best("float32"), clock.best("int8")
-            print(
-                f"  {name:12s} {size:3d} px batch {n:2d}: float32 {1 / fw:6.1f} windows/s, int8 {1 / qw:6.1f}: "
-                f"x{fw / qw:4.2f} wall min (x{fmed / qmed:4.2f} median), x{fc / qc:4.2f} CPU time"
-            )
+            fw, fmed, fc = clock.best("float32")
+            parts = [f"float32 {1 / fw:6.1f} windows/s"]
+            for k in runs.keys() - {"float32"}:
+                qw, qmed, qc = clock.best(k)
+                ratios = f"x{fw / qw:4.2f} wall min (x{fmed / qmed:4.2f} median, x{fc / qc:4.2f} CPU)"
+                parts.append(f"{k} {1 / qw:6.1f}: {ratios}")
+            print(f"  {name:12s} {size:3d} px batch {n:2d}: " + "; ".join(parts))
 
 
-def int8_check() -> None:
+def lowp_check() -> None:
+    import torch
+
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.int8_check import int8_map_check
-    from glacierlab.inference.precision import INT8_TARGETS
+    from glacierlab.inference.precision import PRECISION_TARGETS
+    from glacierlab.inference.precision_check import precision_map_check
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import SHIPPED, shipped_checkpoint_path
 
-    print(f"\n## int8 vs float32 on the Everest map (window 96, stride 48, nodata all); targets {INT8_TARGETS}")
+    print(f"\n## low precision vs float32 on the Everest map (window 96, stride 48, nodata all); {PRECISION_TARGETS}")
     scene = stack_region("everest")
+    precisions = ("int8", "bfloat16") if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ("int8",)
     for name in SHIPPED:
         ckpt = load_checkpoint(shipped_checkpoint_path(name))
-        r = int8_map_check(ckpt, scene, window=96, stride=48, nodata="all", batch_size=8)
-        print(
-            f"  {name}: mask agreement {100 * r['agreement']:.2f} % of {r['pixels']:,} px; IoU vs RGI float32 "
-            f"{r['iou_float32']:.4f}, int8 {r['iou_int8']:.4f} (change {r['iou_change']:+.4f}); whole scene "
-            f"{r['seconds_float32']:.1f} s float32, {r['seconds_int8']:.1f} s int8; "
-            f"{'meets' if r['meets_targets'] else 'MISSES'} the targets; {r['quantization']}"
-        )
+        for p in precisions:
+            r = precision_map_check(ckpt, scene, p, window=96, stride=48, nodata="all", batch_size=8)
+            print(
+                f"  {name} {p}: mask agreement {100 * r['agreement']:.2f} % of {r['pixels']:,} px; IoU vs RGI "
+                f"float32 {r['iou_float32']:.4f}, {p} {r['iou_low']:.4f} (change {r['iou_change']:+.4f}); whole "
+                f"scene {r['seconds_float32']:.1f} s float32, {r['seconds_low']:.1f} s {p} (incl. its check); "
+                f"{'meets' if r['meets_targets'] else 'MISSES'} the targets; {r['record']}"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--only",
-        default=",".join(s for s in SECTIONS if s != "int8-check"),
-        help=f"comma list of sections {SECTIONS} (int8-check needs the shared data)",
+        default=",".join(s for s in SECTIONS if s != "lowp-check"),
+        help=f"comma list of sections {SECTIONS} (lowp-check needs the shared data)",
     )
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma list of paper CPU modes {MODES}")
@@ -326,10 +341,10 @@ def main() -> None:
             bench_paper([int(b) for b in args.batches.split(",")], args.modes.split(","), args.repeats, args.profile)
         if "lite" in sections:
             bench_lite(max(args.repeats, 5))
-        if "int8" in sections:
-            bench_int8(max(args.repeats, 5))
-        if "int8-check" in sections:
-            int8_check()
+        if "lowp" in sections:
+            bench_lowp(max(args.repeats, 5))
+        if "lowp-check" in sections:
+            lowp_check()
     print(f"\nload average after: {loadavg()}")
     if torch.cuda.is_available():
         from bench_cuda import bench_cuda

@@ -4,7 +4,7 @@ For each configuration, some residual blocks of :class:`glacierlab.models.qlayer
 (their input dequantized, their output requantized to the range observed for it) and the rest in int8;
 the up-convolutions, the skip concatenations and the quantization of the U-Net's input stay int8 in
 every configuration. Each row is a whole-scene ``precision="int8"`` map compared with the float32 map
-(:func:`glacierlab.inference.int8_check.int8_map_check`). The last row keeps every block in float32, so
+(:func:`glacierlab.inference.precision_check.precision_map_check`). The last row keeps every block in float32, so
 what it still loses comes from the int8 hand-offs alone: it bounds what any choice of int8 blocks can
 reach with this model. Nothing is asserted.
 
@@ -73,7 +73,7 @@ def main() -> None:
     os.environ.setdefault("GLACIERLAB_SEED_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     import glacierlab.models.quantize as quantize
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.int8_check import int8_map_check
+    from glacierlab.inference.precision_check import precision_map_check
     from glacierlab.models import load_checkpoint
     from glacierlab.reports.evaluate import model_inputs
     from glacierlab.weights import shipped_checkpoint_path
@@ -91,7 +91,7 @@ def main() -> None:
     try:
         for keep in configs:
             quantize.QResUNet = hybrid_class(set(keep), original)  # type: ignore[misc]
-            r = int8_map_check(ckpt, inputs, reference=ref)
+            r = precision_map_check(ckpt, inputs, "int8", reference=ref)
             name = "none (the int8 path)" if not keep else ("all" if keep == enc + dec else ", ".join(keep))
             print(f"{name:<48} {100 * r['agreement']:8.2f}% {r['iou_change']:+10.4f}")
     finally:

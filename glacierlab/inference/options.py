@@ -61,10 +61,12 @@ class PredictOptions:
         location: Location input of location-encoded models: None (no encoding), ``"coordinates"``
             (coordinate encoding, per window centre), a region code such as ``"HMA"`` or
             ``"unknown"`` (region encoding), or a vector of numbers.
-        precision: ``"auto"`` (bfloat16 autocast on CUDA, float32 on CPU), ``"float32"``, ``"bfloat16"``
-            or ``"int8"`` (CPU, GlaViTU: the residual U-Net in int8, calibrated on windows of the scene;
-            faster, not identical to float32; the outputs record it, see
-            :mod:`glacierlab.inference.precision`).
+        precision: ``"auto"`` (bfloat16 autocast on CUDA, float32 on CPU), ``"float32"`` (exact),
+            ``"bfloat16"`` (CUDA: autocast; CPU: oneDNN bf16 convolutions, about 2x faster with AMX or
+            AVX512-BF16) or ``"int8"`` (CPU, GlaViTU: the residual U-Net in int8, calibrated on windows
+            of the scene). Low precision is faster, not identical to float32: on CPU each run is checked
+            against float32 on sampled windows and the outputs record it, see
+            :mod:`glacierlab.inference.precision`.
         fill_missing: Where missing values become 0 (see :data:`FILL_MODES`); the authors' path uses
             ``"before_scaling"``.
     """

@@ -198,11 +198,11 @@ class _Job:
             "confidence": self.calibrator.method if self.calibrator else o.confidence,
             "precision": precision,
         }
-        if precision == "int8":  # calibrated on this scene's windows; never silent: tags + attrs say so
-            from glacierlab.inference.precision import int8_for_scene
+        if precision == "int8" or (precision == "bfloat16" and self.device == "cpu" and not mc and not compile_model):
+            from glacierlab.inference.precision import cpu_copy_for_scene  # checked; tags + attrs say so
 
-            model, quant = int8_for_scene(model, self.readers, self.stats, o, self.fixed_loc)
-            tags["quantization"] = json.dumps(quant)
+            model, record = cpu_copy_for_scene(model, precision, self.readers, self.stats, o, self.fixed_loc)
+            tags["precision_check"] = json.dumps(record)
         runner = Runner(model, self.device, o.tta, mc, compile_model, o.precision)
         if mc:
             set_mc_dropout(self.ckpt.model, True)
@@ -256,7 +256,7 @@ class _Job:
             t["write"] += time.perf_counter() - t0
         ds = _as_dataset(sink, self.h, self.w)
         ds.attrs.update({"options": json.dumps(o.to_dict()), **summary})
-        ds.attrs.update({k: tags[k] for k in ("precision", "quantization") if k in tags})
+        ds.attrs.update({k: tags[k] for k in ("precision", "precision_check") if k in tags})
         ds.attrs["seconds"] = json.dumps({k: round(v, 3) for k, v in t.items()})
         return ds
 

@@ -76,16 +76,24 @@ def windows_from_readers(
 def located_windows(
     readers: list[GroupReader], stats: Mapping[str, Any], opts: PredictOptions, count: int, batch_size: int
 ) -> list[tuple[dict[str, torch.Tensor], list[tuple[float, float]]]]:
-    """Sampled batches with their windows' centres (scene pixel (row, col)), for location-encoded models."""
+    """Sampled batches with their windows' centres (scene pixel (row, col)), for location-encoded models.
+
+    Up to ``4 * count`` candidate windows evenly spaced over the grid are read in a spread-out order
+    (every fourth candidate first, then those between) until ``count`` of them have valid pixels, so a
+    scene without gaps costs ``count`` window reads.
+    """
     import torch
 
     ref = readers[0]
     grid = make_grid(ref.height, ref.width, opts.window, opts.stride, opts.tiling)
     wins = [w for row in grid.rows for w in row]
-    order = np.unique(np.linspace(0, len(wins) - 1, num=min(len(wins), 4 * count)).round().astype(int))
+    candidates = np.unique(np.linspace(0, len(wins) - 1, num=min(len(wins), 4 * count)).round().astype(int))
+    order = [int(k) for k in np.concatenate([candidates[s::4] for s in range(4)])]
     kept: dict[str, list[np.ndarray]] = {r.name: [] for r in readers}
     centres: list[tuple[float, float]] = []
     for k in order:
+        if len(centres) >= count:
+            break
         wb = read_windows(readers, stats, opts, grid, [wins[k]])
         if wb.keep:
             for g, a in wb.arrays.items():

@@ -13,8 +13,22 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from glacierlab.errors import ConfigError
 from glacierlab.models.layers import ConvBNAct, UpConv
 from glacierlab.models.vit import PUPDecoder
+
+
+def require_float32(model: nn.Module, who: str) -> None:
+    """Raise :class:`~glacierlab.errors.ConfigError` unless every parameter of ``model`` is float32.
+
+    ``who`` names the inference copy being made (``pack_for_cpu`` ...) in the message.
+    """
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes - {torch.float32}:
+        raise ConfigError(
+            f"{who} needs a float32 model, got parameters of {sorted(map(str, dtypes))}; start from the "
+            "checkpoint's float32 model."
+        )
 
 
 def _scale_shift(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:

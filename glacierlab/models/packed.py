@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from glacierlab.errors import ConfigError
-from glacierlab.models.fuse import fuse_for_inference
+from glacierlab.models.fuse import fuse_for_inference, require_float32
 from glacierlab.models.layers import ConvBNAct, FusionBlock, ResBlock, UpConv, _subpixel_kernel
 
 _CL = torch.channels_last
@@ -54,9 +54,11 @@ class PackedConv(nn.Module):
     Args:
         conv: The float32 convolution to copy (zero padding given as numbers).
         slope: LeakyReLU slope applied in the epilogue, or None for a linear convolution.
+        dtype: What it computes in: ``torch.float32`` or ``torch.bfloat16`` (inputs are cast to it;
+            oneDNN accumulates in float32 either way).
     """
 
-    def __init__(self, conv: nn.Conv2d, slope: float | None = None) -> None:
+    def __init__(self, conv: nn.Conv2d, slope: float | None = None, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ConfigError(
@@ -70,11 +72,12 @@ class PackedConv(nn.Module):
         self.dilation = [int(d) for d in conv.dilation]
         self.groups = conv.groups
         self.attr, self.scalars = ("none", []) if slope is None else ("leaky_relu", [float(slope)])
-        w = conv.weight.detach().float().contiguous()
+        self.dtype = dtype
+        w = conv.weight.detach().to(dtype).contiguous()
         self.packed_weight = torch.ops.mkldnn._reorder_convolution_weight(
             w, self.padding, self.stride, self.dilation, self.groups
         )
-        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().float().clone())
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().to(dtype).clone())
 
     def _args(self) -> tuple[list[int], list[int], list[int], int]:
         return self.padding, self.stride, self.dilation, self.groups
@@ -82,7 +85,7 @@ class PackedConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Convolve (N, C_in, H, W) -> (N, C_out, H', W'), channels-last, activation applied."""
         return torch.ops.mkldnn._convolution_pointwise(
-            x.contiguous(memory_format=_CL),
+            x.to(self.dtype).contiguous(memory_format=_CL),
             self.packed_weight,
             self.bias,
             *self._args(),
@@ -97,7 +100,7 @@ class PackedConv(nn.Module):
             raise ConfigError("accumulate() is only defined for linear convolutions (no activation).")
         return torch.ops.mkldnn._convolution_pointwise_.binary(
             into,
-            x.contiguous(memory_format=_CL),
+            x.to(self.dtype).contiguous(memory_format=_CL),
             self.packed_weight,
             self.bias,
             *self._args(),
@@ -114,27 +117,28 @@ class PackedConv(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={tuple(self.stride)}, padding={tuple(self.padding)}, epilogue={self.attr}"
             + (f"({self.scalars[0]})" if self.scalars else "")
+            + ("" if self.dtype == torch.float32 else f", {str(self.dtype).removeprefix('torch.')}")
         )
 
 
 class PackedUpConv(nn.Module):
     """Folded :class:`~glacierlab.models.layers.UpConv` as one prepacked stride-2 transposed 3x3 conv."""
 
-    def __init__(self, up: UpConv) -> None:
+    def __init__(self, up: UpConv, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         conv = up.conv
-        kernel = _subpixel_kernel(conv.weight.detach().float()).contiguous()  # (C_in, C_out, 3, 3)
-        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        kernel = _subpixel_kernel(conv.weight.detach().float()).to(dtype).contiguous()  # (C_in, C_out, 3, 3)
+        self.in_channels, self.out_channels, self.dtype = conv.in_channels, conv.out_channels, dtype
         self.packed_weight = torch.ops.mkldnn._reorder_convolution_transpose_weight(
             kernel, [1, 1], [1, 1], [2, 2], [1, 1], 1
         )
         bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
-        self.register_buffer("bias", bias.detach().float().clone())
+        self.register_buffer("bias", bias.detach().to(dtype).clone())
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample x2: (N, C_in, H, W) -> (N, C_out, 2H, 2W), channels-last."""
         return torch.ops.mkldnn._convolution_transpose_pointwise(
-            x.contiguous(memory_format=_CL),
+            x.to(self.dtype).contiguous(memory_format=_CL),
             self.packed_weight,
             self.bias,
             [1, 1],
@@ -155,10 +159,10 @@ class PackedUpConv(nn.Module):
 class PackedResBlock(nn.Module):
     """Residual unit whose 1x1 projection accumulates into the double-conv output in place."""
 
-    def __init__(self, block: ResBlock) -> None:
+    def __init__(self, block: ResBlock, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.main = block.main
-        self.proj = PackedConv(block.proj)
+        self.proj = PackedConv(block.proj, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """``main(x) + proj(x)`` with the sum done inside the projection's convolution."""
@@ -180,15 +184,30 @@ class PackedFusion(nn.Module):
             y = branch(inputs[name])
             if self.gates is None:
                 out = y if out is None else out.add_(y)
-            elif out is None:
-                out = y.mul_(self.gates[name].gate(y))  # type: ignore[operator]
-            else:
-                out.addcmul_(y, self.gates[name].gate(y))  # type: ignore[operator]
+            else:  # mul_ then add_: a broadcast addcmul_ is 4x slower in bf16 (torch 2.13 CPU)
+                y = y.mul_(self.gates[name].gate(y))  # type: ignore[operator]
+                out = y if out is None else out.add_(y)
         assert out is not None  # noqa: S101 - a fusion block has at least one branch
         return out
 
 
-def _pack_children(module: nn.Module) -> None:
+def bf16_exact(conv: nn.Conv2d) -> bool:
+    """Whether oneDNN computes this convolution correctly in bf16 on CPU (torch 2.13).
+
+    It does not for a kernel equal to a stride of 8 or more on fewer than 32 input channels (a ViT patch
+    embedding on the fused maps of ``glavitu_lite``): the outputs differ from float32 by more than their
+    own size. Such convolutions stay float32 in bf16 copies and under CPU autocast
+    (:meth:`glacierlab.models.vit.ViTEncoder.embed`).
+    """
+    k, s = tuple(conv.kernel_size), tuple(conv.stride)
+    return not (k == s and min(s) >= 8 and conv.in_channels < 32)
+
+
+#: The model's class-logit convolutions: kept float32 in bf16 copies (cheap; they set the 0.5 decision).
+_FLOAT_HEADS = frozenset({"head", "aux_head"})
+
+
+def _pack_children(module: nn.Module, dtype: torch.dtype, keep_float: frozenset[str] = frozenset()) -> None:
     for name, child in list(module._modules.items()):
         new: nn.Module
         if child is None:
@@ -198,34 +217,39 @@ def _pack_children(module: nn.Module) -> None:
             slope = float(act.negative_slope) if isinstance(act, nn.LeakyReLU) else None
             if not isinstance(child.bn, nn.Identity) or (slope is None and not isinstance(act, nn.Identity)):
                 raise ConfigError(f"cannot pack {child!r}: BatchNorm must be folded, activation LeakyReLU.")
-            new = PackedConv(child.conv, slope)
+            new = PackedConv(child.conv, slope, dtype if bf16_exact(child.conv) else torch.float32)
         elif isinstance(child, ResBlock):
-            _pack_children(child.main)
-            new = PackedResBlock(child)
+            _pack_children(child.main, dtype)
+            new = PackedResBlock(child, dtype)
         elif isinstance(child, UpConv):
             if not isinstance(child.bn, nn.Identity):
                 raise ConfigError("cannot pack an UpConv whose BatchNorm is not folded.")
-            new = PackedUpConv(child)
+            new = PackedUpConv(child, dtype)
         elif isinstance(child, FusionBlock):
-            _pack_children(child)
+            _pack_children(child, dtype)
             new = PackedFusion(child)
         elif type(child) is nn.Conv2d:
-            new = PackedConv(child)
+            exact = bf16_exact(child) and name not in keep_float
+            new = PackedConv(child, dtype=dtype if exact else torch.float32)
         else:
-            _pack_children(child)
+            _pack_children(child, dtype)
             continue
         module._modules[name] = new
 
 
-def pack_for_cpu(model: nn.Module) -> nn.Module:
+def pack_for_cpu(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
     """Inference-only CPU copy of a glacierlab model with prepacked, fused oneDNN convolutions.
 
     Args:
         model: A float32 glacierlab model (left unchanged).
+        dtype: ``torch.float32`` (exact) or ``torch.bfloat16``: the convolutions then take and return bf16
+            maps, except the class heads and those :func:`bf16_exact` rules out. Run a bf16 copy under
+            ``torch.autocast("cpu", torch.bfloat16)`` (:func:`glacierlab.models.bfloat16.bfloat16_for_cpu`
+            does) so that the other layers follow.
 
     Returns:
         The packed copy in eval mode; call it like the model with channels-last (or any) inputs.
-        Outputs equal the model's to float32 rounding.
+        float32 outputs equal the model's to float32 rounding.
 
     Raises:
         ConfigError: torch was built without the oneDNN operators (use
@@ -236,9 +260,11 @@ def pack_for_cpu(model: nn.Module) -> nn.Module:
             "this torch build lacks the oneDNN fused convolutions (torch.ops.mkldnn); use "
             "glacierlab.models.fuse.fuse_for_inference(model) instead."
         )
-    dtypes = {p.dtype for p in model.parameters()}
-    if dtypes - {torch.float32}:
-        raise ConfigError(f"pack_for_cpu needs a float32 model, got parameters of {sorted(map(str, dtypes))}.")
+    require_float32(model, "pack_for_cpu")
     packed = fuse_for_inference(model, channels_last=True)
-    _pack_children(packed)
+    _pack_children(packed, dtype, _FLOAT_HEADS)
+    if dtype != torch.float32:  # dense layers (ViT, SE gates) hold their weights in dtype: no cast per call
+        for m in packed.modules():
+            if isinstance(m, nn.Linear):
+                m.to(dtype)
     return packed.eval()

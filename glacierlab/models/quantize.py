@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.ao.quantization.observer import HistogramObserver
 
 from glacierlab.errors import ConfigError, InputError
-from glacierlab.models.fuse import fuse_for_inference
+from glacierlab.models.fuse import fuse_for_inference, require_float32
 from glacierlab.models.glavitu import GlaViTU
 from glacierlab.models.packed import pack_for_cpu
 from glacierlab.models.qlayers import QParams, QResUNet, quantization_points
@@ -116,9 +116,7 @@ def quantize_for_cpu(
             f"(this machine supports {supported or 'none of them'}); set "
             "torch.backends.quantized.engine = 'x86' on x86 CPUs, or use float32."
         )
-    dtypes = {p.dtype for p in model.parameters()}
-    if dtypes - {torch.float32}:
-        raise ConfigError(f"quantize_for_cpu needs a float32 model, got {sorted(map(str, dtypes))}.")
+    require_float32(model, "quantize_for_cpu")
     folded = fuse_for_inference(model, channels_last=True)
     assert isinstance(folded, GlaViTU)  # noqa: S101 - fuse_for_inference returns a copy of the same class
     if reduce_range is None:

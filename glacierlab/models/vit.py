@@ -126,9 +126,22 @@ class ViTEncoder(nn.Module):
         pos = F.interpolate(pos, size=(h, w), mode="bicubic", align_corners=False)
         return pos.reshape(-1, h * w).T
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The patch embedding, (N, C, H, W) -> (N, dim, H/p, W/p).
+
+        Under CPU bf16 autocast it runs in float32: torch 2.13's oneDNN computes bf16 convolutions whose
+        kernel equals a stride of 8 or more on fewer than 32 input channels wrongly (outputs off by more
+        than their own size; ``tests/models/test_low_precision.py``). The layer is cheap: one
+        multiply-add per input value and output channel.
+        """
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return self.patch_embedding(x.float())
+        return self.patch_embedding(x)
+
     def forward(self, x: Tensor) -> Tensor:
         """Encode a map (N, C, H, W) into a token map (N, dim, H/p, W/p)."""
-        x = self.patch_embedding(x)
+        x = self.embed(x)
         n, d, h, w = x.shape
         tokens = x.flatten(2).transpose(1, 2) + self.positions(h, w)
         for block in self.blocks:

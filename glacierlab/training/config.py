@@ -40,9 +40,10 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
         amp: bf16 autocast on CUDA (ignored on CPU).
         cpu_bf16: bf16 autocast and channels-last memory on CPU (about 2x faster where the CPU has
-            AMX / AVX512-BF16; losses differ slightly from float32 runs). Off by default. Refused when
-            bf16 does not reproduce the float32 forward pass (torch 2.13's CPU bf16 convolutions are
-            wrong for < 32 input channels with large strides, e.g. ``glavitu_lite``'s patch embedding).
+            AMX / AVX512-BF16; losses differ slightly from float32 runs). Off by default. The ViT patch
+            embedding runs in float32 under it (torch 2.13's CPU bf16 convolutions are wrong for < 32
+            input channels with kernel = stride >= 8); refused when bf16 still does not reproduce the
+            float32 forward pass.
         num_workers: DataLoader worker processes.
         num_threads: Torch intra-op CPU threads during the run (None: torch's default); restored after.
         out_dir: Output folder.

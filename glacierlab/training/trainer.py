@@ -153,8 +153,9 @@ def _check_cpu_bf16(model: torch.nn.Module, sample: Mapping[str, Any], device: t
 
     torch 2.13 (CPU, oneDNN) computes bf16 convolutions with fewer than 32 input channels and a
     kernel = stride of 8 or more (a 16 px ViT patch embedding on 16 fused channels, as in
-    ``glavitu_lite``) wrongly: the outputs differ from float32 by more than their own size. A model
-    trained that way learns the wrong function and fails in float32 inference.
+    ``glavitu_lite``) wrongly: the outputs differ from float32 by more than their own size. The ViT runs
+    that layer in float32 under CPU autocast (:meth:`glacierlab.models.vit.ViTEncoder.embed`); this
+    guard refuses any other such layer, since a model trained on a wrong function fails in float32.
     """
     batch = {k: torch.as_tensor(np.asarray(v))[None].to(device) for k, v in sample["inputs"].items()}
     loc = sample.get("location")
@@ -170,8 +171,8 @@ def _check_cpu_bf16(model: torch.nn.Module, sample: Mapping[str, Any], device: t
     if not rel < 0.05:
         raise ConfigError(
             f"CPU bf16 autocast changes this model's output by {100 * rel:.0f} % of its size (torch "
-            f"{torch.__version__}: bf16 convolutions with < 32 input channels and large strides are wrong "
-            "on CPU); train it in float32 (cpu_bf16=False) or with >= 32 fusion filters."
+            f"{torch.__version__}'s CPU bf16 convolutions are wrong for some layer shapes, e.g. < 32 input "
+            "channels with kernel = stride >= 8); train it in float32 (cpu_bf16=False)."
         )
 
 
