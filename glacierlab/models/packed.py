@@ -184,9 +184,12 @@ class PackedFusion(nn.Module):
             y = branch(inputs[name])
             if self.gates is None:
                 out = y if out is None else out.add_(y)
+            elif out is None:
+                out = y.mul_(self.gates[name].gate(y))  # type: ignore[operator]
+            elif out.dtype == torch.float32:
+                out.addcmul_(y, self.gates[name].gate(y))  # type: ignore[operator]
             else:  # mul_ then add_: a broadcast addcmul_ is 4x slower in bf16 (torch 2.13 CPU)
-                y = y.mul_(self.gates[name].gate(y))  # type: ignore[operator]
-                out = y if out is None else out.add_(y)
+                out.add_(y.mul_(self.gates[name].gate(y)))  # type: ignore[operator]
         assert out is not None  # noqa: S101 - a fusion block has at least one branch
         return out
 
