@@ -60,6 +60,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         f"no data: {a['pixels_nodata_input']} without valid input, {a['pixels_nodata_model']} where the model "
         f"returned NaN, {a['pixels_sentinel']} with nodata sentinel values"
     )
+    if "precision_check" in a:  # int8 / bf16 on CPU: how close to float32 it came on sampled windows
+        check = json.loads(a["precision_check"])
+        print(
+            f"precision: {a['precision']}; {100 * check.get('window_agreement', float('nan')):.2f} % of the pixels "
+            f"of {check.get('check_windows', 0)} sampled windows as in float32 (--precision float32 is exact)"
+        )
     return 0
 
 
