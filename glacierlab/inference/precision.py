@@ -51,7 +51,8 @@ def cpu_copy_for_scene(
 ) -> tuple[Any, dict[str, Any]]:
     """The ``precision`` ("int8" or "bfloat16") CPU copy of ``model`` and what it is (for the outputs).
 
-    int8 calibrates on every batch of 8 sampled windows but each third one, which is held out; bf16 needs
+    int8 calibrates on every batch of 8 sampled windows but each third one, which is held out (on a scene
+    of fewer than 24 windows: the last batch, or the one batch itself, ``check_in_sample``); bf16 needs
     no calibration and checks :data:`CHECK_WINDOWS` windows, or a sixteenth of a smaller scene's windows
     (at least 4), so that the check (float32 runs of its own) stays a small part of the work. The copy's
     pixel agreement with float32 on the held-out windows is recorded (``window_agreement``) and a
@@ -74,9 +75,10 @@ def cpu_copy_for_scene(
         from glacierlab.models.quantize import quantize_for_cpu
 
         batches = _sampled(readers, stats, opts, fixed_loc, INT8_CALIBRATION_WINDOWS + CHECK_WINDOWS)
-        held_out = batches[2::3]
-        copy = quantize_for_cpu(model, [b for i, b in enumerate(batches) if i % 3 != 2] or batches)
+        held_out = batches[2::3] or batches[-1:]  # a small scene: its last batch, or in-sample with one
+        copy = quantize_for_cpu(model, [b for b in batches if all(b is not h for h in held_out)] or batches)
         info = dict(getattr(copy, "quantization", {}))
+        info["check_in_sample"] = len(batches) == 1
     elif precision == "bfloat16":
         from glacierlab.models.bfloat16 import bfloat16_for_cpu, cpu_bf16_support
 
