@@ -106,18 +106,21 @@ class ModelRunner(WidgetBase):
         self.options: PredictOptions | None = None
         self.window = w.BoundedIntText(description="Window px", value=window or 384, min=8, max=4096, step=8)
         self.stride = w.BoundedIntText(description="Stride px", value=stride or 192, min=1, max=4096)
-        self.tta = w.Checkbox(description="Test-time augmentation (8x slower)", value=False)
+        self.tta = w.Checkbox(
+            description="Test-time augmentation (8x slower)", value=False, layout=w.Layout(width="max-content")
+        )
         self.precision = w.Dropdown(
             description="Precision",
             options=[
-                ("auto (bf16 on GPU, float32 on CPU)", "auto"),
+                ("auto", "auto"),
                 ("float32 (exact)", "float32"),
-                ("bfloat16 (about 2x faster on CPUs with AMX / AVX512-BF16)", "bfloat16"),
+                ("bfloat16 (fast)", "bfloat16"),
                 ("int8 (CPU)", "int8"),
             ],
             value="auto",
-            tooltip="Lower precision is faster and differs from float32 on a few pixels near the 0.5 decision; "
-            "each run is checked against float32 on sampled windows and says so",
+            tooltip="auto: bf16 on a GPU, float32 on CPU. bfloat16 is about 2x faster on CPUs with AMX or "
+            "AVX512-BF16 (slower elsewhere); lower precision differs from float32 on a few pixels near the 0.5 "
+            "decision, and each run is checked against float32 on sampled windows and says so",
         )
         self.mc_samples = w.IntSlider(
             description="MC dropout",
