@@ -1,13 +1,17 @@
-"""bf16 CPU inference copy: the prepacked oneDNN convolutions in bfloat16, everything else under autocast.
+"""bf16 CPU inference copy: the prepacked oneDNN convolutions in bfloat16, the rest under autocast.
 
 On CPUs with AMX or AVX512-BF16 (Intel Xeon since Cooper Lake / Sapphire Rapids, recent AMD EPYC)
 oneDNN's bf16 convolutions are about twice as fast as float32 (``benchmarks/bench_model.py --only
 lowp``). The copy made by :func:`bfloat16_for_cpu` is :func:`~glacierlab.models.packed.pack_for_cpu`
-with bf16 weights and maps, except three kinds of layer that stay float32: the class heads (they set the
-0.5 decision), the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.models.packed.bf16_exact`)
-and, through autocast's own rules, LayerNorm, softmax and the losses. Its masks differ from float32 on
-a few pixels per thousand, those whose glacier probability is within about 0.01 of 0.5; ``predict_scene``
-checks every bf16 CPU run on held-out windows (:mod:`glacierlab.inference.precision`).
+with bf16 weights and maps, except what stays float32:
+
+* the class heads (they set the 0.5 decision);
+* the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.models.packed.bf16_exact`);
+* the ViT encoder (:class:`Float32Island`: on its few hundred tokens, casts cost more than bf16 saves).
+
+Its masks differ from float32 on a few pixels per thousand, those whose glacier probability is within
+about 0.01 of 0.5; ``predict_scene`` checks every bf16 CPU run on held-out windows
+(:mod:`glacierlab.inference.precision`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,23 @@ def cpu_bf16_support() -> tuple[bool, str]:
     return False, "no native bf16 instructions (AVX512-BF16 or AMX): oneDNN emulates bf16, slower than float32"
 
 
+class Float32Island(nn.Module):
+    """Runs the wrapped module in float32 with autocast off (the ViT encoder of a bf16 copy).
+
+    The transformer works on a few dozen to a few hundred tokens: under autocast its many small ops
+    would mostly cast (LayerNorm in float32, dense layers in bf16), costing more than bf16 saves there.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``module(x)`` in float32; (N, C, H, W) in, float32 out."""
+        with torch.autocast("cpu", enabled=False):
+            return self.module(x.float()).float()
+
+
 class BFloat16CPU(nn.Module):
     """Wraps a bf16-packed copy: casts the inputs, runs it under CPU bf16 autocast, returns float32 logits.
 
@@ -44,7 +65,7 @@ class BFloat16CPU(nn.Module):
         precision: ``"bfloat16"`` (what :class:`glacierlab.inference.runner.Runner` reads).
         input_groups: The wrapped model's input groups (group name -> channels).
         record: How it was made: ``kernels`` (the CPU's bf16 instructions), ``packed`` (oneDNN prepacked
-            weights) and ``float32_convolutions`` (names of the convolutions kept in float32).
+            weights) and ``float32_parts`` (names of the modules kept in float32).
     """
 
     precision = "bfloat16"
@@ -90,13 +111,22 @@ def bfloat16_for_cpu(model: nn.Module) -> BFloat16CPU:
     if groups is None:
         raise ConfigError(f"bfloat16_for_cpu needs a glacierlab model with input_groups, got {type(model).__name__}.")
     copy: Any = pack_for_cpu(model, torch.bfloat16) if packing_available() else fuse_for_inference(model)
+    if isinstance(getattr(copy, "vit", None), nn.Module):
+        copy.vit = Float32Island(copy.vit)
+    for name, m in copy.named_modules():  # other dense layers (SE gates) hold bf16 weights: no cast per call
+        if isinstance(m, nn.Linear) and not name.startswith("vit."):
+            m.to(torch.bfloat16)
     out = BFloat16CPU(copy, groups).eval()
     kernels = cpu_bf16_support()[1]
+    islands = [n for n, m in copy.named_modules() if isinstance(m, Float32Island)]
     out.record = {
         "kernels": kernels,
         "packed": packing_available(),
-        "float32_convolutions": [
-            n for n, m in copy.named_modules() if isinstance(m, PackedConv) and m.dtype == torch.float32
+        "float32_parts": islands
+        + [
+            n
+            for n, m in copy.named_modules()
+            if isinstance(m, PackedConv) and m.dtype == torch.float32 and not n.startswith(tuple(islands))
         ],
     }
     return out

@@ -266,8 +266,4 @@ def pack_for_cpu(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Mod
     require_float32(model, "pack_for_cpu")
     packed = fuse_for_inference(model, channels_last=True)
     _pack_children(packed, dtype, _FLOAT_HEADS)
-    if dtype != torch.float32:  # dense layers (ViT, SE gates) hold their weights in dtype: no cast per call
-        for m in packed.modules():
-            if isinstance(m, nn.Linear):
-                m.to(dtype)
     return packed.eval()
