@@ -9,6 +9,8 @@ with bf16 weights and maps, except what stays float32:
 * the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.models.packed.bf16_exact`);
 * the ViT encoder (:class:`Float32Island`: on its few hundred tokens, casts cost more than bf16 saves).
 
+The deep-supervision head, a training aid, is skipped (``aux_logits`` is None).
+
 Its masks differ from float32 on a few pixels per thousand, those whose glacier probability is within
 about 0.01 of 0.5; ``predict_scene`` checks every bf16 CPU run on held-out windows
 (:mod:`glacierlab.inference.precision`).
@@ -56,6 +58,14 @@ class Float32Island(nn.Module):
         """``module(x)`` in float32; (N, C, H, W) in, float32 out."""
         with torch.autocast("cpu", enabled=False):
             return self.module(x.float()).float()
+
+
+class _NoAuxiliary(nn.Module):
+    """Stands in for the deep-supervision head, a training aid that inference never reads."""
+
+    def forward(self, x: Tensor) -> None:
+        """Nothing: ``aux_logits`` is None."""
+        return None
 
 
 class BFloat16CPU(nn.Module):
@@ -113,6 +123,8 @@ def bfloat16_for_cpu(model: nn.Module) -> BFloat16CPU:
     copy: Any = pack_for_cpu(model, torch.bfloat16) if packing_available() else fuse_for_inference(model)
     if isinstance(getattr(copy, "vit", None), nn.Module):
         copy.vit = Float32Island(copy.vit)
+    if isinstance(getattr(copy, "aux_head", None), nn.Module):
+        copy.aux_head = _NoAuxiliary()
     for name, m in copy.named_modules():  # other dense layers (SE gates) hold bf16 weights: no cast per call
         if isinstance(m, nn.Linear) and not name.startswith("vit."):
             m.to(torch.bfloat16)

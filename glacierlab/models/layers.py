@@ -114,7 +114,7 @@ class SEGate(nn.Module):
 
     def gate(self, x: Tensor) -> Tensor:
         """Per-channel gate values in (0, 1) for (N, C, H, W), shaped (N, C, 1, 1)."""
-        s = x.mean(dim=(2, 3))
+        s = x.mean(dim=(2, 3), dtype=torch.promote_types(x.dtype, torch.float32))  # bf16 maps: no float copy
         s = torch.sigmoid(self.fc2(F.leaky_relu(self.fc1(s), self.slope)))
         return s[:, :, None, None]
 
