@@ -89,6 +89,7 @@ class ModelRunner(WidgetBase):
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         from glacierlab.inference.compat import choose_checkpoint, workshop_checkpoints
+        from glacierlab.models.bfloat16 import cpu_bf16_support
 
         try:  # the box shows the file the next Run uses: "" resolves to the trained or the shipped model
             shown = str(checkpoint) if checkpoint else str(choose_checkpoint(""))
@@ -114,7 +115,7 @@ class ModelRunner(WidgetBase):
             options=[
                 ("auto", "auto"),
                 ("float32 (exact)", "float32"),
-                ("bfloat16 (fast)", "bfloat16"),
+                ("bfloat16 (fast)" if cpu_bf16_support()[0] else "bfloat16 (GPU; slow on this CPU)", "bfloat16"),
                 ("int8 (CPU)", "int8"),
             ],
             value="auto",

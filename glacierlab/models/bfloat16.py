@@ -33,14 +33,17 @@ def cpu_bf16_support() -> tuple[bool, str]:
 
     Returns:
         ``(native, description)``: native is True with AMX tiles or AVX512-BF16; without them oneDNN
-        emulates bf16 (correct, but slower than float32).
+        emulates bf16 (correct, but about 4x slower than float32).
     """
     cpu = torch.cpu
     if cpu._is_amx_tile_supported():
         return True, "AMX bf16 tiles"
     if cpu._is_avx512_bf16_supported():
         return True, "AVX512-BF16"
-    return False, "no native bf16 instructions (AVX512-BF16 or AMX): oneDNN emulates bf16, slower than float32"
+    return False, (
+        "no native bf16 instructions (AVX512-BF16 or AMX): oneDNN emulates bf16, about 4x slower than float32 "
+        "(benchmarks/bench_model.py --only lowp --onednn-isa AVX512_CORE_VNNI)"
+    )
 
 
 class Float32Island(nn.Module):

@@ -159,6 +159,22 @@ def test_predict_with_a_low_precision_copy_tags_its_outputs(
     assert ("int8_parts" in record) == (precision == "int8") and ("kernels" in record) == (precision == "bfloat16")
 
 
+@needs_bf16
+def test_bf16_on_a_cpu_without_bf16_instructions_warns_that_it_is_slower(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glacierlab.models.bfloat16 as bf16
+    from glacierlab.inference.predict import predict_scene
+    from glacierlab.models import load_checkpoint
+
+    slow = (False, "no native bf16 instructions (AVX512-BF16 or AMX): about 4x slower than float32")
+    monkeypatch.setattr(bf16, "cpu_bf16_support", lambda: slow)
+    ckpt = load_checkpoint(tiny_checkpoint)
+    kw = {"window": 32, "stride": 16, "device": "cpu", "progress": False, "check": False}
+    with pytest.warns(GlacierLabWarning, match="4x slower than float32.*precision='float32'"):
+        predict_scene(ckpt, _scene(ckpt, 64, 64), precision="bfloat16", **kw)
+
+
 def test_predict_with_the_int8_model_tags_its_outputs(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """Never silent: the written COGs say whether the map came from int8 or float32."""
     import rasterio
