@@ -119,8 +119,7 @@ def machine() -> str:
 
 def loadavg() -> str:
     try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -161,8 +162,7 @@ def child(args: argparse.Namespace) -> None:
 
 def _loadavg() -> str:
     try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
 

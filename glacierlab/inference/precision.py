@@ -75,8 +75,11 @@ def cpu_copy_for_scene(
         from glacierlab.models.quantize import quantize_for_cpu
 
         batches = _sampled(readers, stats, opts, fixed_loc, INT8_CALIBRATION_WINDOWS + CHECK_WINDOWS)
-        held_out = batches[2::3] or batches[-1:]  # a small scene: its last batch, or in-sample with one
-        copy = quantize_for_cpu(model, [b for b in batches if all(b is not h for h in held_out)] or batches)
+        if len(batches) >= 3:
+            held_out, calibration = batches[2::3], [b for i, b in enumerate(batches) if i % 3 != 2]
+        else:  # a small scene: its last batch held out, or the one batch checked in-sample
+            held_out, calibration = batches[-1:], batches[:-1] or batches
+        copy = quantize_for_cpu(model, calibration)
         info = dict(getattr(copy, "quantization", {}))
         info["check_in_sample"] = len(batches) == 1
     elif precision == "bfloat16":

@@ -101,10 +101,8 @@ def located_windows(
             centres.append(grid.centre(wins[k]))
     if not centres:
         raise NoDataError("no window of the scene has a valid pixel; check the inputs' nodata values.")
-    pick = np.unique(np.linspace(0, len(centres) - 1, num=min(len(centres), count)).round().astype(int))
     out = []
-    for i in range(0, len(pick), batch_size):
-        idx = pick[i : i + batch_size]
-        batch = {g: torch.from_numpy(np.stack([kept[g][j] for j in idx])) for g in kept}
-        out.append((batch, [centres[j] for j in idx]))
+    for i in range(0, len(centres), batch_size):  # at most ``count`` windows were kept
+        batch = {g: torch.from_numpy(np.stack(kept[g][i : i + batch_size])) for g in kept}
+        out.append((batch, centres[i : i + batch_size]))
     return out

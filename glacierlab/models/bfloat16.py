@@ -6,7 +6,7 @@ lowp``). The copy made by :func:`bfloat16_for_cpu` is :func:`~glacierlab.models.
 with bf16 weights and maps, except what stays float32:
 
 * the class heads (they set the 0.5 decision);
-* the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.models.packed.bf16_exact`);
+* the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.models.layers.bf16_exact`);
 * the ViT encoder (:class:`Float32Island`: on its few hundred tokens, casts cost more than bf16 saves).
 
 The deep-supervision head, a training aid, is skipped (``aux_logits`` is None).

@@ -16,6 +16,18 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
 
 
+def bf16_exact(conv: nn.Conv2d) -> bool:
+    """Whether oneDNN computes this convolution correctly in bf16 on CPU (torch 2.13).
+
+    It does not for a kernel equal to a stride of 8 or more on fewer than 32 input channels (a ViT patch
+    embedding on the fused maps of ``glavitu_lite``): the outputs differ from float32 by more than their
+    own size. Such convolutions stay float32 in bf16 copies (:func:`glacierlab.models.packed.pack_for_cpu`)
+    and under CPU autocast (:meth:`glacierlab.models.vit.ViTEncoder.embed`).
+    """
+    k, s = tuple(conv.kernel_size), tuple(conv.stride)
+    return not (k == s and min(s) >= 8 and conv.in_channels < 32)
+
+
 def batch_norm(channels: int, dims: int = 2) -> nn.Module:
     """BatchNorm with the Keras defaults (eps 1e-3, PyTorch momentum 0.01 = Keras 0.99)."""
     cls = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d

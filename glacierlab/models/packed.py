@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from glacierlab.errors import ConfigError
 from glacierlab.models.fuse import fuse_for_inference, require_float32
-from glacierlab.models.layers import ConvBNAct, FusionBlock, ResBlock, UpConv, _subpixel_kernel
+from glacierlab.models.layers import ConvBNAct, FusionBlock, ResBlock, UpConv, _subpixel_kernel, bf16_exact
 
 _CL = torch.channels_last
 
@@ -194,18 +194,6 @@ class PackedFusion(nn.Module):
         return out
 
 
-def bf16_exact(conv: nn.Conv2d) -> bool:
-    """Whether oneDNN computes this convolution correctly in bf16 on CPU (torch 2.13).
-
-    It does not for a kernel equal to a stride of 8 or more on fewer than 32 input channels (a ViT patch
-    embedding on the fused maps of ``glavitu_lite``): the outputs differ from float32 by more than their
-    own size. Such convolutions stay float32 in bf16 copies and under CPU autocast
-    (:meth:`glacierlab.models.vit.ViTEncoder.embed`).
-    """
-    k, s = tuple(conv.kernel_size), tuple(conv.stride)
-    return not (k == s and min(s) >= 8 and conv.in_channels < 32)
-
-
 #: The model's class-logit convolutions: kept float32 in bf16 copies (cheap; they set the 0.5 decision).
 _FLOAT_HEADS = frozenset({"head", "aux_head"})
 
@@ -246,9 +234,9 @@ def pack_for_cpu(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Mod
     Args:
         model: A float32 glacierlab model (left unchanged).
         dtype: ``torch.float32`` (exact) or ``torch.bfloat16``: the convolutions then take and return bf16
-            maps, except the class heads and those :func:`bf16_exact` rules out. Run a bf16 copy under
-            ``torch.autocast("cpu", torch.bfloat16)`` (:func:`glacierlab.models.bfloat16.bfloat16_for_cpu`
-            does) so that the other layers follow.
+            maps, except the class heads and those :func:`~glacierlab.models.layers.bf16_exact` rules
+            out. Run a bf16 copy under ``torch.autocast("cpu", torch.bfloat16)``
+            (:func:`glacierlab.models.bfloat16.bfloat16_for_cpu` does) so that the other layers follow.
 
     Returns:
         The packed copy in eval mode; call it like the model with channels-last (or any) inputs.

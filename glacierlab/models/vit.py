@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glacierlab.errors import ConfigError
-from glacierlab.models.layers import Dropout, batch_norm, glorot_
+from glacierlab.models.layers import Dropout, batch_norm, bf16_exact, glorot_
 
 LN_EPS = 1e-3
 
@@ -129,12 +129,12 @@ class ViTEncoder(nn.Module):
     def embed(self, x: Tensor) -> Tensor:
         """The patch embedding, (N, C, H, W) -> (N, dim, H/p, W/p).
 
-        Under CPU bf16 autocast it runs in float32: torch 2.13's oneDNN computes bf16 convolutions whose
-        kernel equals a stride of 8 or more on fewer than 32 input channels wrongly (outputs off by more
-        than their own size; ``tests/models/test_low_precision.py``). The layer is cheap: one
-        multiply-add per input value and output channel.
+        Under CPU bf16 autocast it runs in float32 when oneDNN would compute it wrongly in bf16
+        (:func:`~glacierlab.models.layers.bf16_exact`: ``glavitu_lite``'s 16 fused channels;
+        ``tests/models/test_low_precision.py``). The layer is cheap: one multiply-add per input value
+        and output channel.
         """
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not bf16_exact(self.patch_embedding):
             with torch.autocast("cpu", enabled=False):
                 return self.patch_embedding(x.float())
         return self.patch_embedding(x)

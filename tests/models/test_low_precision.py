@@ -19,8 +19,8 @@ from glacierlab.errors import ConfigError, GlacierLabWarning, InputError
 from glacierlab.models import build_model, region_vector
 from glacierlab.models.bfloat16 import bfloat16_for_cpu
 from glacierlab.models.fuse import fuse_for_inference
-from glacierlab.models.layers import UpConv
-from glacierlab.models.packed import bf16_exact, packing_available
+from glacierlab.models.layers import UpConv, bf16_exact
+from glacierlab.models.packed import packing_available
 from glacierlab.models.qlayers import phase_kernel
 from glacierlab.models.quantize import ENGINES, quantize_for_cpu, window_agreement
 
