@@ -2,18 +2,23 @@
 
 Every output of glacierlab goes through :func:`atomic_path`; every path built from data (a catalog's
 ``seed_path``, a region id, a scene name) goes through :func:`inside` or :func:`safe_name` before
-anything is written or deleted.
+anything is written or deleted; :func:`inside` resolves the symlinks of every component, so a folder
+under the output that is a symlink to elsewhere is refused, not written through. Every JSON file goes
+through :func:`strict_json` (no bare ``NaN``/``Infinity``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from glacierlab.errors import GlacierLabError, InputError, OutputExistsError, WriteError
 
@@ -44,7 +49,10 @@ def safe_name(name: object, kind: str = "name") -> str:
 
 
 def inside(base: str | os.PathLike[str], relative: str | os.PathLike[str], kind: str = "path") -> Path:
-    """``base / relative``, checked to resolve inside ``base`` (symlinks and ``..`` resolved).
+    """``base / relative``, checked to resolve inside ``base`` (the symlinks of every component and ``..`` resolved).
+
+    A component of ``relative`` that is a symlink to a place outside ``base`` (``<out>/<region>/export ->
+    /elsewhere``) is refused: nothing is then read, written or deleted through it.
 
     Args:
         base: The folder the result must stay in (a cache, a seed folder, an output folder).
@@ -52,17 +60,68 @@ def inside(base: str | os.PathLike[str], relative: str | os.PathLike[str], kind:
         kind: What the path is, for the message.
 
     Raises:
-        InputError: ``relative`` is absolute or escapes ``base``.
+        InputError: ``relative`` is absolute or escapes ``base`` (by ``..`` or through a symlink).
     """
     rel = Path(relative)
     root = Path(base).resolve()
     target = (root / rel).resolve()
     if rel.is_absolute() or (target != root and root not in target.parents):
-        raise InputError(
-            f"{kind} {str(relative)!r} leaves its folder {root}: expected a relative path inside it "
-            "(no leading '/', no '..'). Fix the entry that produced it."
+        link = next((p for p in _prefixes(root, rel) if p.is_symlink()), None)
+        how = (
+            f"through the symlink {link} -> {os.readlink(link)}: remove the link or choose another output folder"
+            if link is not None
+            else "expected a relative path inside it (no leading '/', no '..'). Fix the entry that produced it"
         )
+        raise InputError(f"{kind} {str(relative)!r} leaves its folder {root} ({target}) {how}.")
     return root / rel
+
+
+def _prefixes(root: Path, rel: Path) -> Iterator[Path]:
+    """``root/a``, ``root/a/b``... for ``rel = a/b/...`` (absolute ``rel``: nothing)."""
+    if rel.is_absolute():
+        return
+    here = root
+    for part in rel.parts:
+        here = here / part
+        yield here
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN/±inf floats as None, numpy scalars/arrays as Python values, tuples as lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):  # numpy scalar or array
+        return _finite(obj.tolist())
+    return obj
+
+
+def strict_json(obj: Any, *, default: Callable[[Any], Any] | None = None, **kwargs: Any) -> str:
+    """JSON text every parser reads: non-finite floats (``NaN``, ``Infinity``) written as ``null``.
+
+    Python's ``json`` writes bare ``NaN``, which is not JSON (RFC 8259); this converts them first and then
+    dumps with ``allow_nan=False``, so none can slip through.
+
+    Args:
+        obj: Dicts, lists, numbers, strings, numpy values.
+        default: Called for objects ``json`` cannot write (as in :func:`json.dumps`); its result is
+            cleaned too.
+        **kwargs: Passed to :func:`json.dumps` (``indent``, ``sort_keys``...).
+    """
+    clean = (lambda o: _finite(default(o))) if default is not None else None
+    return json.dumps(_finite(obj), allow_nan=False, default=clean, **kwargs)
+
+
+def write_json(
+    path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False, default: Callable[[Any], Any] | None = None
+) -> Path:
+    """Write ``obj`` as strict JSON (:func:`strict_json`, indent 1, UTF-8) to ``path`` atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(strict_json(obj, default=default, indent=1) + "\n", encoding="utf-8")
+    return Path(path)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierlab.errors import ConfigError, InputError
-from glacierlab.files import atomic_path, file_sha256, inside
+from glacierlab.files import file_sha256, inside, write_json
 
 MARKER = "_done.json"
 """Name of the done-marker file written last into each task's output folder."""
@@ -58,9 +58,7 @@ def write_done_marker(
             "bytes": f.stat().st_size,
             "sha256": file_sha256(f),
         }
-    with atomic_path(folder / MARKER, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(record, indent=1, default=_json_default))
-    return folder / MARKER
+    return write_json(folder / MARKER, record, overwrite=True, default=_json_default)
 
 
 def incomplete_reason(folder: str | os.PathLike[str]) -> str | None:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from glacierlab.errors import InputError
-from glacierlab.files import atomic_path, inside, safe_name
+from glacierlab.files import atomic_path, inside, safe_name, write_json
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -35,12 +34,25 @@ MEDIA = {
 
 
 def export_folder(out_dir: str | os.PathLike[str] | None) -> Path | None:
-    """``<out_dir>/export`` (created), or None when the report writes no files (``out_dir`` empty)."""
+    """``<out_dir>/export``, created and emptied of an earlier run's files; None when ``out_dir`` is empty.
+
+    The folder is checked to stay inside ``out_dir`` (an ``export`` symlink to elsewhere raises
+    :class:`~glacierlab.errors.InputError`), and the files an earlier run left there are removed, so the
+    bundle (and the ``item.json`` and done-marker listing it) holds exactly this run's files.
+    """
     if not out_dir:
         return None
-    folder = Path(out_dir) / EXPORT
+    folder = inside(out_dir, EXPORT, "export folder")
     folder.mkdir(parents=True, exist_ok=True)
+    for f in folder.iterdir():
+        if f.is_symlink() or f.is_file():  # a link is removed, never followed
+            f.unlink()
     return folder
+
+
+def bundle_files(folder: Path) -> list[Path]:
+    """The files of an export folder (no temporaries of unfinished writes, no links), sorted."""
+    return sorted(f for f in folder.iterdir() if f.is_file() and not f.is_symlink() and not f.name.startswith("."))
 
 
 def layer_name(*parts: str) -> str:
@@ -177,22 +189,19 @@ def stac_item(
         item.stac_extensions.append("https://stac-extensions.github.io/projection/v2.0.0/schema.json")
     region_folder = folder.parent
     for key, (rel, title, roles) in assets.items():
-        target = (folder / rel).resolve()
-        inside(region_folder.resolve(), target.relative_to(region_folder.resolve()), "asset path")
+        inside(region_folder, Path(folder.name) / rel, "asset path")
         item.add_asset(
             key, pystac.Asset(href=rel, media_type=MEDIA.get(Path(rel).suffix, None), title=title, roles=list(roles))
         )
-    path = folder / "item.json"
-    with atomic_path(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False), indent=1) + "\n")
-    return path
+    record = item.to_dict(include_self_link=False, transform_hrefs=False)
+    return write_json(folder / "item.json", record, overwrite=True)
 
 
 def bundle_assets(folder: Path, *, extra: Mapping[str, tuple[str, str, Sequence[str]]] | None = None) -> dict:
     """Assets of every file in the export folder (gpkg, csv, tif) plus ``extra`` (report, provenance)."""
     assets: dict[str, tuple[str, str, Sequence[str]]] = {}
-    for f in sorted(folder.iterdir()):
-        if f.name.startswith(".") or f.name == "item.json" or f.suffix not in MEDIA:
+    for f in bundle_files(folder):
+        if f.name == "item.json" or f.suffix not in MEDIA:
             continue
         role = "data" if f.suffix in (".gpkg", ".tif") else "metadata"
         assets[f.stem] = (f.name, f.stem.replace("_", " "), [role])

@@ -12,11 +12,12 @@ import html
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glacierlab.files import atomic_path
+from glacierlab.files import atomic_path, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,10 +33,7 @@ def write_summary(folder: str | os.PathLike[str], summary: Mapping[str, Any]) ->
         folder: The region's output folder.
         summary: ``{"area": "...", "change": "...", "links": {label: relative path}}`` (short texts).
     """
-    path = Path(folder) / SUMMARY
-    with atomic_path(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(dict(summary), indent=1, default=str) + "\n", encoding="utf-8")
-    return path
+    return write_json(Path(folder) / SUMMARY, dict(summary), overwrite=True, default=str)
 
 
 def _summary(folder: Path) -> dict[str, Any]:
@@ -60,7 +58,9 @@ def _link(target: str, label: str, out: Path) -> str:
     if not target:
         return ""
     rel = os.path.relpath(target, out) if os.path.isabs(target) else target
-    return f'<a href="{html.escape(rel)}">{html.escape(label)}</a>'
+    # a relative path, percent-encoded: a ':' from data cannot make it a `javascript:` (or any scheme) link
+    href = urllib.parse.quote(Path(rel).as_posix())
+    return f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
 
 
 def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:

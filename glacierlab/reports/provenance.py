@@ -8,7 +8,6 @@ hashed as read from disk (sha256) and compared with the catalog's sha256.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import subprocess
@@ -18,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from glacierlab.files import atomic_path, file_sha256
+from glacierlab.files import file_sha256, write_json
 
 #: Packages whose versions are recorded (those that change the numbers or the files).
 PACKAGES = (
@@ -168,11 +167,8 @@ def provenance(
 
 
 def write_provenance(record: Mapping[str, Any], folder: str | os.PathLike[str]) -> Path:
-    """Write ``<folder>/provenance.json`` atomically (replacing an older one) and return its path."""
-    path = Path(folder) / "provenance.json"
-    with atomic_path(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
-    return path
+    """Write ``<folder>/provenance.json`` atomically as strict JSON (NaN as null), replacing an older one."""
+    return write_json(Path(folder) / "provenance.json", record, overwrite=True, default=str)
 
 
 def provenance_table(record: Mapping[str, Any]) -> pd.DataFrame:

@@ -132,6 +132,20 @@ def notebook_to_html(
     return Path(html_path)
 
 
+def report_outputs(folder: Path) -> list[Path]:
+    """Every output of a finished report: page, notebook, provenance, index summary and the export bundle.
+
+    The done-marker lists them all, so a deleted or changed ``export/outlines.gpkg`` makes the region run
+    again instead of being skipped. The export folder holds only this run's files
+    (:func:`~glacierlab.reports.export.export_folder` empties it when the notebook starts).
+    """
+    from glacierlab.reports.export import EXPORT, bundle_files
+
+    files = [folder / n for n in ("report.html", "notebook.ipynb", "provenance.json", SUMMARY)]
+    export = inside(folder, EXPORT, "export folder")
+    return [f for f in files if f.is_file()] + (bundle_files(export) if export.is_dir() else [])
+
+
 def _region_name(region: str) -> str:
     """The catalog's name of a region (its id when the catalog does not know it)."""
     from glacierlab.data.catalog import load_catalog
@@ -175,6 +189,8 @@ def run_report(
     """
     import papermill as pm
 
+    from glacierlab.reports.export import EXPORT, export_folder
+
     folder = inside(out_dir, safe_name(region, "region id"), "report folder")
     reason = incomplete_reason(folder)
     if reason is None and not overwrite:
@@ -184,7 +200,10 @@ def run_report(
     folder.mkdir(parents=True, exist_ok=True)
     nb_path, html_path = folder / "notebook.ipynb", folder / "report.html"
     html_path.unlink(missing_ok=True)  # never leave a page from an older run next to a new notebook
-    (folder / SUMMARY).unlink(missing_ok=True)  # nor its index summary
+    for name in (SUMMARY, "provenance.json"):  # nor its index summary, provenance or export bundle
+        (folder / name).unlink(missing_ok=True)
+    if inside(folder, EXPORT, "export folder").is_dir():  # refuses an export symlink leaving the folder
+        export_folder(folder)
     params = {**dict(parameters or {}), "region": region}
     if "out_dir" in template_parameters(template):
         params["out_dir"] = str(folder)
@@ -210,7 +229,7 @@ def run_report(
                 raise ReportExecutionError(region, nb_path, exc.exec_count, exc.ename, exc.evalue) from None
             raise
     notebook_to_html(nb_path, html_path, overwrite=True, title=f"{_region_name(region)}: glacier report")
-    write_done_marker(folder, [html_path, nb_path], extra={"template": str(template), "parameters": params})
+    write_done_marker(folder, report_outputs(folder), extra={"template": str(template), "parameters": params})
     return "ok", marked_outputs(folder)
 
 

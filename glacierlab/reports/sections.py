@@ -15,6 +15,7 @@ import numpy as np
 
 from glacierlab.reports import tables
 from glacierlab.reports.context import Md, Png, Report
+from glacierlab.reports.escape import md_code, md_text
 
 DOCS = "docs/area_uncertainty.md"
 
@@ -28,11 +29,12 @@ def header(rep: Report) -> list[Any]:
     """Title and what the report covers."""
     assert rep.reg is not None
     if rep.stack is not None:
-        grid = f"grid {rep.stack.sizes['y']} × {rep.stack.sizes['x']} pixels, main scene {rep.main_label}"
+        grid = f"grid {rep.stack.sizes['y']} × {rep.stack.sizes['x']} pixels, main scene {md_text(rep.main_label)}"
     else:
         grid = "outlines only (no raster for this scene)"
-    model = f"model `{rep.ck_path.name}`" if rep.ck_path else f"no model map ({rep.no_model.rstrip('.')})"
-    return [Md(f"# {rep.reg.name}\n\nRegion `{rep.region}`, {grid}; {model}.")]
+    no_map = f"no model map ({md_text(rep.no_model.rstrip('.'))})"
+    model = f"model {md_code(rep.ck_path.name)}" if rep.ck_path else no_map
+    return [Md(f"# {md_text(rep.reg.name)}\n\nRegion {md_code(rep.region)}, {grid}; {model}.")]
 
 
 def inputs(rep: Report) -> list[Any]:
@@ -61,7 +63,7 @@ def inputs(rep: Report) -> list[Any]:
 def model_map(rep: Report, **predict: Any) -> list[Any]:
     """Predict the main scene, show the four-panel figure and the whole-frame scores."""
     if rep.ck_path is None or rep.stack is None:
-        return [Md(f"**No model map for this scene:** {rep.no_model}")]
+        return [Md(f"**No model map for this scene:** {md_text(rep.no_model)}")]
     from glacierlab.files import safe_name
     from glacierlab.reports import regional
     from glacierlab.reports.timeline import calibrated_probability
@@ -107,7 +109,7 @@ def area(rep: Report) -> list[Any]:
     try:
         rep.pixel_km2 = pixel_area_km2(rep.stack)
     except GridError as err:
-        return [Md(f"Areas are not computed: {err}")]
+        return [Md(f"Areas are not computed: {md_text(err)}")]
     default_map = set(rep.predict) <= {"batch_size", "tta"} and not rep.predict.get("tta")
     rep.check = heldout_area_check(
         rep.ck_path, stack=rep.stack, probability=rep.prediction["probability"].values if default_map else None
@@ -117,8 +119,8 @@ def area(rep: Report) -> list[Any]:
     if rep.check is None:
         return [
             Md(
-                f"`{rep.ck_path.name}` stores no held-out spatial split, so the area error model cannot be fitted "
-                "or checked: only the model mask's area is reported (no interval)."
+                f"{md_code(rep.ck_path.name)} stores no held-out spatial split, so the area error model cannot be "
+                "fitted or checked: only the model mask's area is reported (no interval)."
             )
         ]
     rep.error_model = rep.check.model
@@ -127,7 +129,7 @@ def area(rep: Report) -> list[Any]:
     mask_km2 = float((rep.prediction["mask"].values == 1).sum() * rep.pixel_km2)
     text = (
         f"**Glacier area of the mapped frame: {ra['expected_km2']:.1f} km², {pct} % interval "
-        f"[{ra['low_km2']:.1f}, {ra['high_km2']:.1f}] km²** (expected area from the calibrated probabilities; the "
+        f"\\[{ra['low_km2']:.1f}, {ra['high_km2']:.1f}\\] km²** (expected area from the calibrated probabilities; the "
         f"p > 0.5 mask covers {mask_km2:.1f} km²"
     )
     if "reference" in rep.stack:

@@ -18,6 +18,7 @@ import numpy as np
 
 from glacierlab.reports import tables
 from glacierlab.reports.context import Md, Png, Report
+from glacierlab.reports.escape import md_text
 from glacierlab.reports.sections import caption
 
 
@@ -51,12 +52,12 @@ def _reference_dates(rep: Report) -> list[Any]:
     if len(g) < 2:
         return []
     lines = [
-        f"{d}: model {r['difference_km2']:+.1f} km² against {r['reference_km2']:.1f} km² of reference "
+        f"{md_text(d)}: model {r['difference_km2']:+.1f} km² against {r['reference_km2']:.1f} km² of reference "
         f"({'within' if r['within_uncertainty'] else '**outside**'} the combined uncertainty)"
         for d, r in g.iterrows()
     ]
     return [
-        Md(f"### Reference outlines by source date against the model's {rep.main_date} map"),
+        Md(f"### Reference outlines by source date against the model's {md_text(rep.main_date)} map"),
         tables.html(
             tables.date_groups_table(g, rep.main_date),
             "Areas on the report grid (pixels of each group's "
@@ -88,14 +89,15 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
         rep.other = other_dates(rep.region, rep.stack, rep.ck_path, out_dir=rep.export, **predict)
     if not rep.other:
         return []
-    main = f"main map: {rep.main_label}" if rep.p is not None else "no main map in this report"
+    main = f"main map: {md_text(rep.main_label)}" if rep.p is not None else "no main map in this report"
     out: list[Any] = [Md(f"### The model on other dates with imagery ({main})")]
     refused = [m for m in rep.other if m.refused]
     if refused:
         reasons: dict[str, list[str]] = {}
         for m in refused:
             reasons.setdefault(_reason(m.refused), []).append(f"{m.region} {m.scene}")
-        out.append(Md("Not mapped:\n\n" + "\n".join(f"- {', '.join(s)}: {r}" for r, s in reasons.items())))
+        items = (f"- {md_text(', '.join(s))}: {md_text(r)}" for r, s in reasons.items())
+        out.append(Md("Not mapped:\n\n" + "\n".join(items)))
     for m in rep.other:
         if m.prediction is None or rep.ck_path is None or rep.p is None:
             continue
@@ -108,11 +110,15 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
         rep.changes[m.label] = ch
         a, b = rep.main_date, m.date
         statement = change_statement(
-            ch.loc["all glaciers"], f"{a} ({rep.main_label})", f"{b} ({m.label})", m.caveats, validated=not m.caveats
+            ch.loc["all glaciers"],
+            md_text(f"{a} ({rep.main_label})"),
+            md_text(f"{b} ({m.label})"),
+            [md_text(c) for c in m.caveats],
+            validated=not m.caveats,
         )
         rep.summary.setdefault("change", _short(ch.loc["all glaciers"], a, b, validated=not m.caveats))
         out += [
-            Md(f"**{m.label}.** " + statement),
+            Md(f"**{md_text(m.label)}.** " + statement),
             Png(_change_figure(rep, m, p2)),
             caption(
                 "Compare the two images first (snow, clouds, shadows): where they differ for reasons other than "
@@ -204,10 +210,11 @@ def _outline_series(rep: Report) -> list[Any]:
     exceeds = ch[ch["exceeds_uncertainty"]]
     verdict = "exceeds" if last["exceeds_uncertainty"] else "does **not** exceed"
     text = (
-        f"From {last['from']} to {last['to']} the outlined area changes by {last['change_km2']:+.2f} ± "
+        f"From {md_text(last['from'])} to {md_text(last['to'])} the outlined area changes by "
+        f"{last['change_km2']:+.2f} ± "
         f"{1.96 * last['change_sd_km2']:.2f} km² (95 %), which {verdict} the uncertainty of the two outlines. "
         f"{len(exceeds)} of {len(ch)} steps in the table exceed it"
-        + (": " + ", ".join(f"{r['from']} → {r['to']}" for _, r in exceeds.iterrows()) if len(exceeds) else "")
+        + (": " + ", ".join(md_text(f"{r['from']} → {r['to']}") for _, r in exceeds.iterrows()) if len(exceeds) else "")
         + ". Steps between analysts of the same date measure the analysts, not the ice."
     )
     last_area = rep.series_areas.iloc[-1]

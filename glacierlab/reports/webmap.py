@@ -5,6 +5,11 @@ coloured and embedded as ``data:`` images; outlines are embedded as GeoJSON (WGS
 base layers (one at a time), probability and outlines are overlays that can be toggled; the page loads
 Leaflet 1.9.4 from ``glacierlab/assets/leaflet`` inline, so it makes no network request (no CDN, no
 basemap tiles).
+
+Data never becomes markup: the layers travel as JSON in a ``<script type="application/json">`` block
+(:func:`~glacierlab.reports.escape.script_json`, read with ``textContent`` and ``JSON.parse``); popups
+are built from DOM text nodes; layer names are escaped before Leaflet's layer control shows them, and
+legend labels with :func:`~glacierlab.reports.escape.html_text`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glacierlab.errors import DataNotFoundError, InputError
+from glacierlab.reports.escape import html_text, script_json
 from glacierlab.reports.tables import HtmlBlock
 
 if TYPE_CHECKING:
@@ -45,7 +51,7 @@ class Layer:
         bounds: ``[[south, west], [north, east]]`` (images).
         visible: Shown when the page opens.
         style: Leaflet path style (vectors) or ``{"opacity": ...}`` (images).
-        legend: Short HTML for the legend box ("" for none).
+        legend: Legend HTML built by :func:`swatch` / :func:`ramp` ("" for none; not data: it is markup).
     """
 
     name: str
@@ -191,22 +197,21 @@ def vector_layer(
 
 
 def swatch(color: str, label: str, *, line: bool = False) -> str:
-    """Legend entry: a colour square (or line) and a label."""
+    """Legend entry: a colour square (or line) and a label (both shown as text, escaped)."""
     shape = f"border:2px solid {color};" if line else f"background:{color};"
-    return (
-        f'<div><span style="display:inline-block;width:12px;height:12px;{shape}margin-right:5px"></span>{label}</div>'
-    )
+    style = html_text(f"display:inline-block;width:12px;height:12px;{shape}margin-right:5px")
+    return f'<div><span style="{style}"></span>{html_text(label)}</div>'
 
 
 def ramp(cmap: str, label: str, lo: str = "0", hi: str = "1") -> str:
-    """Legend entry: a colour ramp of a matplotlib colour map with its end values."""
+    """Legend entry: a colour ramp of a matplotlib colour map with its end values (texts escaped)."""
     import matplotlib
 
     stops = ", ".join(matplotlib.colors.to_hex(matplotlib.colormaps[cmap](v)) for v in np.linspace(0, 1, 6))
     return (
-        f"<div>{label}</div><div style='display:flex;align-items:center;gap:4px'>{lo}"
+        f"<div>{html_text(label)}</div><div style='display:flex;align-items:center;gap:4px'>{html_text(lo)}"
         f"<span style='display:inline-block;width:90px;height:10px;background:linear-gradient(to right, {stops})'>"
-        f"</span>{hi}</div>"
+        f"</span>{html_text(hi)}</div>"
     )
 
 
@@ -216,7 +221,7 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
     Args:
         layers: Base layers first (the first is shown), then overlays in drawing order.
         height: Map height in CSS pixels.
-        note: A line shown under the map.
+        note: A line shown under the map (text, escaped).
 
     Returns:
         An :class:`~glacierlab.reports.tables.HtmlBlock` (displays in notebooks and in nbconvert HTML).
@@ -239,28 +244,39 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
     ]
     bounds = [ly.bounds for ly in layers if ly.bounds]
     legend = "".join(ly.legend for ly in layers if ly.legend)
+    data = {"layers": spec, "bounds": bounds, "legend": legend}
     script = f"""
 (function() {{
-  var spec = {json.dumps(spec)};
+  var cfg = JSON.parse(document.getElementById("{div}-data").textContent);
+  function text(t) {{ var d = document.createElement("div"); d.textContent = String(t); return d.innerHTML; }}
+  function popup(name, p) {{
+    var box = document.createElement("div"), b = document.createElement("b"), t = document.createElement("table");
+    b.textContent = name; box.appendChild(b); box.appendChild(t);
+    Object.keys(p).forEach(function(k) {{
+      var tr = t.insertRow(), th = document.createElement("th"), td = document.createElement("td");
+      th.style.textAlign = "left"; th.style.paddingRight = "6px";
+      th.textContent = k; td.textContent = String(p[k]); tr.appendChild(th); tr.appendChild(td);
+    }});
+    return box;
+  }}
   var map = L.map("{div}", {{zoomSnap: 0.25, preferCanvas: false}});
   var bases = {{}}, overlays = {{}}, all = [], firstBase = true;
-  spec.forEach(function(s) {{
-    var layer;
+  cfg.layers.forEach(function(s) {{
+    var layer, label = text(s.name);  // Leaflet's layer control shows names as HTML
     if (s.kind === "vector") {{
       layer = L.geoJSON(s.geojson, {{style: s.style, onEachFeature: function(f, l) {{
-        var p = f.properties || {{}}, rows = Object.keys(p).map(function(k) {{
-          return "<tr><th style='text-align:left;padding-right:6px'>" + k + "</th><td>" + p[k] + "</td></tr>"; }});
-        if (rows.length) {{ l.bindPopup("<b>" + s.name + "</b><table>" + rows.join("") + "</table>"); }}
+        var p = f.properties || {{}};
+        if (Object.keys(p).length) {{ l.bindPopup(function() {{ return popup(s.name, p); }}); }}
       }}}});
     }} else {{
       layer = L.imageOverlay(s.data, s.bounds, {{opacity: s.style.opacity, className: "gl-" + s.kind}});
     }}
     all.push(layer);
     if (s.kind === "base") {{
-      bases[s.name] = layer;
+      bases[label] = layer;
       if (firstBase) {{ layer.addTo(map); firstBase = false; }}
     }} else {{
-      overlays[s.name] = layer;
+      overlays[label] = layer;
       if (s.visible) {{ layer.addTo(map); }}
     }}
   }});
@@ -269,11 +285,11 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
   var legend = L.control({{position: "bottomright"}});
   legend.onAdd = function() {{
     var d = L.DomUtil.create("div", "gl-legend");
-    d.innerHTML = {json.dumps(legend)};
+    d.innerHTML = cfg.legend;  // built by swatch()/ramp() with every label escaped
     return d;
   }};
-  if ({json.dumps(bool(legend))}) {{ legend.addTo(map); }}
-  var b = {json.dumps(bounds)};
+  if (cfg.legend) {{ legend.addTo(map); }}
+  var b = cfg.bounds;
   if (b.length) {{
     var lb = L.latLngBounds(b[0]);
     b.forEach(function(x) {{ lb.extend(x); }});
@@ -282,7 +298,7 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
     map.fitBounds(L.featureGroup(all.filter(function(l) {{ return l.getBounds; }})).getBounds());
   }}
 }})();"""
-    note_html = f"<div style='font-size:12px;color:#444;margin-top:4px'>{note}</div>" if note else ""
+    note_html = f"<div style='font-size:12px;color:#444;margin-top:4px'>{html_text(note)}</div>" if note else ""
     style = (
         f"<style>{css}\n#{div} {{height:{height}px;width:100%;background:#e8e8e8;border:1px solid #bbb}}"
         ".gl-legend{background:rgba(255,255,255,0.9);padding:6px 8px;font-size:12px;line-height:1.5;"
@@ -292,5 +308,6 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
         f"{style}<div id='{div}' class='glacierlab-map'></div>{note_html}"
         # AMD loaders (classic Jupyter's require.js) would capture Leaflet's UMD bundle: hide define meanwhile
         "<script>if (typeof L === 'undefined') { var glDefine = window.define; window.define = undefined;\n"
-        f"{js}\nwindow.define = glDefine; }}</script><script>{script}</script>"
+        f"{js}\nwindow.define = glDefine; }}</script>"
+        f'<script type="application/json" id="{div}-data">{script_json(data)}</script><script>{script}</script>'
     )
