@@ -243,9 +243,17 @@ def test_real_report_keeps_hostile_catalog_text_as_text(hostile_report: Path) ->
         assert bare == [], f"{name} holds bare {bare}: not strict JSON"
 
 
-@pytest.mark.slow
-@pytest.mark.browser
-def test_real_report_in_chromium_runs_no_payload(hostile_report: Path) -> None:
+#: Elements a payload could have brought into the live DOM (event handlers, ``x`` images, script links).
+INJECTED_JS = """() => Array.from(document.querySelectorAll('*')).filter(e =>
+     Array.from(e.attributes).some(a => a.name.startsWith('on')) ||
+     (e.tagName === 'IMG' && e.getAttribute('src') === 'x') ||
+     (e.tagName === 'A' && /^\\s*javascript:/i.test(e.getAttribute('href') || ''))
+   ).map(e => e.outerHTML.slice(0, 120))"""
+
+
+@pytest.fixture
+def chromium_page() -> Iterator[tuple[object, list[str]]]:
+    """A Chromium page (playwright, ``/usr/bin/chromium``) and the messages of every dialog it opened."""
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         pytest.skip(f"{chromium} is missing: run `bash tools/install_browser.sh` (apt-installs Debian chromium)")
@@ -257,22 +265,48 @@ def test_real_report_in_chromium_runs_no_payload(hostile_report: Path) -> None:
         flags = ["--no-sandbox", "--disable-gpu"]
         browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=flags)
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 900, "height": 700})
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto((hostile_report / "hochalmkees" / "report.html").as_uri())
-            page.wait_for_selector(".leaflet-container", timeout=60_000)
-            page.wait_for_timeout(1500)
-            bad = page.evaluate(
-                """() => Array.from(document.querySelectorAll('*')).filter(e =>
-                     Array.from(e.attributes).some(a => a.name.startsWith('on')) ||
-                     (e.tagName === 'IMG' && e.getAttribute('src') === 'x') ||
-                     (e.tagName === 'A' && /^\\s*javascript:/i.test(e.getAttribute('href') || ''))
-                   ).map(e => e.outerHTML.slice(0, 120))"""
-            )
-            heading = page.inner_text("h1")
-            layers = page.inner_text(".leaflet-control-layers")
+            yield page, dialogs
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_web_map_popup_in_chromium_shows_hostile_attributes_as_text(chromium_page, tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from glacierlab.reports import webmap
+
+    page, dialogs = chromium_page
+    gdf = gpd.GeoDataFrame({PAYLOADS[0]: [PAYLOADS[4]], "glacier": [ALL]}, geometry=[box(13.0, 47.0, 13.1, 47.1)])
+    layer = webmap.vector_layer(gdf.set_crs(4326), f"outlines {ALL}", properties=[PAYLOADS[0], "glacier"])
+    html = tmp_path / "map.html"
+    html.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{webmap.leaflet_map([layer])}"
+                    "</body></html>", encoding="utf-8")
+    page.goto(html.as_uri())
+    page.wait_for_selector(".leaflet-interactive", timeout=30_000)
+    bb = page.query_selector(".leaflet-interactive").bounding_box()
+    page.mouse.click(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)  # inside the outline
+    page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
+    popup = page.inner_text(".leaflet-popup-content")
+    control = page.inner_text(".leaflet-control-layers")
+    assert PAYLOADS[0] in popup and PAYLOADS[4] in popup and "<img src=x onerror=alert(1)>" in popup
+    assert f"outlines {PAYLOADS[0]}" in control  # the layer name is shown as text
+    assert page.evaluate(INJECTED_JS) == [] and dialogs == []
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_real_report_in_chromium_runs_no_payload(hostile_report: Path, chromium_page) -> None:
+    page, dialogs = chromium_page
+    page.goto((hostile_report / "hochalmkees" / "report.html").as_uri())
+    page.wait_for_selector(".leaflet-container", timeout=60_000)
+    page.wait_for_timeout(1500)
+    bad = page.evaluate(INJECTED_JS)
+    heading = page.inner_text("h1")
+    layers = page.inner_text(".leaflet-control-layers")
     assert dialogs == [] and bad == []
     assert "<img src=x onerror=alert(1)>" in heading  # shown as text
     assert "GLIMS" in layers
