@@ -165,8 +165,8 @@ def area(rep: Report) -> list[Any]:
     out.append(
         Md(
             f"**How far to trust the interval.** Residuals are modelled as correlated over L = {m.length_px:.1f} px "
-            f"({m.length_px * np.sqrt(rep.pixel_km2) * 1000:.0f} m), fitted on {m.fitted_on} ({DOCS}). "
-            + rep.check.sentence(rep.level)
+            f"({m.length_px * np.sqrt(rep.pixel_km2) * 1000:.0f} m), fitted on {md_text(m.fitted_on)} ({DOCS}). "
+            + md_text(rep.check.sentence(rep.level))
             + _coverage_verdict(rep)
         )
     )
@@ -188,7 +188,7 @@ def _coverage_verdict(rep: Report) -> str:
     text = ""
     if len(low):
         text += (
-            f" **Below nominal** for {', '.join(low.index)}: errors on the test blocks are larger and more "
+            f" **Below nominal** for {md_text(', '.join(low.index))}: errors on the test blocks are larger and more "
             "clustered than on the few validation blocks the model was fitted on, so read the intervals as a "
             "lower bound of the uncertainty, most of all for areas of several km² and more."
         )
