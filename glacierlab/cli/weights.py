@@ -86,14 +86,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_card(args: argparse.Namespace) -> int:
     """Print a checkpoint's model card; ``--json OUT`` writes it as STAC MLM JSON."""
-    from glacierlab.files import atomic_path
+    from glacierlab.files import write_json
     from glacierlab.models.model_card import card_text, model_card
 
     card = model_card(args.checkpoint)
     print(card_text(card))
-    if args.json:
-        with atomic_path(Path(args.json), overwrite=args.overwrite) as tmp:
-            tmp.write_text(json.dumps(card, indent=1))
+    if args.json:  # strict JSON: a NaN metric is written as null
+        write_json(Path(args.json), card, overwrite=args.overwrite)
         print(f"wrote {args.json}")
     return 0
 
