@@ -100,6 +100,17 @@ def test_report_refuses_a_region_folder_symlink(sandbox, template: Path) -> None
     assert (sandbox.victim / "report.html").read_text().startswith("bait")  # not unlinked through the link
 
 
+def test_report_replaces_a_file_symlink_in_export_never_writes_through_it(sandbox, template: Path) -> None:
+    export = sandbox.out / "hochalmkees" / "export"
+    export.mkdir(parents=True)
+    (export / "outlines.gpkg").symlink_to(sandbox.victim / "report.html")
+    (export / "glaciers.csv").symlink_to(sandbox.victim / "_done.json")
+    assert _run(sandbox.out, template).loc["hochalmkees", "status"] == "ok"
+    assert not (export / "outlines.gpkg").is_symlink() and not (export / "glaciers.csv").is_symlink()
+    assert (export / "outlines.gpkg").read_bytes() == b"outlines of hochalmkees"
+    # the sandbox fixture checks that the victim files the links named are unchanged
+
+
 def test_marker_covers_the_bundle_stale_files_are_dropped_and_json_is_strict(sandbox, template: Path) -> None:
     from glacierlab.batch.markers import MARKER
 
