@@ -38,6 +38,10 @@ class Png:
     def __init__(self, fig: Any, dpi: int = 100) -> None:
         import io
 
+        from matplotlib.text import Text
+
+        for text in fig.findobj(Text):  # titles and labels hold data (a region name with '$'): never mathtext
+            text.set_parse_math(False)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
         self.data = buf.getvalue()

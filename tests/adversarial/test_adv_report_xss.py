@@ -141,6 +141,21 @@ def test_web_map_data_cannot_end_its_block_and_popups_are_text() -> None:
     assert legend_page.injected() == [] and legend_page.shows(f"reference {ALL}")
 
 
+def test_figure_titles_from_data_are_not_parsed_as_mathtext() -> None:
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    from glacierlab.reports.context import Png
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_title("Glacier $\\notacommand$: inputs")  # mathtext would raise ValueError at savefig
+    ax.plot([0, 1], [0, 1], label="$x^$")
+    ax.legend()
+    assert Png(fig).data.startswith(b"\x89PNG")
+
+
 def test_tables_escape_index_columns_cells_and_caption() -> None:
     from glacierlab.reports import tables
 
@@ -206,7 +221,7 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) 
 
     root = tmp_path_factory.mktemp("hostile_report")
     cat = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
-    cat["regions"]["hochalmkees"]["name"] = ALL
+    cat["regions"]["hochalmkees"]["name"] = ALL + " $\\notacommand$"  # also in figure titles (mathtext)
     cat["regions"]["hochalmkees"]["notes"] = ALL
     for src in cat["sources"]:
         if src["id"] == "hochalmkees_glims_outlines":
