@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 #: CommonMark's backslash-escapable ASCII punctuation that can start formatting, links, HTML or headings.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~:=-])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~:=$-])")
 #: Characters a JSON text may hold that end a script block or an HTML comment, or end a JS line.
 _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 

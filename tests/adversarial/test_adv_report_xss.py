@@ -31,6 +31,7 @@ PAYLOADS = [
     "<javascript:alert(7)>",
     "<!--<script>alert(8)</script>-->",
     "![i](x onerror=alert(9))",
+    "$<img src=x onerror=alert(11)>$",  # Markdown math mode
 ]
 ALL = " ".join(PAYLOADS)
 
