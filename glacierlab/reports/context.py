@@ -62,7 +62,7 @@ class Report:
         bbox: Optional window (EPSG:4326).
         checkpoint: Checkpoint path given by the user ("" = the shipped model when it fits).
         out_dir: The region's output folder ("" = write no files).
-        level: Interval level of the area intervals (e.g. 0.9).
+        level: The one interval level of the report (areas and changes), 0.95 by default.
         parameters: The notebook parameters, for the provenance record.
         started: When the report started (UTC).
     """
@@ -72,7 +72,7 @@ class Report:
     bbox: tuple[float, float, float, float] | None = None
     checkpoint: str = ""
     out_dir: str = ""
-    level: float = 0.9
+    level: float = 0.95
     parameters: dict[str, Any] = field(default_factory=dict)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     reg: Region | None = None
@@ -113,7 +113,7 @@ class Report:
         bbox: Any = None,
         checkpoint: str = "",
         out_dir: str = "",
-        level: float = 0.9,
+        level: float = 0.95,
         parameters: dict[str, Any] | None = None,
     ) -> Report:
         """Load the region's main stack (when its scene has rasters) and choose the model."""

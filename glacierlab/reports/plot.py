@@ -10,6 +10,7 @@ from glacierlab.geo import crs_label
 from glacierlab.vocabulary import NODATA
 
 if TYPE_CHECKING:
+    import pandas as pd
     import xarray as xr
     from matplotlib.figure import Figure
 
@@ -104,4 +105,30 @@ def region_overview(stack: xr.Dataset, title: str = "") -> Figure:
         map_axes(ax, stack.rio.crs)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def series_figure(areas: pd.DataFrame, title: str = "", *, z: float = 1.96) -> Figure:
+    """Glacier area (km²) of :func:`glacierlab.reports.series.series_areas` against date, error bars ± z sigma."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(areas["date"], areas["area_km2"], "-", color="0.75", zorder=1)
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
+    for i, (source, g) in enumerate(areas.groupby("source", sort=False)):
+        ax.errorbar(
+            g["date"],
+            g["area_km2"],
+            yerr=z * g["sd_km2"],
+            fmt="o",
+            color=colours[i % len(colours)],
+            ecolor="0.4",
+            capsize=3,
+            label=source,
+            zorder=2,
+        )
+    ax.legend(title="source", fontsize=8)
+    ax.set(xlabel="date", ylabel="glacier area (km²)", title=title)
+    ax.grid(alpha=0.3)
     return fig
