@@ -41,16 +41,16 @@ def test_score_of_reference_against_itself_and_a_shift(everest) -> None:
         regional.score(_as_prediction(everest, ref), everest.drop_vars("reference"))
 
 
-def test_glacier_table_judges_rgi_mask_inside_band(everest) -> None:
+def test_judge_glaciers_rgi_mask_inside_band(everest) -> None:
     inventory = regional.reference_outlines("everest")
     assert regional.glacier_id_column(inventory) == "RGIId"
     pred = _as_prediction(everest, everest["reference"].values)
-    table = regional.glacier_table(pred["mask"], inventory)
+    table = regional.judge_glaciers(pred["mask"], inventory)
     assert len(table) == 86
     big = table[table["area_a_km2"] > 1]
     assert big["inside_band"].all(), "the reference rasterised at 30 m must match its own outlines within 5 %"
     eroded = _as_prediction(everest, np.pad(everest["reference"].values[3:-3, 3:-3], 3))
-    shrunk = regional.glacier_table(eroded["mask"], inventory)
+    shrunk = regional.judge_glaciers(eroded["mask"], inventory)
     assert shrunk["area_b_km2"].sum() < table["area_b_km2"].sum()
 
 

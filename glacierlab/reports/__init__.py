@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from glacierlab.reports.index import write_index
     from glacierlab.reports.plot import region_overview, rgb_image, stretch
     from glacierlab.reports.plot_reliability import reliability_diagram
-    from glacierlab.reports.regional import glacier_table, map_stack, outline_history, prediction_figure, score
+    from glacierlab.reports.regional import judge_glaciers, map_stack, outline_history, prediction_figure, score
     from glacierlab.reports.runner import default_template, notebook_to_html, run_report, run_reports
     from glacierlab.reports.series import outline_series, series_areas, series_changes
     from glacierlab.reports.timeline import model_change, other_dates, reference_date_groups
@@ -37,7 +37,7 @@ _EXPORTS = {
     "run_demo": "demo",
     "map_stack": "regional",
     "score": "regional",
-    "glacier_table": "regional",
+    "judge_glaciers": "regional",
     "prediction_figure": "regional",
     "outline_history": "regional",
     "scores": "evaluate",

@@ -101,7 +101,7 @@ def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = N
     return scores(confusion_counts(pred == 1, ref == 1, valid))
 
 
-def glacier_table(
+def judge_glaciers(
     mask: xr.DataArray,
     inventory: gpd.GeoDataFrame,
     *,
@@ -136,7 +136,7 @@ def compare_glaciers(
     spacing_m: float = 30.0,
     debris: Mapping[Any, float] | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """:func:`glacier_table` and the model's glacier polygons split by the inventory (id, area, geometry)."""
+    """:func:`judge_glaciers` and the model's glacier polygons split by the inventory (id, area, geometry)."""
     from glacierlab.outlines.change import compare_outlines
     from glacierlab.outlines.expert import judge_against_band, literature_band
     from glacierlab.outlines.polygons import mask_to_polygons, partition_inventory, rio_transform, split_by_inventory
