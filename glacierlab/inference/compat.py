@@ -78,11 +78,10 @@ def product_level_problem(checkpoint: Any, scene_level: str, where: str = "", na
     The same rule as :func:`check_product_level`, for callers that know the level without loading the scene
     (e.g. from the catalog source).
     """
+    from glacierlab.inference.checks import level_fit
+
     model = checkpoint_product_level(checkpoint)
-    if not scene_level or model is None:
-        return ""
-    kind = {"dn8": "dn", "toa": "reflectance", "surface": "reflectance", "reflectance": "reflectance"}
-    if kind.get(scene_level) == kind.get(model):
+    if model is None or level_fit(model, scene_level) != "refuse":
         return ""
     return (
         f"{name} was trained on {PRODUCT_LEVELS.get(model, model + ' (0-1)')}, but this scene "
