@@ -64,3 +64,18 @@ def test_outline_history_and_region_kinds(shared_data) -> None:
 def test_prediction_figure_has_four_panels(everest) -> None:
     fig = regional.prediction_figure(everest, _as_prediction(everest, everest["reference"].values), "t")
     assert len(fig.axes) >= 4
+
+
+def test_the_report_model_is_chosen_by_compat_with_the_reason_when_none_fits(everest) -> None:
+    from glacierlab.inference.compat import checkpoint_for
+    from glacierlab.weights import shipped_checkpoint_path
+
+    path, why = checkpoint_for(everest)
+    assert path == shipped_checkpoint_path() and why == ""
+    assert checkpoint_for(None) == (None, "this scene has no optical imagery for a model to map.")
+    rgb = everest.sel(optical_band=["blue", "green", "red"])  # the shipped model needs NIR too
+    path, why = checkpoint_for(rgb)
+    assert path is None and "nir" in why  # a main map never feeds a band as no data
+    toa = everest.assign_attrs(product_level="toa")
+    path, why = checkpoint_for(toa)
+    assert path is None and "8-bit" in why and "plausible" in why

@@ -120,8 +120,8 @@ class Report:
         from glacierlab.data.catalog import load_catalog
         from glacierlab.data.stack import stack_region
         from glacierlab.geo import BBox
+        from glacierlab.inference.compat import checkpoint_for
         from glacierlab.reports.export import export_folder
-        from glacierlab.reports.regional import model_for
 
         rep = cls(region, date, tuple(bbox) if bbox else None, checkpoint, out_dir, level, dict(parameters or {}))
         rep.reg = load_catalog().region(region)
@@ -129,7 +129,7 @@ class Report:
         if scene.optical or scene.dem:
             rep.stack = stack_region(region, date=date, bbox=BBox.parse(rep.bbox) if rep.bbox else None)
             rep.sources |= set(str(rep.stack.attrs.get("sources", "")).split(","))
-        rep.ck_path, rep.no_model = model_for(rep.stack, checkpoint)
+        rep.ck_path, rep.no_model = checkpoint_for(rep.stack, checkpoint)
         rep.export = export_folder(out_dir)
         return rep
 

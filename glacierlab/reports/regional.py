@@ -22,30 +22,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def default_checkpoint(stack: xr.Dataset) -> Path | None:
-    """The shipped checkpoint if its groups, band names and product level fit ``stack``, else None.
-
-    Args:
-        stack: A dataset from :func:`glacierlab.data.stack.stack_region`.
-    """
-    from glacierlab.data.stack import group
-    from glacierlab.errors import InputError
-    from glacierlab.inference.compat import check_product_level
-    from glacierlab.models import load_checkpoint
-    from glacierlab.weights import shipped_checkpoint_path
-
-    path = shipped_checkpoint_path()
-    ck = load_checkpoint(path)
-    for name, bands in ck.bands.items():
-        if name not in stack or not set(bands) <= {str(b) for b in group(stack, name)["band"].values}:
-            return None
-    try:  # a model of 8-bit numbers must not map reflectance (and vice versa)
-        check_product_level(ck, stack)
-    except InputError:
-        return None
-    return path
-
-
 def map_stack(
     stack: xr.Dataset | Mapping[str, Any],
     checkpoint: str | Path,
@@ -153,32 +129,6 @@ def compare_glaciers(
     assigned = pieces[pieces[id_col].notna()]
     table = compare_outlines(ref, assigned, id_col=id_col, spacing_m=spacing_m, crs=crs)
     return judge_against_band(table.loc[ref[id_col]], literature_band(), debris=debris), assigned
-
-
-def model_for(stack: xr.Dataset | None, checkpoint: str = "") -> tuple[Path | None, str]:
-    """The checkpoint to map a stack with, or None and one line saying why no model applies.
-
-    Checks the checkpoint's bands (:func:`default_checkpoint` for the shipped model) and its product level
-    against the scene's (:func:`glacierlab.inference.compat.check_product_level`): a model trained on
-    8-bit numbers is not run on reflectance, whose map would look plausible and be wrong.
-
-    Args:
-        stack: The report's stack (None: no raster inputs).
-        checkpoint: A checkpoint path; empty for the shipped model.
-    """
-    from glacierlab.inference.compat import check_product_level
-    from glacierlab.models import load_checkpoint
-
-    if stack is None or "optical" not in stack:
-        return None, "this scene has no optical imagery for a model to map."
-    path = Path(checkpoint) if checkpoint else default_checkpoint(stack)
-    if path is None:
-        return None, "the shipped model's input bands are not all in this scene; pass `checkpoint`."
-    try:
-        check_product_level(load_checkpoint(path), stack, path.name)
-    except InputError as err:
-        return None, str(err)
-    return path, ""
 
 
 def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = "") -> Figure:
