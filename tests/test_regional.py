@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from glacierlab.data.contents import scene_outlines
 from glacierlab.data.stack import stack_region
 from glacierlab.errors import InputError
 from glacierlab.reports import regional
@@ -42,7 +43,7 @@ def test_score_of_reference_against_itself_and_a_shift(everest) -> None:
 
 
 def test_judge_glaciers_rgi_mask_inside_band(everest) -> None:
-    inventory = regional.reference_outlines("everest")
+    inventory = scene_outlines("everest")
     assert regional.glacier_id_column(inventory) == "RGIId"
     pred = _as_prediction(everest, everest["reference"].values)
     table = regional.judge_glaciers(pred["mask"], inventory)

@@ -197,18 +197,6 @@ def has_optical(region_id: str) -> bool:
     return any(s.optical for s in load_catalog().region(region_id).scenes)
 
 
-def reference_outlines(region_id: str, date: str | None = None) -> gpd.GeoDataFrame | None:
-    """The vector reference outlines of a region's scene (None when the scene has none)."""
-    from glacierlab.data.catalog import load_catalog
-    from glacierlab.data.vectors import load_outlines
-
-    cat = load_catalog()
-    for source_id in cat.region(region_id).scene(date).reference:
-        if cat.source(source_id).kind == "vector":
-            return load_outlines(source_id, date=date)
-    return None
-
-
 def outline_history(region_id: str) -> tuple[pd.DataFrame, Figure] | None:
     """Area per date from a region's multi-date outline source (e.g. GLIMS Hochalmkees 1850-2016).
 

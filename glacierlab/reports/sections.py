@@ -116,6 +116,7 @@ def area(rep: Report) -> list[Any]:
     """Glacier area with its interval, per region and per glacier, and the measured coverage."""
     if rep.p is None or rep.stack is None or rep.ck_path is None:
         return []  # no model map: the outline areas are in the change section
+    from glacierlab.data.contents import scene_outlines
     from glacierlab.errors import GridError
     from glacierlab.outlines.area_error import area_table, glacier_zones, pixel_area_km2, region_area
     from glacierlab.reports import regional
@@ -161,7 +162,7 @@ def area(rep: Report) -> list[Any]:
     rep.summary["area"] = (
         f"{ra['expected_km2']:.1f} [{ra['low_km2']:.1f}, {ra['high_km2']:.1f}] (model, {rep.main_date})"
     )
-    rep.inventory = regional.reference_outlines(rep.region, rep.date)
+    rep.inventory = scene_outlines(rep.region, rep.date)
     if rep.inventory is not None:
         rep.sources |= {str(rep.inventory.attrs.get("source", ""))}
         rep.id_col = regional.glacier_id_column(rep.inventory)
