@@ -63,7 +63,9 @@ def test_outline_history_and_region_kinds(shared_data) -> None:
 
 
 def test_prediction_figure_has_four_panels(everest) -> None:
-    fig = regional.prediction_figure(everest, _as_prediction(everest, everest["reference"].values), "t")
+    from glacierlab.reports.plot import prediction_figure
+
+    fig = prediction_figure(everest, _as_prediction(everest, everest["reference"].values), "t")
     assert len(fig.axes) >= 4
 
 
@@ -80,3 +82,14 @@ def test_the_report_model_is_chosen_by_compat_with_the_reason_when_none_fits(eve
     toa = everest.assign_attrs(product_level="toa")
     path, why = checkpoint_for(toa)
     assert path is None and "8-bit" in why and "plausible" in why
+
+
+def test_change_figure_has_both_images_and_the_change(everest) -> None:
+    from glacierlab.reports.plot import change_figure
+
+    p_a = np.where(everest["reference"].values == 1, 0.9, 0.1)
+    p_b = p_a.copy()
+    p_b[:50] = np.nan  # not seen on date B
+    fig = change_figure(everest, p_a, p_b, None, "2000 Landsat", "2020 Sentinel-2")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["2000 Landsat", "2020 Sentinel-2"] and "gained" in titles[2]

@@ -131,49 +131,6 @@ def compare_glaciers(
     return judge_against_band(table.loc[ref[id_col]], literature_band(), debris=debris), assigned
 
 
-def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = "") -> Figure:
-    """Four panels: optical image, glacier probability, agreement with the reference, confidence.
-
-    Agreement colours: blue = both glacier, red = model only (false positive), orange = reference only
-    (false negative), white = both ice-free, grey = no data.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    from glacierlab.data.stack import group
-    from glacierlab.reports.plot import rgb_image
-
-    left, bottom, right, top = stack.rio.bounds()
-    ext = (left, right, bottom, top)
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8), constrained_layout=True)
-    axes[0].imshow(rgb_image(group(stack, "optical")), extent=ext)
-    axes[0].set_title("optical")
-    im = axes[1].imshow(prediction["probability"].values, extent=ext, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=axes[1], shrink=0.8, label="glacier probability")
-    axes[1].set_title("model: glacier probability")
-    pred = np.asarray(prediction["mask"].values)
-    ref = np.asarray(stack["reference"].values) if "reference" in stack else np.full_like(pred, NODATA)
-    agree = np.full(pred.shape, 4, dtype=np.uint8)  # no data
-    ok = (pred != NODATA) & (ref != NODATA)
-    agree[ok & (pred == 0) & (ref == 0)] = 0
-    agree[ok & (pred == 1) & (ref == 1)] = 1
-    agree[ok & (pred == 1) & (ref == 0)] = 2
-    agree[ok & (pred == 0) & (ref == 1)] = 3
-    cmap = ListedColormap(["white", "tab:blue", "tab:red", "orange", "0.7"])
-    axes[2].imshow(agree, extent=ext, cmap=cmap, vmin=-0.5, vmax=4.5, interpolation="nearest")
-    axes[2].set_title("blue both · red model only · orange reference only")
-    im = axes[3].imshow(prediction["confidence"].values, extent=ext, cmap="viridis", vmin=0, vmax=1)
-    fig.colorbar(im, ax=axes[3], shrink=0.8, label="confidence")
-    axes[3].set_title("confidence")
-    from glacierlab.reports.plot import map_axes
-
-    for ax in axes:
-        map_axes(ax, stack.rio.crs)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
 def glacier_id_column(outlines: gpd.GeoDataFrame) -> str:
     """The glacier id column of an inventory (RGI ``RGIId``/``rgi_id``, GLIMS ``glac_id``, SGI ``SGI``)."""
     from glacierlab.data.vectors import GLACIER_ID_COLUMNS

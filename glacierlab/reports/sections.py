@@ -88,7 +88,9 @@ def model_map(rep: Report, **predict: Any) -> list[Any]:
     )
     valid = np.isfinite(rep.stack["optical"].values).any(axis=0)
     rep.p = calibrated_probability(rep.prediction, rep.ck_path, valid)
-    fig = regional.prediction_figure(rep.stack, rep.prediction, title=f"{rep.reg.name}: model vs reference")
+    from glacierlab.reports.plot import prediction_figure
+
+    fig = prediction_figure(rep.stack, rep.prediction, title=f"{rep.reg.name}: model vs reference")
     out: list[Any] = [
         Md(
             "## Glacier map from the model\n\nThe model named at the top predicts a glacier probability per pixel; "

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from glacierlab.reports import tables
 from glacierlab.reports.context import Md, Png, Report
+from glacierlab.reports.plot import change_figure
 from glacierlab.reports.sections import caption
 
 
@@ -102,7 +101,7 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
         rep.sources |= {s for s in m.sources if s}
         p2 = calibrated_probability(m.prediction, rep.ck_path, m.valid)
         m.p = p2
-        if rep.zones is None or rep.error_model is None:
+        if rep.zones is None or rep.error_model is None or rep.stack is None:
             continue
         ch = model_change(rep.zones, rep.zone_ids, rep.p, p2, rep.error_model, rep.pixel_km2, index_name=rep.id_col)
         rep.changes[m.label] = ch
@@ -113,7 +112,7 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
         rep.summary.setdefault("change", _short(ch.loc["all glaciers"], a, b, m.caveats))
         out += [
             Md(f"**{m.label}.** " + statement),
-            Png(_change_figure(rep, m, p2)),
+            Png(change_figure(rep.stack, rep.p, p2, m.rgb, rep.main_label, m.label)),
             caption(
                 "Compare the two images first (snow, clouds, shadows): where they differ for reasons other than "
                 "ice, the blue (gained) and red (lost) patches on the right are imagery, not glacier change."
@@ -146,44 +145,6 @@ def _short(row: Any, a: str, b: str, caveats: list[str]) -> str:
     verdict = "established" if row["exceeds_uncertainty"] and not caveats else "NOT established"
     limits = [f"over {float(row['covered']) * 100:.0f} % of the glacier zones", *caveats]
     return f"{a} → {b}: {ch:+.1f} ± {1.96 * sd:.1f} km² (model, {verdict}; {'; '.join(limits)})"
-
-
-def _change_figure(rep: Report, m: Any, p2: np.ndarray) -> Any:
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
-    from glacierlab.data.stack import group
-    from glacierlab.reports.plot import map_axes, rgb_image
-
-    assert rep.stack is not None and rep.p is not None
-    left, bottom, right, top = rep.stack.rio.bounds()
-    ext = (left, right, bottom, top)
-    fig = Figure(figsize=(16, 4.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    axes[0].imshow(rgb_image(group(rep.stack, "optical")), extent=ext)
-    axes[0].set_title(f"{rep.main_label}")
-    if m.rgb is not None:
-        axes[1].imshow(m.rgb, extent=ext)
-    axes[1].set_title(m.label)
-    both = np.isfinite(rep.p) & np.isfinite(p2)
-    a, b = rep.p > 0.5, p2 > 0.5
-    cls = np.full(rep.p.shape, np.nan)
-    cls[both & ~a & ~b] = 0
-    cls[both & a & b] = 1
-    cls[both & ~a & b] = 2
-    cls[both & a & ~b] = 3
-    axes[2].imshow(
-        cls,
-        extent=ext,
-        cmap=ListedColormap(["white", "0.6", "tab:blue", "tab:red"]),
-        vmin=-0.5,
-        vmax=3.5,
-        interpolation="nearest",
-    )
-    axes[2].set_title("grey stable · blue gained · red lost (p > 0.5 masks)")
-    for ax in axes:
-        map_axes(ax, rep.stack.rio.crs)
-    return fig
 
 
 def _outline_series(rep: Report) -> list[Any]:
