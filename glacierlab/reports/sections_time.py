@@ -203,8 +203,9 @@ def _outline_series(rep: Report) -> list[Any]:
         Md("### Outlines over time"),
         Png(fig),
         caption(
-            "Look at whether the error bars of two dates of one source (one colour) overlap: where they do, the "
-            "change between them is not established; between colours the source changes."
+            "Error bars are each date's own area uncertainty. Between two dates of one source on one grid most of "
+            "it is shared and cancels, so overlapping bars do not decide a change: the change ± in the table does. "
+            "Between colours the source changes."
         ),
         tables.html(tables.series_area_table(rep.series_areas, z), "Area of each dated outline in the window."),
         tables.html(
