@@ -54,13 +54,14 @@ def _print_coverage(check) -> None:  # noqa: ANN001
 
 
 def _sentinel2(check) -> None:  # noqa: ANN001
+    from glacierlab.data.contents import scene_outlines
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.compat import model_inputs
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import area_table, glacier_probability, glacier_zones, pixel_area_km2
     from glacierlab.reports.heldout_area import checkpoint_calibrator
-    from glacierlab.reports.regional import glacier_id_column, reference_outlines
+    from glacierlab.reports.regional import glacier_id_column
     from glacierlab.weights import shipped_checkpoint_path
 
     path = shipped_checkpoint_path()
@@ -72,7 +73,7 @@ def _sentinel2(check) -> None:  # noqa: ANN001
     cal = checkpoint_calibrator(ck)
     p = glacier_probability(np.asarray(pred["probability"].values), cal)
     ref = np.asarray(s2["reference"].values)
-    inv = reference_outlines(check.region)
+    inv = scene_outlines(check.region)
     zones, ids = glacier_zones(inv, base["reference"], glacier_id_column(inv))
     zones = np.where(ref != 255, zones, 0)
     t = area_table(p, zones, ids, check.model, pixel_area_km2(base["reference"]), level=0.9)

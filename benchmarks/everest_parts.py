@@ -124,10 +124,10 @@ def glacier_figures(
         majority split, and ``table`` (one row per glacier, largest first).
     """
     from glacierlab.outlines.expert import judge_against_band, literature_band
-    from glacierlab.reports.regional import glacier_table
+    from glacierlab.reports.regional import judge_glaciers
 
     da = mask_dataarray(np.asarray(mask) == 1, like)
-    clean = glacier_table(da, rgi, debris=None)
+    clean = judge_glaciers(da, rgi, debris=None)
     lit = judge_against_band(clean, literature_band(), debris=dict(debris))
     rows = []
     for rid in clean.sort_values("area_a_km2", ascending=False).index:

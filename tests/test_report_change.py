@@ -117,9 +117,29 @@ def test_aletsch_series_from_reconstructed_surfaces(shared_data: Path) -> None:
     years = [e.date.year for e in ext]
     assert years == sorted(years) and {1880, 1926, 1957, 1980, 1999, 2009, 2017} <= set(years)
     igm = [e for e in ext if e.label.startswith("IGM")]
-    assert all(e.sd_pixel_m == 50.0 for e in igm)  # half of the 100 m grid
+    assert all(e.pos_sd_m == pytest.approx(100 / np.sqrt(12)) for e in igm)  # the source's own 100 m cells
+    assert len({e.grid for e in igm}) == 1  # one grid: correlated errors where boundaries coincide
     areas = series_areas(ext).set_index("outline")
     assert 70 < areas.loc["IGM surface 2017", "area_km2"] < areas.loc["IGM surface 1880", "area_km2"] < 120
+    assert (areas["sd_km2"] / areas["area_km2"]).between(0.03, 0.09).all()  # ~5 % as the literature gives
+    assert list(areas["recorded"]) == ["1880", "1926", "1957", "1980", "1999", "2003", "2009", "2017"]
+
+
+def test_aletsch_retreat_since_1880_is_established_and_source_artefacts_are_flagged(shared_data: Path) -> None:
+    ch = series_changes(outline_series("aletsch")).set_index(["from_date", "to_date"])
+    span = ch.loc[("1880", "2017")]
+    # the retreat exceeds its 95 % uncertainty with and without the cells where a surface lies below the bed
+    assert span["change_km2"] < -9 and abs(span["change_km2"]) > Z95 * span["change_sd_km2"]
+    assert span["change_consistent_km2"] < -9 and bool(span["established"])
+    assert 50 < span["differing_boundary_km"] < 200  # only the boundary that moved carries error
+    # the 2003 RGI mask between the IGM surfaces is a source change, never an ice change
+    for step in [("1999", "2003"), ("2003", "2009")]:
+        assert bool(ch.loc[step, "source_change"]) and not bool(ch.loc[step, "established"])
+        assert "source changes" in ch.loc[step, "note"]
+    # most of the 1880 -> 1926 "gain" lies where the 1880 surface is below the bed: a source error
+    first = ch.loc[("1880", "1926")]
+    assert first["gained_km2"] > 4 and first["inconsistent_km2"] > 3
+    assert "1880 surface is below the bed" in first["note"] and not bool(first["established"])
 
 
 def test_scenes_the_dn8_model_cannot_map_are_listed_with_the_reason(shared_data: Path) -> None:

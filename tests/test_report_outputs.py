@@ -76,6 +76,7 @@ def test_stac_item_describes_the_bundle_with_relative_assets(tmp_path: Path) -> 
     export.mkdir(parents=True)
     (export / "outlines.gpkg").write_bytes(b"x")
     (export / "glaciers.csv").write_text("a\n1\n")
+    (export / "2000-10-30_mask.tif").write_bytes(b"x")
     path = stac_item(
         export,
         item_id="glacierlab-everest",
@@ -85,6 +86,7 @@ def test_stac_item_describes_the_bundle_with_relative_assets(tmp_path: Path) -> 
             "outlines": ("outlines.gpkg", "outlines", ["data"]),
             "glaciers": ("glaciers.csv", "table", ["metadata"]),
             "report": ("../report.html", "report", ["overview"]),
+            "mask": ("2000-10-30_mask.tif", "mask", ["data"]),
         },
         properties={"glacierlab:version": "0"},
     )
@@ -94,6 +96,10 @@ def test_stac_item_describes_the_bundle_with_relative_assets(tmp_path: Path) -> 
     assert item.assets["outlines"].media_type == "application/geopackage+sqlite3"
     raw = json.loads(path.read_text())
     assert raw["assets"]["report"]["href"] == "../report.html" and 86.7 < raw["bbox"][0] < 86.9
+    classes = raw["assets"]["mask"]["classification:classes"]
+    assert [c["value"] for c in classes] == [0, 1, 255] and classes[1]["name"] == "glacier"
+    assert any("classification" in e for e in raw["stac_extensions"])
+    assert "classification:classes" not in raw["assets"]["glaciers"]
     with pytest.raises(Exception, match="leaves its folder|relative"):
         stac_item(export, item_id="x", grid=_grid(), dates=["2000"], assets={"bad": ("../../etc/passwd", "", [])})
 
@@ -133,6 +139,7 @@ def test_index_groups_failures_by_cause_and_shows_area_and_change(tmp_path: Path
         {
             "area": "238.5 [229.4, 247.7]",
             "change": "2000 → 2020: +32 ± 8 km²",
+            "level": 0.95,
             "links": {"STAC item": "export/item.json"},
         },
     )
@@ -157,6 +164,7 @@ def test_index_groups_failures_by_cause_and_shows_area_and_change(tmp_path: Path
     )
     page = write_index(table, tmp_path).read_text()
     assert "4 regions: 3 failed, 1 ok." in page and "Skipped regions" not in page  # no note without skips
+    assert page.count("95 %") == 1  # the interval level, stated once
     assert "238.5 [229.4, 247.7]" in page and "+32 ± 8 km²" in page and 'href="a/export/item.json"' in page
     assert "<h3>GridError (2 regions)</h3>" in page and "<h3>DataNotFoundError (1 region)</h3>" in page
     assert page.index("GridError (2") < page.index("DataNotFoundError (1")  # largest group first
@@ -183,8 +191,9 @@ def test_display_tables_label_units_and_do_not_overflow() -> None:
     areas.attrs["level"] = 0.9
     t = glacier_table(judged, areas, pd.Series({"RGI60-15.09991": "2010-04-09"}))
     assert all("area_a" not in c and "area_b" not in c for c in t.columns)
-    assert "reference area (km²)" in t.columns and "expected area [90 % interval] (km²)" in t.columns
-    assert t.iloc[0]["expected area [90 % interval] (km²)"] == "51.5 [48.0, 55.0]"
+    # the level is stated once in the report's header, not in every column
+    assert "reference area (km²)" in t.columns and "expected area [interval] (km²)" in t.columns
+    assert t.iloc[0]["expected area [interval] (km²)"] == "51.5 [48.0, 55.0]"
     page = str(html(t, "caption"))
     assert "overflow-x:auto" in page and "inside expert band" in page and ">no<" in page
     ch = pd.DataFrame(
@@ -202,7 +211,11 @@ def test_display_tables_label_units_and_do_not_overflow() -> None:
         index=pd.Index(["g", "all glaciers"], name="RGIId"),
     )
     c = change_table(ch, "2000", "2020")
-    assert list(c.index) == ["g", "all glaciers"] and c.loc["g", "change ± 95 % (km²)"] == "+0.50 ± 0.20"
+    assert list(c.index) == ["g", "all glaciers"] and c.loc["g", "change ± (km²)"] == "+0.50 ± 0.20"
+    assert 'class="gl-yes"' in str(html(c))  # validated: an established change may be green
+    unvalidated = change_table(ch, "2000", "2020", validated=False)
+    assert 'class="gl-yes"' not in str(html(unvalidated))  # never green for a change whose uncertainty is not validated
+    assert list(unvalidated.iloc[:, -1]) == ["formally", "no"]
     # one column, one precision: 2.00 next to 2.12, not "2.0"; integers with a thin space; missing as a dash
     mixed = pd.DataFrame(
         {"area (km²)": [187.6, 172.14, np.nan], "n": [1200.0, 56.0, 3.0], "d (m)": pd.array([5, None, 7], "Int64")},
@@ -227,6 +240,15 @@ def test_leaflet_is_vendored_pinned_and_inlined_without_requests() -> None:
     for tag in re.findall(r"<(?:script|link|img)\b[^>]*>", page):
         assert not re.search(r"(src|href)=", tag), tag  # everything inline
     assert "url(http" not in page and "@import" not in page
+
+
+def test_map_popups_read_as_words_and_the_layer_control_shows_colours() -> None:
+    gdf = _polygons().assign(area_km2=[0.25, 0.09], low_km2=[0.2, 0.05])
+    layer = vector_layer(gdf, "model outlines", color="#d62728", properties=["RGIId", "area_km2", "low_km2"])
+    props = json.loads(layer.data)["features"][0]["properties"]
+    assert set(props) == {"RGIId", "area (km²)", "interval low (km²)"}  # no raw column names in popups
+    page = str(leaflet_map([image_layer(_grid(), "probability", cmap="Blues"), layer]))
+    assert "border:2px solid #d62728" in page and "linear-gradient" in page  # swatches next to the names
 
 
 def test_map_panels_name_a_custom_crs_briefly(shared_data: Path) -> None:

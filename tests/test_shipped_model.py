@@ -247,14 +247,14 @@ def test_shipped_per_glacier_clean_band_fraction(shipped: tuple, scene_predictio
     import geopandas as gpd
     import xarray as xr
 
-    from glacierlab.reports.regional import glacier_table
+    from glacierlab.reports.regional import judge_glaciers
 
     metrics = shipped[1]
     like = scene_prediction["stack"]["reference"]
     mask = xr.DataArray((scene_prediction["prob"] > 0.5).astype(np.uint8), coords=like.coords, dims=like.dims)
     mask = mask.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
     rgi = gpd.read_file(shared_data / "everest_landsat7_exploradores_aster/15_rgi60_glacier_outlines.gpkg")
-    table = glacier_table(mask, rgi)
+    table = judge_glaciers(mask, rgi)
     stated = metrics["glaciers"]["model"]
     assert len(table) == stated["glaciers"] == 86
     # a pixel flipping at the edge can move a glacier across the ±5 % line: allow two glaciers

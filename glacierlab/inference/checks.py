@@ -37,6 +37,23 @@ _SCALE_TEXT = {
 }
 
 
+#: Kind of an optical product level: digital numbers or reflectance ("reflectance" = TOA or surface, not known).
+_KIND = {"dn8": "dn", "toa": "reflectance", "surface": "reflectance", "reflectance": "reflectance"}
+
+
+def level_fit(model: str | None, scene: str | None) -> str:
+    """The one product-level rule: how imagery of level ``scene`` fits a model trained on level ``model``.
+
+    Returns:
+        ``"fits"`` (same level, or either unknown), ``"may bias"`` (TOA vs surface reflectance: the
+        atmosphere differs, not the scale) or ``"refuse"`` (digital numbers vs reflectance: a map would
+        look plausible and be wrong).
+    """
+    if not model or not scene or model == scene:
+        return "fits"
+    return "may bias" if _KIND.get(model) == _KIND.get(scene) else "refuse"
+
+
 def model_level(checkpoint: Any) -> str | None:
     """The optical product level a checkpoint was trained on (header ``inputs``), or None if unrecorded."""
     header = getattr(checkpoint, "metadata", None) or {}
@@ -139,10 +156,10 @@ def _scale_fix(got: str, want: str, level: str | None) -> str:
 def _check_level(model_level: str | None, level: str | None, scale: str | None) -> None:
     if level is None and scale == "dn8":
         level = "dn8"
-    if model_level is None or level is None or level == model_level:
+    fit = level_fit(model_level, level)
+    if fit == "fits" or model_level is None or level is None:
         return
-    refl = ("toa", "surface")
-    if model_level in refl and level in refl:
+    if fit == "may bias":
         warnings.warn(
             f"the checkpoint was trained on {PRODUCT_LEVELS[model_level]} but the optical input is "
             f"{PRODUCT_LEVELS[level]}: the map may be biased. To match, {HOW_TO_LOAD[model_level]}. "

@@ -78,11 +78,10 @@ def product_level_problem(checkpoint: Any, scene_level: str, where: str = "", na
     The same rule as :func:`check_product_level`, for callers that know the level without loading the scene
     (e.g. from the catalog source).
     """
+    from glacierlab.inference.checks import level_fit
+
     model = checkpoint_product_level(checkpoint)
-    if not scene_level or model is None:
-        return ""
-    kind = {"dn8": "dn", "toa": "reflectance", "surface": "reflectance", "reflectance": "reflectance"}
-    if kind.get(scene_level) == kind.get(model):
+    if model is None or level_fit(model, scene_level) != "refuse":
         return ""
     return (
         f"{name} was trained on {PRODUCT_LEVELS.get(model, model + ' (0-1)')}, but this scene "
@@ -186,20 +185,41 @@ def workshop_checkpoints() -> list[Path]:
     return ([trained] if trained.is_file() else []) + [shipped_checkpoint_path()]
 
 
-def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> str:
+def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint", *, fill_missing: bool = True) -> str:
     """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
 
     Checks the product level (:func:`check_product_level`) and that every input group, and at least one
-    band of each, is in the stack (:func:`model_inputs` with ``fill_missing=True``).
+    band of each (every band with ``fill_missing=False``), is in the stack (:func:`model_inputs`).
     """
     from glacierlab.errors import GlacierLabError
 
     try:
         check_product_level(checkpoint, stack, name)
-        model_inputs(stack, checkpoint.bands, fill_missing=True)
+        model_inputs(stack, checkpoint.bands, fill_missing=fill_missing)
     except GlacierLabError as exc:
         return str(exc)
     return ""
+
+
+def checkpoint_for(stack: xr.Dataset | None, checkpoint: str | os.PathLike[str] = "") -> tuple[Path | None, str]:
+    """The checkpoint that maps a whole scene (reports, batch), or None and one sentence saying why none does.
+
+    Args:
+        stack: The scene's stack (None: no raster inputs).
+        checkpoint: A checkpoint path; empty: the shipped model.
+
+    Returns:
+        ``(path, "")`` when the checkpoint's product level and every band fit the scene (no band is fed as
+        no data for a main map), else ``(None, why)``.
+    """
+    from glacierlab.models import load_checkpoint
+    from glacierlab.weights import shipped_checkpoint_path
+
+    if stack is None or "optical" not in stack:
+        return None, "this scene has no optical imagery for a model to map."
+    path = Path(checkpoint) if checkpoint else shipped_checkpoint_path()
+    problem = fit_problem(load_checkpoint(path), stack, path.name, fill_missing=False)
+    return (None, problem) if problem else (path, "")
 
 
 def predict_if_fits(

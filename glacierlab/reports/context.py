@@ -66,7 +66,7 @@ class Report:
         bbox: Optional window (EPSG:4326).
         checkpoint: Checkpoint path given by the user ("" = the shipped model when it fits).
         out_dir: The region's output folder ("" = write no files).
-        level: Interval level of the area intervals (e.g. 0.9).
+        level: The one interval level of the report (areas and changes), 0.95 by default.
         parameters: The notebook parameters, for the provenance record.
         started: When the report started (UTC).
     """
@@ -76,7 +76,7 @@ class Report:
     bbox: tuple[float, float, float, float] | None = None
     checkpoint: str = ""
     out_dir: str = ""
-    level: float = 0.9
+    level: float = 0.95
     parameters: dict[str, Any] = field(default_factory=dict)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     reg: Region | None = None
@@ -117,15 +117,15 @@ class Report:
         bbox: Any = None,
         checkpoint: str = "",
         out_dir: str = "",
-        level: float = 0.9,
+        level: float = 0.95,
         parameters: dict[str, Any] | None = None,
     ) -> Report:
         """Load the region's main stack (when its scene has rasters) and choose the model."""
         from glacierlab.data.catalog import load_catalog
         from glacierlab.data.stack import stack_region
         from glacierlab.geo import BBox
+        from glacierlab.inference.compat import checkpoint_for
         from glacierlab.reports.export import export_folder
-        from glacierlab.reports.regional import model_for
 
         rep = cls(region, date, tuple(bbox) if bbox else None, checkpoint, out_dir, level, dict(parameters or {}))
         rep.reg = load_catalog().region(region)
@@ -133,7 +133,7 @@ class Report:
         if scene.optical or scene.dem:
             rep.stack = stack_region(region, date=date, bbox=BBox.parse(rep.bbox) if rep.bbox else None)
             rep.sources |= set(str(rep.stack.attrs.get("sources", "")).split(","))
-        rep.ck_path, rep.no_model = model_for(rep.stack, checkpoint)
+        rep.ck_path, rep.no_model = checkpoint_for(rep.stack, checkpoint)
         rep.export = export_folder(out_dir)
         return rep
 

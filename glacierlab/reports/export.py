@@ -78,7 +78,7 @@ def model_layer(
         id_col: Glacier id column of ``polygons``.
         date: Date of the imagery mapped.
         areas: :func:`~glacierlab.outlines.area_error.area_table` of the glaciers (expected ± interval).
-        judged: :func:`~glacierlab.reports.regional.glacier_table` (IoU, inside_band vs the reference).
+        judged: :func:`~glacierlab.reports.regional.judge_glaciers` (IoU, inside_band vs the reference).
 
     Returns:
         GeoDataFrame with ``glacier``, ``date``, ``area_km2``, ``expected_km2``, ``sd_km2``, ``low_km2``,
@@ -124,6 +124,15 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path, overwrite=True) as tmp:
         table.to_csv(tmp, index=table.index.name is not None)
     return Path(path)
+
+
+#: STAC classification extension, and the class values of a mask COG (``vocabulary`` label codes).
+CLASSIFICATION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
+MASK_CLASSES = [
+    {"value": 0, "name": "non-glacier", "description": "no glacier (p <= 0.5)"},
+    {"value": 1, "name": "glacier", "description": "glacier (p > 0.5)"},
+    {"value": 255, "name": "no-data", "description": "no data", "nodata": True},
+]
 
 
 def _footprint(grid: xr.DataArray | xr.Dataset) -> tuple[list[float], dict[str, Any]]:
@@ -190,9 +199,12 @@ def stac_item(
     region_folder = folder.parent
     for key, (rel, title, roles) in assets.items():
         inside(region_folder, Path(folder.name) / rel, "asset path")
-        item.add_asset(
-            key, pystac.Asset(href=rel, media_type=MEDIA.get(Path(rel).suffix, None), title=title, roles=list(roles))
-        )
+        asset = pystac.Asset(href=rel, media_type=MEDIA.get(Path(rel).suffix, None), title=title, roles=list(roles))
+        if Path(rel).suffix == ".tif" and Path(rel).stem.endswith("mask"):
+            asset.extra_fields["classification:classes"] = MASK_CLASSES
+            if CLASSIFICATION not in item.stac_extensions:
+                item.stac_extensions.append(CLASSIFICATION)
+        item.add_asset(key, asset)
     record = item.to_dict(include_self_link=False, transform_hrefs=False)
     return write_json(folder / "item.json", record, overwrite=True)
 

@@ -263,11 +263,12 @@ def heldout_area_check(
     """
     import time
 
+    from glacierlab.data.contents import scene_outlines
     from glacierlab.data.stack import stack_region
     from glacierlab.files import atomic_path, file_sha256
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import glacier_zones, pixel_area_km2
-    from glacierlab.reports.regional import glacier_id_column, reference_outlines
+    from glacierlab.reports.regional import glacier_id_column
 
     path = Path(checkpoint)
     sha = file_sha256(path)
@@ -303,7 +304,7 @@ def heldout_area_check(
         probability = np.asarray(pred["probability"].values)
     calibrator = checkpoint_calibrator(ck)
     p = glacier_probability(np.asarray(probability), calibrator)
-    inventory = reference_outlines(region)
+    inventory = scene_outlines(region)
     if inventory is None:
         return None
     zones, ids = glacier_zones(inventory, stack["reference"], glacier_id_column(inventory))

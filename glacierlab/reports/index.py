@@ -63,6 +63,17 @@ def _link(target: str, label: str, out: Path) -> str:
     return f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
 
 
+def _level_sentence(levels: set[str]) -> str:
+    if len(levels) == 1:
+        return (
+            f"Every interval and ± on this page is {next(iter(levels))}. A change is only a result where it says "
+            "'established'; read each change with the limits in its brackets."
+        )
+    if levels:
+        return f"The reports use different interval levels ({', '.join(sorted(levels))}): see each report's header."
+    return ""
+
+
 def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``out_dir/index.html`` (static, offline) and ``out_dir/status.csv`` from a status table.
 
@@ -76,11 +87,14 @@ def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
     """
     out = Path(out_dir)
     rows: list[str] = []
+    levels: set[str] = set()
     failures: dict[str, list[tuple[str, str, str]]] = {}
     for _, r in table.iterrows():
         region = str(r["region"])
         folder = out / region
         info = _summary(folder) if r["status"] != "failed" else {}
+        if info.get("level"):
+            levels.add(f"{float(info['level']) * 100:.0f} %")
         target = r.get("report") or r.get("notebook") or ""
         name = _link(str(target), region, out) if target else html.escape(region)
         links = [
@@ -128,6 +142,7 @@ tr.ok td:nth-child(2) {{ color: #176117; }} tr.failed td:nth-child(2) {{ color: 
 tr.skipped td:nth-child(2) {{ color: #555; }} .err {{ color: #b00020; }} h3 {{ margin-bottom: 0.2em; }}
 </style></head><body>
 <h1>Regional reports</h1><p>{len(table)} region{"" if len(table) == 1 else "s"}: {html.escape(summary)}.{skipped}</p>
+<p>{html.escape(_level_sentence(levels))}</p>
 <table><thead><tr><th>region</th><th>status</th><th>duration (s)</th><th>glacier area (km², interval)</th>
 <th>change over time</th><th>files</th></tr></thead>
 <tbody>

@@ -1,4 +1,4 @@
-"""Static matplotlib figures (no internet tiles): region overviews and map panels for reports."""
+"""Every report figure (static matplotlib, no internet tiles): overviews, model maps, changes, area series."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from glacierlab.geo import crs_label
 from glacierlab.vocabulary import NODATA
 
 if TYPE_CHECKING:
+    import pandas as pd
     import xarray as xr
     from matplotlib.figure import Figure
 
@@ -104,4 +105,112 @@ def region_overview(stack: xr.Dataset, title: str = "") -> Figure:
         map_axes(ax, stack.rio.crs)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = "") -> Figure:
+    """Four panels: optical image, glacier probability, agreement with the reference, confidence.
+
+    Agreement colours: blue = both glacier, red = model only (false positive), orange = reference only
+    (false negative), white = both ice-free, grey = no data.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    from glacierlab.data.stack import group
+
+    left, bottom, right, top = stack.rio.bounds()
+    ext = (left, right, bottom, top)
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8), constrained_layout=True)
+    axes[0].imshow(rgb_image(group(stack, "optical")), extent=ext)
+    axes[0].set_title("optical")
+    im = axes[1].imshow(prediction["probability"].values, extent=ext, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=axes[1], shrink=0.8, label="glacier probability")
+    axes[1].set_title("model: glacier probability")
+    pred = np.asarray(prediction["mask"].values)
+    ref = np.asarray(stack["reference"].values) if "reference" in stack else np.full_like(pred, NODATA)
+    agree = np.full(pred.shape, 4, dtype=np.uint8)  # no data
+    ok = (pred != NODATA) & (ref != NODATA)
+    agree[ok & (pred == 0) & (ref == 0)] = 0
+    agree[ok & (pred == 1) & (ref == 1)] = 1
+    agree[ok & (pred == 1) & (ref == 0)] = 2
+    agree[ok & (pred == 0) & (ref == 1)] = 3
+    cmap = ListedColormap(["white", "tab:blue", "tab:red", "orange", "0.7"])
+    axes[2].imshow(agree, extent=ext, cmap=cmap, vmin=-0.5, vmax=4.5, interpolation="nearest")
+    axes[2].set_title("blue both · red model only · orange reference only")
+    im = axes[3].imshow(prediction["confidence"].values, extent=ext, cmap="viridis", vmin=0, vmax=1)
+    fig.colorbar(im, ax=axes[3], shrink=0.8, label="confidence")
+    axes[3].set_title("confidence")
+    for ax in axes:
+        map_axes(ax, stack.rio.crs)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def change_figure(
+    stack: xr.Dataset, p_a: np.ndarray, p_b: np.ndarray, rgb_b: np.ndarray | None, label_a: str, label_b: str
+) -> Figure:
+    """Three panels: the image of date A, the image of date B, and stable / gained / lost ice (p > 0.5).
+
+    Args:
+        stack: The stack of date A (its optical image and grid).
+        p_a: (H, W) calibrated glacier probability at A (NaN = no data).
+        p_b: Same at B, on the same grid.
+        rgb_b: (H, W, 3) image of date B in [0, 1], or None.
+        label_a: Title of date A's panel.
+        label_b: Title of date B's panel.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    from glacierlab.data.stack import group
+
+    left, bottom, right, top = stack.rio.bounds()
+    ext = (left, right, bottom, top)
+    fig = Figure(figsize=(16, 4.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    axes[0].imshow(rgb_image(group(stack, "optical")), extent=ext)
+    axes[0].set_title(label_a)
+    if rgb_b is not None:
+        axes[1].imshow(rgb_b, extent=ext)
+    axes[1].set_title(label_b)
+    both = np.isfinite(p_a) & np.isfinite(p_b)
+    a, b = p_a > 0.5, p_b > 0.5
+    cls = np.full(p_a.shape, np.nan)
+    cls[both & ~a & ~b] = 0
+    cls[both & a & b] = 1
+    cls[both & ~a & b] = 2
+    cls[both & a & ~b] = 3
+    cmap = ListedColormap(["white", "0.6", "tab:blue", "tab:red"])
+    axes[2].imshow(cls, extent=ext, cmap=cmap, vmin=-0.5, vmax=3.5, interpolation="nearest")
+    axes[2].set_title("grey stable · blue gained · red lost (p > 0.5 masks)")
+    for ax in axes:
+        map_axes(ax, stack.rio.crs)
+    return fig
+
+
+def series_figure(areas: pd.DataFrame, title: str = "", *, z: float = 1.96) -> Figure:
+    """Glacier area (km²) of :func:`glacierlab.reports.series.series_areas` against date, error bars ± z sigma."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(areas["date"], areas["area_km2"], "-", color="0.75", zorder=1)
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
+    for i, (source, g) in enumerate(areas.groupby("source", sort=False)):
+        ax.errorbar(
+            g["date"],
+            g["area_km2"],
+            yerr=z * g["sd_km2"],
+            fmt="o",
+            color=colours[i % len(colours)],
+            ecolor="0.4",
+            capsize=3,
+            label=source,
+            zorder=2,
+        )
+    ax.legend(title="source", fontsize=8)
+    ax.set(xlabel="date", ylabel="glacier area (km²)", title=title)
+    ax.grid(alpha=0.3)
     return fig

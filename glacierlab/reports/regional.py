@@ -22,30 +22,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def default_checkpoint(stack: xr.Dataset) -> Path | None:
-    """The shipped checkpoint if its groups, band names and product level fit ``stack``, else None.
-
-    Args:
-        stack: A dataset from :func:`glacierlab.data.stack.stack_region`.
-    """
-    from glacierlab.data.stack import group
-    from glacierlab.errors import InputError
-    from glacierlab.inference.compat import check_product_level
-    from glacierlab.models import load_checkpoint
-    from glacierlab.weights import shipped_checkpoint_path
-
-    path = shipped_checkpoint_path()
-    ck = load_checkpoint(path)
-    for name, bands in ck.bands.items():
-        if name not in stack or not set(bands) <= {str(b) for b in group(stack, name)["band"].values}:
-            return None
-    try:  # a model of 8-bit numbers must not map reflectance (and vice versa)
-        check_product_level(ck, stack)
-    except InputError:
-        return None
-    return path
-
-
 def map_stack(
     stack: xr.Dataset | Mapping[str, Any],
     checkpoint: str | Path,
@@ -101,7 +77,7 @@ def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = N
     return scores(confusion_counts(pred == 1, ref == 1, valid))
 
 
-def glacier_table(
+def judge_glaciers(
     mask: xr.DataArray,
     inventory: gpd.GeoDataFrame,
     *,
@@ -136,7 +112,7 @@ def compare_glaciers(
     spacing_m: float = 30.0,
     debris: Mapping[Any, float] | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """:func:`glacier_table` and the model's glacier polygons split by the inventory (id, area, geometry)."""
+    """:func:`judge_glaciers` and the model's glacier polygons split by the inventory (id, area, geometry)."""
     from glacierlab.outlines.change import compare_outlines
     from glacierlab.outlines.expert import judge_against_band, literature_band
     from glacierlab.outlines.polygons import mask_to_polygons, partition_inventory, rio_transform, split_by_inventory
@@ -153,75 +129,6 @@ def compare_glaciers(
     assigned = pieces[pieces[id_col].notna()]
     table = compare_outlines(ref, assigned, id_col=id_col, spacing_m=spacing_m, crs=crs)
     return judge_against_band(table.loc[ref[id_col]], literature_band(), debris=debris), assigned
-
-
-def model_for(stack: xr.Dataset | None, checkpoint: str = "") -> tuple[Path | None, str]:
-    """The checkpoint to map a stack with, or None and one line saying why no model applies.
-
-    Checks the checkpoint's bands (:func:`default_checkpoint` for the shipped model) and its product level
-    against the scene's (:func:`glacierlab.inference.compat.check_product_level`): a model trained on
-    8-bit numbers is not run on reflectance, whose map would look plausible and be wrong.
-
-    Args:
-        stack: The report's stack (None: no raster inputs).
-        checkpoint: A checkpoint path; empty for the shipped model.
-    """
-    from glacierlab.inference.compat import check_product_level
-    from glacierlab.models import load_checkpoint
-
-    if stack is None or "optical" not in stack:
-        return None, "this scene has no optical imagery for a model to map."
-    path = Path(checkpoint) if checkpoint else default_checkpoint(stack)
-    if path is None:
-        return None, "the shipped model's input bands are not all in this scene; pass `checkpoint`."
-    try:
-        check_product_level(load_checkpoint(path), stack, path.name)
-    except InputError as err:
-        return None, str(err)
-    return path, ""
-
-
-def prediction_figure(stack: xr.Dataset, prediction: xr.Dataset, title: str = "") -> Figure:
-    """Four panels: optical image, glacier probability, agreement with the reference, confidence.
-
-    Agreement colours: blue = both glacier, red = model only (false positive), orange = reference only
-    (false negative), white = both ice-free, grey = no data.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    from glacierlab.data.stack import group
-    from glacierlab.reports.plot import rgb_image
-
-    left, bottom, right, top = stack.rio.bounds()
-    ext = (left, right, bottom, top)
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8), constrained_layout=True)
-    axes[0].imshow(rgb_image(group(stack, "optical")), extent=ext)
-    axes[0].set_title("optical")
-    im = axes[1].imshow(prediction["probability"].values, extent=ext, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=axes[1], shrink=0.8, label="glacier probability")
-    axes[1].set_title("model: glacier probability")
-    pred = np.asarray(prediction["mask"].values)
-    ref = np.asarray(stack["reference"].values) if "reference" in stack else np.full_like(pred, NODATA)
-    agree = np.full(pred.shape, 4, dtype=np.uint8)  # no data
-    ok = (pred != NODATA) & (ref != NODATA)
-    agree[ok & (pred == 0) & (ref == 0)] = 0
-    agree[ok & (pred == 1) & (ref == 1)] = 1
-    agree[ok & (pred == 1) & (ref == 0)] = 2
-    agree[ok & (pred == 0) & (ref == 1)] = 3
-    cmap = ListedColormap(["white", "tab:blue", "tab:red", "orange", "0.7"])
-    axes[2].imshow(agree, extent=ext, cmap=cmap, vmin=-0.5, vmax=4.5, interpolation="nearest")
-    axes[2].set_title("blue both · red model only · orange reference only")
-    im = axes[3].imshow(prediction["confidence"].values, extent=ext, cmap="viridis", vmin=0, vmax=1)
-    fig.colorbar(im, ax=axes[3], shrink=0.8, label="confidence")
-    axes[3].set_title("confidence")
-    from glacierlab.reports.plot import map_axes
-
-    for ax in axes:
-        map_axes(ax, stack.rio.crs)
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def glacier_id_column(outlines: gpd.GeoDataFrame) -> str:
@@ -245,18 +152,6 @@ def has_optical(region_id: str) -> bool:
     from glacierlab.data.catalog import load_catalog
 
     return any(s.optical for s in load_catalog().region(region_id).scenes)
-
-
-def reference_outlines(region_id: str, date: str | None = None) -> gpd.GeoDataFrame | None:
-    """The vector reference outlines of a region's scene (None when the scene has none)."""
-    from glacierlab.data.catalog import load_catalog
-    from glacierlab.data.vectors import load_outlines
-
-    cat = load_catalog()
-    for source_id in cat.region(region_id).scene(date).reference:
-        if cat.source(source_id).kind == "vector":
-            return load_outlines(source_id, date=date)
-    return None
 
 
 def outline_history(region_id: str) -> tuple[pd.DataFrame, Figure] | None:

@@ -16,6 +16,7 @@ import numpy as np
 from glacierlab.reports import tables
 from glacierlab.reports.context import Md, Png, Report
 from glacierlab.reports.escape import md_code, md_text
+from glacierlab.reports.series import z_of
 
 DOCS = "docs/area_uncertainty.md"
 
@@ -34,13 +35,21 @@ def header(rep: Report) -> list[Any]:
         grid = "outlines only (no raster for this scene)"
     no_map = f"no model map ({md_text(rep.no_model.rstrip('.'))})"
     model = f"model {md_code(rep.ck_path.name)}" if rep.ck_path else no_map
-    return [Md(f"# {md_text(rep.reg.name)}\n\nRegion {md_code(rep.region)}, {grid}; {model}.")]
+    pct = f"{rep.level * 100:.0f} %"
+    return [
+        Md(
+            f"# {md_text(rep.reg.name)}\n\nRegion {md_code(rep.region)}, {grid}; {model}.\n\n**Every interval and "
+            f"every ± in this report is {pct}** (normal, z = {z_of(rep.level):.2f}); a change is called established "
+            f"only when it exceeds its {pct} uncertainty, that uncertainty holds for the data involved, and no source "
+            "change lies between the two dates."
+        )
+    ]
 
 
 def inputs(rep: Report) -> list[Any]:
     """Overview figure of the inputs and the data table."""
     if rep.stack is None:
-        return [Md("No raster inputs for this region's scene; the outline series below is the whole report.")]
+        return []  # outline-only report: the outline series is the whole report
     from glacierlab.reports.plot import region_overview
     from glacierlab.reports.runner import region_summary
 
@@ -54,6 +63,11 @@ def inputs(rep: Report) -> list[Any]:
         else "Look at where the reference ice (right) lies in the terrain (left); there is no image to map here."
     )
     return [
+        Md(
+            "## Inputs on one grid\n\n"
+            + ("Optical image, elevation" if "optical" in rep.stack else "Elevation")
+            + " and the reference glacier outlines, resampled to one grid."
+        ),
         Png(fig),
         caption(look),
         tables.html(summary, "Inputs of the main scene (sources and licences in full in provenance.json)."),
@@ -63,7 +77,7 @@ def inputs(rep: Report) -> list[Any]:
 def model_map(rep: Report, **predict: Any) -> list[Any]:
     """Predict the main scene, show the four-panel figure and the whole-frame scores."""
     if rep.ck_path is None or rep.stack is None:
-        return [Md(f"**No model map for this scene:** {md_text(rep.no_model)}")]
+        return []  # the header says why there is no model map
     from glacierlab.files import safe_name
     from glacierlab.reports import regional
     from glacierlab.reports.timeline import calibrated_probability
@@ -76,8 +90,15 @@ def model_map(rep: Report, **predict: Any) -> list[Any]:
     )
     valid = np.isfinite(rep.stack["optical"].values).any(axis=0)
     rep.p = calibrated_probability(rep.prediction, rep.ck_path, valid)
-    fig = regional.prediction_figure(rep.stack, rep.prediction, title=f"{rep.reg.name}: model vs reference")
+    from glacierlab.reports.plot import prediction_figure
+
+    fig = prediction_figure(rep.stack, rep.prediction, title=f"{rep.reg.name}: model vs reference")
     out: list[Any] = [
+        Md(
+            "## Glacier map from the model\n\nThe model named at the top predicts a glacier probability per pixel; "
+            "the mask is probability > 0.5 and the confidence is the calibrated probability that the map is right "
+            "there. A model is only run on imagery of the kind it was trained on (bands and product level)."
+        ),
         Png(fig),
         caption(
             "Look at the third panel: red is ice the model adds to the reference, orange is reference ice it "
@@ -98,7 +119,8 @@ def model_map(rep: Report, **predict: Any) -> list[Any]:
 def area(rep: Report) -> list[Any]:
     """Glacier area with its interval, per region and per glacier, and the measured coverage."""
     if rep.p is None or rep.stack is None or rep.ck_path is None:
-        return [Md("No model map, so no mapped area (see the change section for outline areas).")]
+        return []  # no model map: the outline areas are in the change section
+    from glacierlab.data.contents import scene_outlines
     from glacierlab.errors import GridError
     from glacierlab.outlines.area_error import area_table, glacier_zones, pixel_area_km2, region_area
     from glacierlab.reports import regional
@@ -114,10 +136,15 @@ def area(rep: Report) -> list[Any]:
     rep.check = heldout_area_check(
         rep.ck_path, stack=rep.stack, probability=rep.prediction["probability"].values if default_map else None
     )
-    out: list[Any] = []
-    pct = int(round(rep.level * 100))
+    out: list[Any] = [
+        Md(
+            "## Glacier area with uncertainty\n\nThe expected area sums the calibrated glacier probabilities; its "
+            "interval comes from an error model whose spatial correlation was fitted on the checkpoint's validation "
+            f"blocks and whose coverage was measured on its test blocks (method and assumptions: `{DOCS}`)."
+        )
+    ]
     if rep.check is None:
-        return [
+        return out + [
             Md(
                 f"{md_code(rep.ck_path.name)} stores no held-out spatial split, so the area error model cannot be "
                 "fitted or checked: only the model mask's area is reported (no interval)."
@@ -128,7 +155,7 @@ def area(rep: Report) -> list[Any]:
     ra = rep.region_area
     mask_km2 = float((rep.prediction["mask"].values == 1).sum() * rep.pixel_km2)
     text = (
-        f"**Glacier area of the mapped frame: {ra['expected_km2']:.1f} km², {pct} % interval "
+        f"**Glacier area of the mapped frame: {ra['expected_km2']:.1f} km², interval "
         f"\\[{ra['low_km2']:.1f}, {ra['high_km2']:.1f}\\] km²** (expected area from the calibrated probabilities; the "
         f"p > 0.5 mask covers {mask_km2:.1f} km²"
     )
@@ -137,9 +164,9 @@ def area(rep: Report) -> list[Any]:
         text += f"; the reference {float((ref == 1).sum() * rep.pixel_km2):.1f} km²"
     out.append(Md(text + ")."))
     rep.summary["area"] = (
-        f"{ra['expected_km2']:.1f} [{ra['low_km2']:.1f}, {ra['high_km2']:.1f}] ({pct} %, {rep.main_date})"
+        f"{ra['expected_km2']:.1f} [{ra['low_km2']:.1f}, {ra['high_km2']:.1f}] (model, {rep.main_date})"
     )
-    rep.inventory = regional.reference_outlines(rep.region, rep.date)
+    rep.inventory = scene_outlines(rep.region, rep.date)
     if rep.inventory is not None:
         rep.sources |= {str(rep.inventory.attrs.get("source", ""))}
         rep.id_col = regional.glacier_id_column(rep.inventory)

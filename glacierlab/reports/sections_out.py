@@ -125,9 +125,10 @@ def interactive_map(rep: Report) -> list[Any]:
         )
     if not layers:
         return [Md("Nothing to map for this region.")]
+    images = "one image at a time, overlays toggled" if any(ly.kind == "base" for ly in layers) else "outlines toggled"
     note = (
-        "Layer control (top right): one image at a time, overlays toggled; click an outline for its "
-        "figures. Everything is inside this page: it works offline."
+        f"Layer control (top right): {images}; click an outline for its figures. Everything is inside this "
+        "page: it works offline."
     )
     return [
         Md("## Interactive map"),
@@ -180,13 +181,13 @@ def export_bundle(rep: Report) -> list[Any]:
     for label, ch in rep.changes.items():
         csvs[f"change_{layer_name(rep.main_date, 'to', label.split(' ')[0])}"] = ch
     for e in rep.series:
-        layers[layer_name("outlines", e.label.replace("#", ""))] = e.outlines.assign(date=str(e.date.date()))
+        layers[layer_name("outlines", e.label.replace("#", ""))] = e.outlines.assign(date=e.date_text)
     if rep.date_groups is not None:
         csvs["reference_date_groups"] = rep.date_groups
     if rep.series:
         csvs["outline_areas"] = series_areas(rep.series).set_index("outline")
     if rep.series_changes is not None:
-        csvs["outline_changes"] = rep.series_changes.set_index(["from", "to"])
+        csvs["outline_changes"] = rep.series_changes.set_index("from")  # with to, from_date, to_date
     if rep.check is not None:
         csvs["area_coverage_heldout"] = rep.check.coverage.set_index("kind")
     if rep.region_area is not None:
@@ -200,7 +201,8 @@ def export_bundle(rep: Report) -> list[Any]:
     written += [f"`{n}.csv`" for n in csvs]
     cogs = sorted(p.name for p in rep.export.glob("*.tif"))
     written += [f"`{c}`" for c in cogs]
-    dates = [rep.main_date] + [m.date for m in rep.other if m.p is not None] + [str(e.date.date()) for e in rep.series]
+    dates = [rep.main_date] + [m.date for m in rep.other if m.p is not None]
+    dates += [e.date_text.split("–")[0] for e in rep.series]  # an inventory's span: its first year
     extra = {
         "report": ("../report.html", "the report", ["overview"]),
         "provenance": ("../provenance.json", "provenance", ["metadata"]),
@@ -262,7 +264,7 @@ def provenance(rep: Report) -> list[Any]:
             "STAC item": "export/item.json",
             "outlines.gpkg": "export/outlines.gpkg",
         }
-        write_summary(rep.out_dir, {**rep.summary, "links": links})
+        write_summary(rep.out_dir, {**rep.summary, "level": rep.level, "links": links})
         out.append(Md("Also in `provenance.json` next to this report (with every input file's full sha256)."))
     out.append(tables.html(provenance_table(rec), "What made these numbers."))
     return out

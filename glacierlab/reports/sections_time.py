@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from glacierlab.reports import tables
 from glacierlab.reports.context import Md, Png, Report
 from glacierlab.reports.escape import md_text
+from glacierlab.reports.plot import change_figure
 from glacierlab.reports.sections import caption
 
 
@@ -30,7 +29,7 @@ def change_over_time(rep: Report, **predict: Any) -> list[Any]:
     out += _outline_series(rep)
     if not out:
         out.append(Md("This region has a single date: no change over time can be shown."))
-    return out
+    return [Md("## Change over time"), *out]
 
 
 def _reference_dates(rep: Report) -> list[Any]:
@@ -61,7 +60,7 @@ def _reference_dates(rep: Report) -> list[Any]:
         tables.html(
             tables.date_groups_table(g, rep.main_date),
             "Areas on the report grid (pixels of each group's "
-            "glacier zones); ± is 95 %: the model's interval and a 5 % (1 sigma) expert uncertainty of the "
+            "glacier zones); ± combines the model's interval and a 5 % (1 sigma) expert uncertainty of the "
             "manual outlines, combined.",
         ),
         Md(
@@ -104,7 +103,7 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
         rep.sources |= {s for s in m.sources if s}
         p2 = calibrated_probability(m.prediction, rep.ck_path, m.valid)
         m.p = p2
-        if rep.zones is None or rep.error_model is None:
+        if rep.zones is None or rep.error_model is None or rep.stack is None:
             continue
         ch = model_change(rep.zones, rep.zone_ids, rep.p, p2, rep.error_model, rep.pixel_km2, index_name=rep.id_col)
         rep.changes[m.label] = ch
@@ -116,10 +115,10 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
             [md_text(c) for c in m.caveats],
             validated=not m.caveats,
         )
-        rep.summary.setdefault("change", _short(ch.loc["all glaciers"], a, b, validated=not m.caveats))
+        rep.summary.setdefault("change", _short(ch.loc["all glaciers"], a, b, m.caveats))
         out += [
             Md(f"**{md_text(m.label)}.** " + statement),
-            Png(_change_figure(rep, m, p2)),
+            Png(change_figure(rep.stack, rep.p, p2, m.rgb, rep.main_label, m.label)),
             caption(
                 "Compare the two images first (snow, clouds, shadows): where they differ for reasons other than "
                 "ice, the blue (gained) and red (lost) patches on the right are imagery, not glacier change."
@@ -127,7 +126,7 @@ def _model_dates(rep: Report, **predict: Any) -> list[Any]:
             tables.html(
                 tables.change_table(ch, a, b, validated=not m.caveats),
                 "Expected areas over the pixels seen on both dates; gained / "
-                "lost / stable from the p > 0.5 masks; ± is 95 % with the two dates' errors independent.",
+                "lost / stable from the p > 0.5 masks; the two dates' errors are taken as independent.",
             ),
         ]
     return out
@@ -146,52 +145,17 @@ def _reason(text: str) -> str:
     return re.sub(r"\(\w+ G\d{6}E\d{5}N\)", "", re.sub(r"scene \([^)]*\)", "scene", text)).strip()
 
 
-def _short(row: Any, a: str, b: str, *, validated: bool) -> str:
+def _short(row: Any, a: str, b: str, caveats: list[str]) -> str:
+    """The index headline of a model change, with what limits it (coverage, caveats) and its verdict."""
     ch, sd = float(row["change_km2"]), float(row["change_sd_km2"])
-    verdict = "exceeds uncertainty" if row["exceeds_uncertainty"] and validated else "not established"
-    return f"{a} → {b}: {ch:+.1f} ± {1.96 * sd:.1f} km² (model; {verdict})"
-
-
-def _change_figure(rep: Report, m: Any, p2: np.ndarray) -> Any:
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
-    from glacierlab.data.stack import group
-    from glacierlab.reports.plot import map_axes, rgb_image
-
-    assert rep.stack is not None and rep.p is not None
-    left, bottom, right, top = rep.stack.rio.bounds()
-    ext = (left, right, bottom, top)
-    fig = Figure(figsize=(16, 4.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    axes[0].imshow(rgb_image(group(rep.stack, "optical")), extent=ext)
-    axes[0].set_title(f"{rep.main_label}")
-    if m.rgb is not None:
-        axes[1].imshow(m.rgb, extent=ext)
-    axes[1].set_title(m.label)
-    both = np.isfinite(rep.p) & np.isfinite(p2)
-    a, b = rep.p > 0.5, p2 > 0.5
-    cls = np.full(rep.p.shape, np.nan)
-    cls[both & ~a & ~b] = 0
-    cls[both & a & b] = 1
-    cls[both & ~a & b] = 2
-    cls[both & a & ~b] = 3
-    axes[2].imshow(
-        cls,
-        extent=ext,
-        cmap=ListedColormap(["white", "0.6", "tab:blue", "tab:red"]),
-        vmin=-0.5,
-        vmax=3.5,
-        interpolation="nearest",
-    )
-    axes[2].set_title("grey stable · blue gained · red lost (p > 0.5 masks)")
-    for ax in axes:
-        map_axes(ax, rep.stack.rio.crs)
-    return fig
+    verdict = "established" if row["exceeds_uncertainty"] and not caveats else "NOT established"
+    limits = [f"over {float(row['covered']) * 100:.0f} % of the glacier zones", *caveats]
+    return f"{a} → {b}: {ch:+.1f} ± {1.96 * sd:.1f} km² (model, {verdict}; {'; '.join(limits)})"
 
 
 def _outline_series(rep: Report) -> list[Any]:
-    from glacierlab.reports.series import outline_series, series_areas, series_changes, series_figure
+    from glacierlab.reports.plot import series_figure
+    from glacierlab.reports.series import outline_series, series_areas, series_changes, z_of
 
     bbox = rep.bbox
     if bbox is None and rep.stack is not None and rep.stack.rio.crs is not None:
@@ -203,37 +167,63 @@ def _outline_series(rep: Report) -> list[Any]:
         return []
     rep.sources |= {e.source for e in rep.series}
     rep.series_areas = series_areas(rep.series)
-    rep.series_changes = ch = series_changes(rep.series)
+    rep.series_changes = ch = series_changes(rep.series, level=rep.level)
     assert rep.reg is not None
-    fig = series_figure(rep.series_areas, title=f"{rep.reg.name}: glacier area per outline")
+    z = z_of(rep.level)
+    fig = series_figure(rep.series_areas, title=f"{rep.reg.name}: glacier area per outline", z=z)
     last = ch.iloc[-1]
-    exceeds = ch[ch["exceeds_uncertainty"]]
-    verdict = "exceeds" if last["exceeds_uncertainty"] else "does **not** exceed"
+    est = ch[ch["established"]]
+    flagged = ch[ch["source_change"]]
+    verdict = "an **established** change" if last["established"] else "**not** an established change"
     text = (
-        f"From {md_text(last['from'])} to {md_text(last['to'])} the outlined area changes by "
-        f"{last['change_km2']:+.2f} ± "
-        f"{1.96 * last['change_sd_km2']:.2f} km² (95 %), which {verdict} the uncertainty of the two outlines. "
-        f"{len(exceeds)} of {len(ch)} steps in the table exceed it"
-        + (": " + ", ".join(md_text(f"{r['from']} → {r['to']}") for _, r in exceeds.iterrows()) if len(exceeds) else "")
-        + ". Steps between analysts of the same date measure the analysts, not the ice."
+        f"From {md_text(last['from_date'])} to {md_text(last['to_date'])} ({md_text(last['from'])} → "
+        f"{md_text(last['to'])}) the outlined area changes by "
+        f"{last['change_km2']:+.2f} ± {z * last['change_sd_km2']:.2f} km²: {verdict}"
+        + (f" ({md_text(last['note'])})" if last["note"] else "")
+        + f". {len(est)} of {len(ch)} steps in the table are established"
+        + (
+            ": " + ", ".join(md_text(f"{r['from_date']} → {r['to_date']}") for _, r in est.iterrows())
+            if len(est)
+            else ""
+        )
+        + "."
     )
+    if len(flagged):
+        text += (
+            " **Source changes** ("
+            + ", ".join(md_text(f"{r['from_date']} → {r['to_date']}") for _, r in flagged.iterrows())
+            + ") compare outlines of different sources or grids: their differences are not ice change."
+        )
+    if (ch["inconsistent_km2"] > 0.005).any():
+        text += (
+            " Where a reconstructed surface lies more than 1 m below the bed the source is wrong there (ice cannot "
+            "be thinner than nothing): such gains or losses are source artefacts, listed per step in the table "
+            "above; a step is established only if it stays beyond its uncertainty without them."
+        )
     last_area = rep.series_areas.iloc[-1]
     rep.summary.setdefault(
-        "area", f"{last_area['area_km2']:.2f} ± {1.96 * last_area['sd_km2']:.2f} (95 %, outline {last_area['outline']})"
+        "area", f"{last_area['area_km2']:.2f} ± {z * last_area['sd_km2']:.2f} (outline {last_area['outline']})"
     )
     rep.summary["change"] = (
-        f"{rep.series[0].date.year} → {rep.series[-1].date.year}: {last['change_km2']:+.2f} ± "
-        f"{1.96 * last['change_sd_km2']:.2f} km² (outlines; {'exceeds' if last['exceeds_uncertainty'] else 'within'} "
-        "uncertainty)"
+        f"{last['from_date']} → {last['to_date']}: {last['change_km2']:+.2f} ± {z * last['change_sd_km2']:.2f} km² "
+        f"(outlines; {'established' if last['established'] else 'NOT established'}"
+        + (f"; {last['note']}" if last["note"] else "")
+        + ")"
     )
     return [
         Md("### Outlines over time"),
         Png(fig),
         caption(
-            "Look at whether the error bars (95 %) of two dates overlap: where they do, the change between "
-            "them is not established by these outlines."
+            "Error bars are each date's own area uncertainty. Between two dates of one source on one grid most of "
+            "it is shared and cancels, so overlapping bars do not decide a change: the change ± in the table does. "
+            "Between colours the source changes."
         ),
-        tables.html(tables.series_area_table(rep.series_areas), "Area of each dated outline in the window."),
-        tables.html(tables.series_change_table(ch), "Consecutive outlines and first → last; ± is 95 %."),
+        tables.html(tables.series_area_table(rep.series_areas, z), "Area of each dated outline in the window."),
+        tables.html(
+            tables.series_change_table(ch, z),
+            "Consecutive outlines and first → last of one source. Between two outlines of one source on one grid "
+            "the uncertainty comes from the boundary where they differ (their errors are correlated where the "
+            "boundaries coincide: docs/area_uncertainty.md).",
+        ),
         Md(text),
     ]

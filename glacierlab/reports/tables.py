@@ -123,12 +123,11 @@ def glacier_table(
     """Per-glacier display table: reference vs model area, expected area with interval, IoU, expert band.
 
     Args:
-        judged: :func:`glacierlab.reports.regional.glacier_table` output (A = reference, B = model).
+        judged: :func:`glacierlab.reports.regional.judge_glaciers` output (A = reference, B = model).
         areas: :func:`glacierlab.outlines.area_error.area_table` of the same glaciers (``level`` in attrs).
         dates: Optional glacier id -> reference source date.
         top: Keep the largest ``top`` glaciers by reference area (None: all).
     """
-    level = int(round(areas.attrs.get("level", 0.9) * 100))
     t = judged.sort_values("area_a_km2", ascending=False)
     t = t.head(top) if top else t
     a = areas.reindex(t.index)
@@ -138,7 +137,7 @@ def glacier_table(
         out["reference date"] = [dates.get(str(i), "") for i in t.index]
     out["reference area (km²)"] = t["area_a_km2"].round(d)
     out["model area, p > 0.5 (km²)"] = t["area_b_km2"].round(d)
-    out[f"expected area [{level} % interval] (km²)"] = [
+    out["expected area [interval] (km²)"] = [
         interval_text(e, lo, hi, d) if np.isfinite(e) else "–"
         for e, lo, hi in zip(a["expected_km2"], a["low_km2"], a["high_km2"], strict=True)
     ]
@@ -164,12 +163,16 @@ def change_table(change: pd.DataFrame, a: str, b: str, *, top: int | None = 15, 
     out["seen on both dates (%)"] = (t["covered"] * 100).round(0).astype(int)
     out[f"area {a} (km²)"] = t["area_a_km2"].round(d)
     out[f"area {b} (km²)"] = t["area_b_km2"].round(d)
-    out["change ± 95 % (km²)"] = [pm_text(c, s, d) for c, s in zip(t["change_km2"], t["change_sd_km2"], strict=True)]
+    out["change ± (km²)"] = [pm_text(c, s, d) for c, s in zip(t["change_km2"], t["change_sd_km2"], strict=True)]
     out["gained (km²)"] = t["gained_km2"].round(d)
     out["lost (km²)"] = t["lost_km2"].round(d)
     out["stable (km²)"] = t["stable_km2"].round(d)
-    name = "change exceeds uncertainty" if validated else "exceeds the modelled uncertainty (not validated here)"
-    out[name] = t["exceeds_uncertainty"].astype(bool)
+    if validated:
+        out["change established"] = t["exceeds_uncertainty"].astype(bool)
+    else:  # a formal test on an unvalidated uncertainty: text, never the green "yes"
+        out["beyond the modelled uncertainty (not validated here: not established)"] = [
+            "formally" if x else "no" for x in t["exceeds_uncertainty"].astype(bool)
+        ]
     out.index.name = "glacier"
     return out
 
@@ -180,10 +183,10 @@ def date_groups_table(groups: pd.DataFrame, model_label: str) -> pd.DataFrame:
     out["glaciers"] = groups["glaciers"]
     out["reference area (km²)"] = groups["reference_km2"].round(2)
     out[f"model {model_label}, p > 0.5 (km²)"] = groups["model_mask_km2"].round(2)
-    out[f"model {model_label}, expected ± 95 % (km²)"] = [
+    out[f"model {model_label}, expected ± (km²)"] = [
         f"{e:.2f} ± {1.96 * s:.2f}" for e, s in zip(groups["model_expected_km2"], groups["model_sd_km2"], strict=True)
     ]
-    out["model − reference ± 95 % (km²)"] = [
+    out["model − reference ± (km²)"] = [
         pm_text(c, s) for c, s in zip(groups["difference_km2"], groups["difference_sd_km2"], strict=True)
     ]
     out["IoU"] = groups["iou"].round(2)
@@ -192,32 +195,35 @@ def date_groups_table(groups: pd.DataFrame, model_label: str) -> pd.DataFrame:
     return out
 
 
-def series_area_table(areas: pd.DataFrame) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.series.series_areas`."""
+def series_area_table(areas: pd.DataFrame, z: float = 1.96) -> pd.DataFrame:
+    """Display table of :func:`glacierlab.reports.series.series_areas` (± at ``z`` sigma)."""
     d = digits_for(areas["area_km2"])
     out = pd.DataFrame(index=pd.Index(areas["outline"], name="outline"))
-    out["date"] = [pd.Timestamp(x).strftime("%Y-%m-%d") for x in areas["date"]]
+    out["date"] = areas["recorded"].to_numpy()
+    out["source"] = areas["source"].to_numpy()
     out["area (km²)"] = areas["area_km2"].round(d).to_numpy()
-    out["± 95 % (km²)"] = (1.96 * areas["sd_km2"]).round(d).to_numpy()
+    out["± (km²)"] = (z * areas["sd_km2"]).round(d).to_numpy()
     out["uncertainty from"] = areas["uncertainty"].to_numpy()
     return out
 
 
-def series_change_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.series.series_changes`."""
+def series_change_table(changes: pd.DataFrame, z: float = 1.96) -> pd.DataFrame:
+    """Display table of :func:`glacierlab.reports.series.series_changes` (± at ``z`` sigma)."""
     d = digits_for(changes["area_from_km2"])
     out = pd.DataFrame(
-        index=pd.Index([f"{a} → {b}" for a, b in zip(changes["from"], changes["to"], strict=True)], name="from → to")
+        index=pd.Index(
+            [f"{a} → {b}" for a, b in zip(changes["from_date"], changes["to_date"], strict=True)], name="from → to"
+        )
     )
     out["area from (km²)"] = changes["area_from_km2"].round(d).to_numpy()
     out["area to (km²)"] = changes["area_to_km2"].round(d).to_numpy()
-    out["change ± 95 % (km²)"] = [
-        pm_text(c, s, d) for c, s in zip(changes["change_km2"], changes["change_sd_km2"], strict=True)
+    out["change ± (km²)"] = [
+        pm_text(c, s, d, z) for c, s in zip(changes["change_km2"], changes["change_sd_km2"], strict=True)
     ]
     out["gained (km²)"] = changes["gained_km2"].round(d).to_numpy()
     out["lost (km²)"] = changes["lost_km2"].round(d).to_numpy()
-    out["stable (km²)"] = changes["stable_km2"].round(d).to_numpy()
-    out["change exceeds uncertainty"] = changes["exceeds_uncertainty"].astype(bool).to_numpy()
+    out["change established"] = changes["established"].astype(bool).to_numpy()
+    out["flags"] = [n or "–" for n in changes["note"]]
     return out
 
 

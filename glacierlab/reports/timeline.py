@@ -308,7 +308,7 @@ def change_statement(row: pd.Series, a: str, b: str, caveats: Sequence[str] = ()
             "the difference is more likely the imagery than the ice"
         )
     text = (
-        f"From {a} to {b} the expected glacier area changes by {ch:+.2f} ± {Z95 * sd:.2f} km² (95 %) over the "
+        f"From {a} to {b} the expected glacier area changes by {ch:+.2f} ± {Z95 * sd:.2f} km² over the "
         f"{float(row['covered']) * 100:.0f} % of the glacier zones seen on both dates. {verdict}."
     )
     if caveats:

@@ -191,9 +191,35 @@ def vector_layer(
             g[c] = g[c].round(3)
         elif g[c].dtype.kind not in "iub":
             g[c] = g[c].astype(str)
+    g = g.rename(columns={c: POPUP_NAMES.get(c, c.replace("_", " ")) for c in properties})
     text = re.sub(r"(\d+\.\d{5})\d+", r"\1", g.to_json(drop_id=True))
     style = {"color": color, "weight": weight, "fillColor": color, "fillOpacity": fill_opacity}
     return Layer(name, "vector", text, None, visible, style, legend)
+
+
+#: Readable popup names of the machine column names (others: underscores become spaces).
+POPUP_NAMES = {
+    "glacier": "glacier",
+    "area_km2": "area (km²)",
+    "expected_km2": "expected area (km²)",
+    "low_km2": "interval low (km²)",
+    "high_km2": "interval high (km²)",
+    "iou": "IoU with the reference",
+    "date": "date",
+}
+
+
+def _control_label(ly: Layer) -> str:
+    """The layer control's entry: a colour swatch (outline colour, or the image ramp) and the name."""
+    colour = ly.style.get("color")
+    if ly.kind == "vector" and colour:
+        mark = f"border:2px solid {colour};"
+    elif ly.kind == "image":
+        mark = "background:linear-gradient(to right,#f7fbff,#08306b);"
+    else:
+        return html_text(ly.name)
+    style = html_text(f"display:inline-block;width:11px;height:11px;{mark}margin:0 4px -1px 0")
+    return f'<span style="{style}"></span>' + html_text(ly.name)
 
 
 def swatch(color: str, label: str, *, line: bool = False) -> str:
@@ -233,6 +259,7 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
     spec = [
         {
             "name": ly.name,
+            "label": _control_label(ly),
             "kind": ly.kind,
             "data": ly.data if ly.kind != "vector" else None,
             "geojson": json.loads(ly.data) if ly.kind == "vector" else None,
@@ -262,7 +289,7 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
   var map = L.map("{div}", {{zoomSnap: 0.25, preferCanvas: false}});
   var bases = {{}}, overlays = {{}}, all = [], firstBase = true;
   cfg.layers.forEach(function(s) {{
-    var layer, label = text(s.name);  // Leaflet's layer control shows names as HTML
+    var layer;  // s.label: the layer control's entry, escaped in Python (_control_label)
     if (s.kind === "vector") {{
       layer = L.geoJSON(s.geojson, {{style: s.style, onEachFeature: function(f, l) {{
         var p = f.properties || {{}};
@@ -273,10 +300,10 @@ def leaflet_map(layers: Sequence[Layer], *, height: int = 560, note: str = "") -
     }}
     all.push(layer);
     if (s.kind === "base") {{
-      bases[label] = layer;
+      bases[s.label] = layer;
       if (firstBase) {{ layer.addTo(map); firstBase = false; }}
     }} else {{
-      overlays[label] = layer;
+      overlays[s.label] = layer;
       if (s.visible) {{ layer.addTo(map); }}
     }}
   }});

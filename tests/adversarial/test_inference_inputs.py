@@ -179,3 +179,17 @@ def test_partial_nan_output_is_nodata_and_counted() -> None:
     mask = out["mask"].values
     assert (mask[bright] == NODATA).all() and (mask[~bright] != NODATA).all()
     assert out.attrs["pixels_nodata_model"] == int(bright.sum())
+
+
+def test_one_product_level_rule_for_the_scene_check_and_the_catalog_check() -> None:
+    from types import SimpleNamespace
+
+    from glacierlab.inference.checks import level_fit
+    from glacierlab.inference.compat import product_level_problem
+
+    assert level_fit("dn8", "toa") == level_fit("toa", "dn8") == "refuse"
+    assert level_fit("toa", "surface") == "may bias" and level_fit("reflectance", "toa") == "may bias"
+    assert level_fit("toa", "toa") == level_fit(None, "dn8") == level_fit("dn8", "") == "fits"
+    dn8 = SimpleNamespace(metadata={"inputs": {"optical": {"product_level": "dn8"}}}, normalisation={})
+    for scene in ("dn8", "toa", "surface", ""):  # the catalog check refuses exactly what the rule refuses
+        assert bool(product_level_problem(dn8, scene)) == (level_fit("dn8", scene) == "refuse")
