@@ -108,7 +108,7 @@ def check_budget(nbytes: float, what: str, fix: str = "") -> None:
         from glacierlab.errors import InputError
 
         raise InputError(
-            f"{what} would take {nbytes / 2**30:.2f} GiB, over the memory budget of {budget / 2**30:.2f} GiB. "
+            f"{what} would take {nbytes / 2**30:.2f} GiB, over the memory budget of {budget / 2**30:.2f} GiB. To fix: "
             + (f"{fix}; or " if fix else "")
             + "raise the budget with the environment variable GLACIERLAB_MAX_GIB (e.g. GLACIERLAB_MAX_GIB=16) "
             "if the machine has the memory."

@@ -32,7 +32,7 @@ from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
 from glacierlab.inference.tiling import gaussian_weights, make_grid
-from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows
+from glacierlab.inference.windows import Prefetcher, WindowBatch, check_scene_memory, read_windows
 from glacierlab.inference.writers import Layer, RasterSink
 from glacierlab.models.checkpoint import as_checkpoint
 from glacierlab.models.device import resolve_device
@@ -134,6 +134,7 @@ def predict_scene(
     stats = getattr(ckpt, "normalisation", None) or {}
     readers = open_inputs(inputs, bands)
     try:
+        check_scene_memory(readers[0].height, readers[0].width, opts.window, in_memory=out_dir is None)
         if check:
             check_inputs(readers, bands, stats, model_level(ckpt), declared_level(inputs, given=product_level))
         job = _Job(ckpt, readers, stats, opts, calibrator, fixed_loc, resolve_device(device))

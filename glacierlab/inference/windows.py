@@ -77,6 +77,30 @@ def read_windows(
     return WindowBatch(list(chunk), arrays, spans, valid, extremes, keep)
 
 
+def check_scene_memory(height: int, width: int, window: int, *, in_memory: bool) -> None:
+    """Refuse, from the inputs' headers, a scene whose whole-allocated buffers exceed the memory budget.
+
+    Prediction streams rows of windows, but its blending buffers span the scene's full width
+    (``window`` rows x width x 26 bytes: three float64 sums, two masks), and a result kept in memory
+    (no ``out_dir``) takes ``height x width x 13`` bytes. Long-but-narrow strips and in-memory results
+    are what this bounds; a large scene written to files streams within a few hundred MB.
+    """
+    from glacierlab.settings import check_budget
+
+    frame = float(window) * (width + 2 * window) * 26
+    check_budget(
+        frame,
+        f"prediction buffers of a {height} x {width} px scene ({window} rows x its full width)",
+        "the scene is too wide: cut it into narrower tiles (gdal_translate -srcwin) and map them one by one",
+    )
+    if in_memory:
+        check_budget(
+            float(height) * width * 13 + frame,
+            f"the in-memory result of a {height} x {width} px scene (13 bytes/px)",
+            "pass out_dir= so the maps stream to COG files instead of memory",
+        )
+
+
 def _by_rows(spans: list[tuple[int, int, int, int]]) -> dict[tuple[int, int], list[int]]:
     groups: dict[tuple[int, int], list[int]] = {}
     for k, (r0, r1, _, _) in enumerate(spans):
