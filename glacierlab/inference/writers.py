@@ -14,9 +14,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 PathLike = str | os.PathLike[str]
 
@@ -194,3 +197,29 @@ class RasterSink:
                 log.warning("removed %s: an output of an earlier run that this run did not produce", p)
                 p.unlink(missing_ok=True)
 
+
+def as_dataset(sink: RasterSink, h: int, w: int) -> xr.Dataset:
+    """The written layers as a georeferenced Dataset (read lazily from the files, or the in-memory arrays)."""
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    from glacierlab.geo import georeference
+
+    t = sink.transform
+    x = t.c + (np.arange(w) + 0.5) * t.a
+    y = t.f + (np.arange(h) + 0.5) * t.e
+    if sink.paths:  # lazily read back from the files (coordinates built here: rioxarray's warn on affine 3)
+        import rioxarray
+
+        data = {
+            k: cast(xr.DataArray, rioxarray.open_rasterio(p, parse_coordinates=False, masked=False)).squeeze(
+                "band", drop=True
+            )
+            for k, p in sink.paths.items()
+        }
+        ds = xr.Dataset(data).drop_vars("spatial_ref", errors="ignore").assign_coords(x=x, y=y)
+        return georeference(ds, sink.crs, t)
+    ds = xr.Dataset({k: (("y", "x"), v) for k, v in sink.arrays.items()}, coords={"x": x, "y": y})
+    for k, ly in zip(sink.arrays, sink.layers, strict=True):
+        ds[k].attrs["_FillValue"] = ly.nodata
+    return georeference(ds, sink.crs, t)
