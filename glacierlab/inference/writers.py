@@ -44,6 +44,25 @@ def _open_raw(name: str, profile: dict[str, Any]) -> Any:
         return rasterio.open(name, "w", **profile, compress="none")
 
 
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Any:
+    """Turn GDAL's write failures (``RasterioIOError: Write failed``, no errno) into a :class:`WriteError`.
+
+    Translated at once, while a full disk is still full (the partial files are removed on the way out).
+    """
+    from rasterio.errors import RasterioError
+
+    from glacierlab.files import write_error
+
+    try:
+        yield
+    except (RasterioError, OSError) as err:
+        known = write_error(err, path)
+        if known is None:
+            raise
+        raise known from err
+
+
 @dataclass
 class Layer:
     """One output layer: name, dtype and nodata value."""
@@ -156,7 +175,8 @@ class RasterSink:
             return
         from rasterio.windows import Window
 
-        self._raw[name].write(data[None], window=Window(0, row, self.width, data.shape[0]))
+        with _write_errors(self.paths[name]):
+            self._raw[name].write(data[None], window=Window(0, row, self.width, data.shape[0]))
 
     def finish(self) -> None:
         """Convert the streamed files to COGs with overviews (inside the atomic temporary paths)."""
@@ -168,6 +188,10 @@ class RasterSink:
         from rasterio.shutil import copy
 
         def convert(ly: Layer) -> None:
+            with _write_errors(self.paths[ly.name]):
+                _convert(ly)
+
+        def _convert(ly: Layer) -> None:
             raw = self._raw[ly.name]
             raw.update_tags(**self.tags)
             raw.set_band_description(1, ly.name)
