@@ -18,13 +18,16 @@ import numpy as np
 
 from glacierlab.errors import CheckpointError
 
+#: HDF5's built-in filters (deflate, shuffle, fletcher32, szip, scale-offset, n-bit) and h5py's LZF.
+_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
+
 
 def _refuse(path: Path, where: str, why: str) -> CheckpointError:
     return CheckpointError(
         f"{path}: {where} {why}. glacierlab reads weights only from plain datasets stored inside the .h5 "
-        "file (no external or virtual storage, no soft or external links), so that a weights file cannot "
-        "pull other files into a checkpoint. Use the authors' published file, or re-save the weights "
-        "with Keras (model.save_weights) to store them inside the file."
+        "file (no external or virtual storage, no soft or external links, no filter plugins), so that a "
+        "weights file cannot pull other files into a checkpoint. Use the authors' published file, or re-save "
+        "the weights with Keras (model.save_weights) to store them inside the file."
     )
 
 
@@ -71,6 +74,11 @@ def weight_dataset(group: Any, name: str, path: Path) -> Any:
         raise _refuse(path, where, "is a virtual dataset (its bytes come from other files)")
     if ds.external:
         raise _refuse(path, where, f"is an external dataset (its bytes are read from {ds.external[0][0]!r})")
+    plist = ds.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    unknown = [f for f in filters if f not in _FILTERS]
+    if unknown:
+        raise _refuse(path, where, f"uses HDF5 filter(s) {unknown} (a plugin HDF5 would load from disk)")
     if ds.dtype.kind not in "fiu" or ds.dtype.itemsize > 8:
         raise CheckpointError(f"{path}: weight {where} has dtype {ds.dtype}, expected float or integer numbers.")
     if ds.shape is None:

@@ -91,7 +91,14 @@ def _external_link(sandbox):
     return lambda g, n, shape, dt: g.__setitem__(n, h5py.ExternalLink(str(other), "/k"))
 
 
+def _plugin_filter(sandbox):
+    return lambda g, n, shape, dt: g.create_dataset(
+        n, shape, dt, chunks=shape, compression=32015, allow_unknown_filter=True
+    )  # zstd: a plugin HDF5 would look for on disk (HDF5_PLUGIN_PATH)
+
+
 INDIRECT = {
+    "filter-plugin": (_plugin_filter, r"HDF5 filter\(s\) \[32015\]"),
     "external-dataset": (_external, "external dataset"),
     "virtual-dataset": (_virtual, "virtual dataset"),
     "soft-link": (_soft, "SoftLink"),
