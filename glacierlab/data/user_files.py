@@ -78,13 +78,17 @@ def _check_dtype(paths: list[Path]) -> None:
     import rasterio
 
     for p in paths:
-        with rasterio.open(p) as f:
-            if "int8" in f.dtypes:
-                raise InputError(
-                    f"{p} holds signed 8-bit numbers (int8, -128..127): neither reflectance nor 8-bit display "
-                    "values (uint8, 0-255). Values above 127 were probably wrapped to negatives on export; "
-                    "export the image again as uint8 (product_level='dn8') or as reflectance."
-                )
+        try:
+            with rasterio.open(p) as f:
+                dtypes = f.dtypes
+        except (rasterio.errors.RasterioError, OSError):
+            continue  # unreadable: open_raster reports it with the fix
+        if "int8" in dtypes:
+            raise InputError(
+                f"{p} holds signed 8-bit numbers (int8, -128..127): neither reflectance nor 8-bit display "
+                "values (uint8, 0-255). Values above 127 were probably wrapped to negatives on export; "
+                "export the image again as uint8 (product_level='dn8') or as reflectance."
+            )
 
 
 def check_label_raster(ref: xr.DataArray, path: Path) -> None:

@@ -66,3 +66,11 @@ def test_file_name_with_a_comma_is_read(sandbox, files) -> None:
     assert ds.attrs["scene"] == "scene,2021.tif"
     with pytest.raises(DataNotFoundError, match=r"was split at its commas into 2 paths.*in a list"):
         stack_from_files(str(sandbox.inputs / "other,2021.tif"), bands=OPTICAL, product_level="dn8")
+
+
+def test_unreadable_optical_file_is_still_a_corrupt_file_error(sandbox) -> None:
+    from glacierlab.errors import CorruptFileError
+
+    junk = sandbox.add_input("junk.tif", b"II*\x00 not really a tiff")
+    with pytest.raises(CorruptFileError, match=r"cannot open raster .*junk\.tif"):
+        stack_from_files(junk, bands=OPTICAL, product_level="dn8")
