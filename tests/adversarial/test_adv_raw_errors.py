@@ -12,17 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from adv_helpers import DEM, FAST, OPTICAL, write_tif
+from adv_helpers import DEM, FAST, OPTICAL, Evil, write_tif
 
 from glacierlab.errors import CheckpointError, InputError, WriteError
-
-
-class _Evil:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple:
-        return (Path.write_text, (self.marker, "pwned"))
 
 
 # --- training resume state ---------------------------------------------------------------------------
@@ -31,7 +23,7 @@ def test_hostile_resume_state_is_refused_not_run(sandbox) -> None:
 
     marker = sandbox.victim / "pwned.txt"
     path = sandbox.inputs / "last_state.pt"
-    torch.save({"format": STATE_FORMAT, "model": _Evil(marker)}, path)
+    torch.save({"format": STATE_FORMAT, "model": Evil(marker)}, path)
     sandbox.allow()
     with pytest.raises(CheckpointError, match=r"refused to read resume state .*UnpicklingError.*nothing in it ran"):
         load_state(path, None, None, None, None)  # type: ignore[arg-type]
