@@ -187,6 +187,13 @@ def write_error(exc: BaseException, path: str | os.PathLike[str]) -> WriteError 
                 break
     if why is None:
         why = _folder_problem(Path(path).parent)
+    gdal = type(exc).__module__.startswith("rasterio")
+    gdal_write = gdal and any(w in text.lower() for w in ("write failed", "write error"))
+    if why is None and gdal_write:
+        why = (  # GDAL's own words, no errno: checked by the writer while the disk is still full
+            "GDAL could not write the file: most often the disk is full or its quota exceeded, else the folder is "
+            "unwritable or the disk failing; free some space or choose an output folder on another disk"
+        )
     if why is None:
         return None
     reason = (exc.strerror if isinstance(exc, OSError) else None) or text

@@ -6,6 +6,7 @@ Environment variables:
     ``GLACIERLAB_OFFLINE``: any value but ``""``/``"0"`` forbids downloads and STAC searches.
     ``GLACIERLAB_WORKSPACE``: the root of notebook and CLI outputs (default: the project root when run
     from a checkout, else the current folder).
+    ``GLACIERLAB_MAX_GIB``: the memory budget (GiB, default 4) of one array read or built whole.
 """
 
 from __future__ import annotations
@@ -73,3 +74,42 @@ def output_dir(step: str, given: str | os.PathLike[str] | None = None) -> Path:
         p = Path(given).expanduser()
         return p if p.is_absolute() else workspace() / p
     return workspace() / "runs" / step
+
+
+#: Default of ``GLACIERLAB_MAX_GIB``: the most memory (GiB) one array read or built whole may take.
+DEFAULT_MAX_GIB = 4.0
+
+
+def memory_budget() -> int:
+    """Bytes one array that glacierlab reads or builds *whole* may take (``$GLACIERLAB_MAX_GIB``, default 4 GiB).
+
+    Checked from headers before anything is allocated (:func:`check_budget`): a raster read whole, a
+    bbox x resolution stack, an ``.h5`` weight, an array in a calibration pickle. Streaming paths
+    (whole-scene prediction reads and writes windows) are not bounded by it.
+    """
+    env = os.environ.get("GLACIERLAB_MAX_GIB", "")
+    try:
+        gib = float(env) if env else DEFAULT_MAX_GIB
+    except ValueError:
+        gib = DEFAULT_MAX_GIB
+    return int(gib * 2**30) if gib > 0 else int(DEFAULT_MAX_GIB * 2**30)
+
+
+def check_budget(nbytes: float, what: str, fix: str = "") -> None:
+    """Raise :class:`~glacierlab.errors.InputError` when ``nbytes`` exceeds :func:`memory_budget`.
+
+    Args:
+        nbytes: Bytes the allocation would take (computed from a header, before allocating).
+        what: What would be allocated, e.g. ``"raster x.tif (96 x 50000000 px, 4 bands, float32)"``.
+        fix: How to make it smaller (tile, bbox...); the message adds how to raise the budget.
+    """
+    budget = memory_budget()
+    if nbytes > budget:
+        from glacierlab.errors import InputError
+
+        raise InputError(
+            f"{what} would take {nbytes / 2**30:.2f} GiB, over the memory budget of {budget / 2**30:.2f} GiB. To fix: "
+            + (f"{fix}; or " if fix else "")
+            + "raise the budget with the environment variable GLACIERLAB_MAX_GIB (e.g. GLACIERLAB_MAX_GIB=16) "
+            "if the machine has the memory."
+        )

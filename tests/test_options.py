@@ -131,7 +131,7 @@ def test_paper_options_fill_missing_values_before_scaling(tmp_path: Path) -> Non
     opt = rng.uniform(0, 1, (2, 40, 48)).astype(np.float32)
     dem = rng.uniform(3000, 5000, (1, 40, 48)).astype(np.float32)
     holed = opt.copy()
-    holed[:, 10:20, 5:30] = np.nan
+    holed[0, 10:20, 5:30] = np.nan  # one band: a group missing whole is no data for this checkpoint
     zeros = np.nan_to_num(holed, nan=0.0)
 
     def run(optical: np.ndarray, fill: str) -> np.ndarray:

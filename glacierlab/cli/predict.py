@@ -59,6 +59,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         f"pixels: {total}; glacier {a['pixels_glacier']} ({100 * int(a['pixels_glacier']) / total:.1f} %); "
         f"no data: {a['pixels_nodata_input']} without valid input, {a['pixels_nodata_model']} where the model "
         f"returned NaN, {a['pixels_sentinel']} with nodata sentinel values"
+        + "".join(
+            f"; {a[k]} mapped without {k.removeprefix('pixels_without_')} (the checkpoint was trained to)"
+            for k in a
+            if k.startswith("pixels_without_")
+        )
     )
     if "precision_check" in a:  # int8 / bf16 on CPU: how close to float32 it came on sampled windows
         check = json.loads(a["precision_check"])

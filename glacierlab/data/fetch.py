@@ -21,7 +21,7 @@ from pathlib import Path
 import pooch
 
 from glacierlab.data.catalog import FileEntry, Source, load_catalog
-from glacierlab.errors import DataNotFoundError, HashMismatchError
+from glacierlab.errors import DataNotFoundError, HashMismatchError, WriteError
 from glacierlab.files import atomic_path, file_sha256, inside, write_error
 from glacierlab.settings import cache_dir, offline, seed_dir
 
@@ -178,7 +178,15 @@ def fetch(source: str | Source) -> Path:
                 "cached file %s of source %r has sha256 %s, expected %s: deleting it and fetching it again",
                 target, src.id, got, e.sha256,
             )
-            target.unlink(missing_ok=True)  # stale or corrupt (another process may have removed it too)
+            try:
+                target.unlink(missing_ok=True)  # stale or corrupt (another process may have removed it too)
+            except OSError as exc:
+                raise WriteError(
+                    f"cached file {target} of source {src.id!r} is corrupt or stale (sha256 {got}, expected "
+                    f"{e.sha256}) and cannot be deleted ({exc.strerror or exc}): the cache folder is read-only. "
+                    f"Delete the file yourself, or set GLACIERLAB_CACHE_DIR to a writable folder, or set "
+                    f"GLACIERLAB_SEED_DIR to a folder holding a good copy of {e.seed_path}."
+                ) from exc
         seed_file = seeded.get(e.seed_path)
         if seed_file is not None and seed_file.is_file():
             _check(seed_file, e, src.id, "seed")

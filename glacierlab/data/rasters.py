@@ -86,6 +86,8 @@ def open_raster(
         raise ValueError(f"{path} has {n} band(s) but {len(names)} band name(s) were given: {names}")
     if bbox is not None:
         da = _clip(da, BBox.parse(bbox), path)
+    nd = nodata if nodata is not None else da.rio.nodata
+    _check_size(da, path, float32=nd is not None)
     try:
         values = da.values
     except (RasterioError, OSError) as exc:
@@ -93,7 +95,6 @@ def open_raster(
             f"cannot read the pixels of {path}: {exc}. The file is truncated or corrupt; "
             "delete it and fetch it again."
         ) from exc
-    nd = nodata if nodata is not None else da.rio.nodata
     if nd is not None:
         values = values.astype(np.float32)
         values[values == np.float32(nd)] = np.nan
@@ -113,6 +114,20 @@ def open_raster(
     out.rio.write_nodata(np.nan if nd is not None else None, encoded=False, inplace=True)
     out.attrs.update({"path": path})
     return out
+
+
+def _check_size(da: xr.DataArray, path: str, float32: bool) -> None:
+    """Refuse, from the header, a raster read whole that would exceed the memory budget."""
+    from glacierlab.settings import check_budget
+
+    n, h, w = da.sizes["band"], da.sizes["y"], da.sizes["x"]
+    size = max(da.dtype.itemsize, 4 if float32 else 0)
+    check_budget(
+        float(n) * h * w * size,
+        f"raster {path} ({n} band(s) x {h} x {w} px, {size} bytes each)",
+        "read a part of it with bbox=(lon_min, lat_min, lon_max, lat_max), or cut it into tiles "
+        "(gdal_translate -srcwin) and map them one by one",
+    )
 
 
 def _clip(da: xr.DataArray, bbox: BBox, what: str) -> xr.DataArray:

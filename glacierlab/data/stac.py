@@ -238,6 +238,7 @@ def stack_bbox(
         raise ConfigError("nothing to stack: give dates= (optical scenes) and/or dem_collection=")
     ep = get_endpoint(endpoint, cat)
     grid = make_grid(box, resolution, crs)
+    _check_size(grid, resolution, dates is not None, dem_collection is not None)
     optical = dem = None
     colls: list[StacCollection] = []
     attrs: dict[str, str] = {"region": "bbox", "bbox": ",".join(f"{v:.6f}" for v in box), "endpoint": ep.id}
@@ -279,3 +280,16 @@ def stack_bbox(
         ),
     }
     return ds
+
+
+def _check_size(grid: GeoBox, resolution: float, optical: bool, dem: bool) -> None:
+    """Refuse a box x resolution whose stack would exceed the memory budget, before any search or read."""
+    from glacierlab.settings import check_budget
+
+    ny, nx = grid.shape
+    per_px = 4 * (len(OPTICAL_BANDS) * optical + 2 * dem) + 1  # float32 bands + uint8 reference
+    check_budget(
+        float(ny) * nx * per_px,
+        f"the stack of this box at {resolution:g} m ({ny} x {nx} px, {per_px} bytes/px)",
+        "choose a smaller box (tiles of about 0.5 deg) or a coarser resolution=",
+    )

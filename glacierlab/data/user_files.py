@@ -29,16 +29,80 @@ def parse_band_names(text: str) -> list[str]:
 
 
 def _paths(value: PathLike | Sequence[PathLike] | None) -> list[Path]:
+    """Paths of a path, a list of paths, or a comma-separated string (a file whose name has a comma is kept)."""
     if value is None or value == "":
         return []
-    if isinstance(value, str) and "," in value:
-        value = [v.strip() for v in value.split(",") if v.strip()]
+    split = isinstance(value, str) and "," in value and not Path(value).expanduser().is_file()
+    if split:
+        value = [v.strip() for v in str(value).split(",") if v.strip()]
     items = [value] if isinstance(value, str | os.PathLike) else list(value)
     out = [Path(v).expanduser() for v in items]
     for p in out:
         if not p.is_file():
-            raise DataNotFoundError(f"GeoTIFF {p} does not exist; give the full path of a file you downloaded.")
+            hint = (
+                f" The text {value!r} was split at its commas into {len(out)} paths (a comma separates several "
+                "files); a file whose name contains a comma must exist under exactly that name, or be given "
+                "in a list ([path])."
+                if split
+                else ""
+            )
+            raise DataNotFoundError(
+                f"GeoTIFF {p} does not exist; give the full path of a file you downloaded.{hint}"
+            )
     return out
+
+
+def _check_scale(scale: float, offset: float) -> None:
+    """Refuse a scale that is not a positive finite number, or a non-finite offset."""
+    if not (np.isfinite(scale) and scale > 0) or not np.isfinite(offset):
+        raise InputError(
+            f"scale={scale!r}, offset={offset!r}: scale must be a positive finite number and offset finite "
+            "(reflectance = value x scale + offset; e.g. scale=0.0001 for Sentinel-2 digital numbers, 1 to "
+            "keep the values)."
+        )
+
+
+def _check_names(names: Sequence[str], what: str) -> None:
+    """Refuse a band name given twice (one of the two bands would be dropped)."""
+    seen = [n for n in names if n not in ("", "-", "skip")]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"band name(s) {twice} given twice in {what}; every band needs its own name (use '-' to skip a "
+            "band), e.g. 'blue, green, red, nir'."
+        )
+
+
+def _check_dtype(paths: list[Path]) -> None:
+    """Refuse signed 8-bit optical files: no reflectance product or 8-bit display image is int8."""
+    import rasterio
+
+    for p in paths:
+        try:
+            with rasterio.open(p) as f:
+                dtypes = f.dtypes
+        except (rasterio.errors.RasterioError, OSError):
+            continue  # unreadable: open_raster reports it with the fix
+        if "int8" in dtypes:
+            raise InputError(
+                f"{p} holds signed 8-bit numbers (int8, -128..127): neither reflectance nor 8-bit display "
+                "values (uint8, 0-255). Values above 127 were probably wrapped to negatives on export; "
+                "export the image again as uint8 (product_level='dn8') or as reflectance."
+            )
+
+
+def check_label_raster(ref: xr.DataArray, path: Path) -> None:
+    """Refuse a reference raster that is not a 0/1/255 class raster (e.g. a DEM passed by mistake)."""
+    values = ref.values
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
+    bad = np.setdiff1d(np.unique(finite[:: max(1, finite.size // 1_000_000)]), [0, 1, 255])
+    if bad.size:
+        raise InputError(
+            f"reference {path} holds values {float(finite.min()):g}..{float(finite.max()):g} "
+            f"(e.g. {bad[:5].tolist()}); "
+            "a reference raster must hold classes 0 (ice-free), 1 (glacier) and 255 (no data). It looks like "
+            "another layer (a DEM or an image); give the glacier labels, or outlines as a vector file."
+        )
 
 
 def _band_index(names: Sequence[str], key: BandKey, path: Path) -> int:
@@ -69,9 +133,11 @@ def _read_optical(
         with rasterio.open(p) as f:
             descr += [d or f"{p.stem}:{i + 1}" for i, d in enumerate(f.descriptions)]
     if isinstance(bands, Mapping):
+        _check_names(list(bands.values()), "the band mapping")
         idx = {name: _band_index(descr, key, paths[0]) for key, name in bands.items()}
     else:
         names = list(bands)
+        _check_names(names, "the band names")
         if len(names) != len(descr):
             raise InputError(
                 f"the optical files have {len(descr)} band(s) ({', '.join(descr)}) but {len(names)} band name(s) "
@@ -115,7 +181,7 @@ def stack_from_files(
         offset: Added after ``scale`` (e.g. -0.1 for Sentinel-2 processing baseline 4 L2A, with scale 0.0001).
         nodata: File value meaning no data (default: the file's own nodata).
         dem_band: 1-based band of the DEM file holding elevation.
-        reference: Optional outlines (any vector file) or a 0/1 glacier raster, as the reference layer.
+        reference: Optional outlines (any vector file) or a 0/1/255 glacier class raster, as the reference layer.
         bbox: Optional ``(lon_min, lat_min, lon_max, lat_max)`` window to read.
 
     Returns:
@@ -123,8 +189,9 @@ def stack_from_files(
         ``scene`` (the first file's name), ``product_level`` and ``sources`` (the paths).
 
     Raises:
-        DataNotFoundError: A file does not exist. InputError: Band names do not match the files, or the
-        product level is missing. UnknownNameError: A band name is not a model band name.
+        DataNotFoundError: A file does not exist. InputError: Band names do not match the files or repeat,
+        the product level is missing, ``scale`` is not a positive finite number, an optical file is int8,
+        or the reference raster is not a 0/1/255 class raster. UnknownNameError: A band name is not a model band name.
         GridError: The files do not overlap or lack a CRS.
     """
     from glacierlab.data.rasters import open_raster
@@ -145,6 +212,8 @@ def stack_from_files(
         names: Any = parse_band_names(bands) if isinstance(bands, str) else bands
         if not names:
             raise InputError("give the band names of the optical files in file order, e.g. 'blue, green, red, nir'.")
+        _check_scale(scale, offset)
+        _check_dtype(opt_paths)
         opt = _read_optical(opt_paths, names, nodata, box)
         if scale != 1.0 or offset != 0.0:
             opt = (opt * np.float32(scale) + np.float32(offset)).rio.write_crs(opt.rio.crs)
@@ -158,6 +227,8 @@ def stack_from_files(
     if ref_paths:
         p = ref_paths[0]
         ref = open_raster(p) if p.suffix.lower() in (".tif", ".tiff", ".vrt") else read_outlines(p)
+        if isinstance(ref, xr.DataArray):
+            check_label_raster(ref, p)
     ds = stack_from_arrays(opt, elev, ref)
     ds.attrs.update(
         scene=(opt_paths or dem_paths)[0].name,

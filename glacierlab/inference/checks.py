@@ -63,6 +63,21 @@ def model_level(checkpoint: Any) -> str | None:
     return check_product_level(str(level)) if level else None
 
 
+def optional_groups(checkpoint: Any) -> tuple[str, ...]:
+    """The input groups a checkpoint was trained to map without (its training record), else none.
+
+    A group is optional only when training blanked it *whole* in some samples: the header's
+    ``extra["trained_without_groups"]`` (written by training with ``AugmentConfig.drop_groups`` and
+    ``drop_group_p > 0``). Occlusion augmentation (rectangles of a window) does not count, nor does the
+    ``nodata`` option: a checkpoint without the record needs every group, so a pixel without any value
+    of a group is no data (mask 255), never mapped from the other groups alone.
+    """
+    header = getattr(checkpoint, "metadata", None) or {}
+    groups = (header.get("extra") or {}).get("trained_without_groups") or ()
+    bands = getattr(checkpoint, "bands", None) or {}
+    return tuple(str(g) for g in groups if str(g) in bands)
+
+
 def declared_level(inputs: Any, group: str = "optical", given: str | None = None) -> str | None:
     """The product level the inputs declare for ``group``: ``given``, else attrs / GeoTIFF tags, else None.
 

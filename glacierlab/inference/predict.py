@@ -7,8 +7,9 @@ streaming serves both tiling modes (:func:`glacierlab.inference.tiling.make_grid
 the authors' ``deploy.py`` grid on a virtual zero-padded frame, so nothing is padded in memory.
 
 Settings come from the checkpoint (:mod:`glacierlab.inference.options`); keyword arguments override.
-Pixels without a valid input, and pixels where the model returned NaN/inf, are no data (mask 255,
-probability NaN), never "ice-free"; the result's attributes count both.
+Pixels without a valid input (no value of a group the checkpoint needs), and pixels where the model
+returned NaN/inf, are no data (mask 255, probability NaN), never "ice-free"; the result's attributes count
+both, and the pixels mapped without a group the checkpoint was trained to do without.
 """
 
 from __future__ import annotations
@@ -18,22 +19,21 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glacierlab.errors import ConfigError, GlacierLabWarning, NoDataError
-from glacierlab.geo import georeference
 from glacierlab.inference.calibration import Calibrator
-from glacierlab.inference.checks import check_inputs, declared_level, model_level
+from glacierlab.inference.checks import check_inputs, declared_level, model_level, optional_groups
 from glacierlab.inference.confidence import confidence
 from glacierlab.inference.location import check_location, window_locations
 from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
 from glacierlab.inference.tiling import gaussian_weights, make_grid
-from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows
-from glacierlab.inference.writers import Layer, RasterSink
+from glacierlab.inference.windows import Prefetcher, WindowBatch, check_scene_memory, read_windows
+from glacierlab.inference.writers import Layer, RasterSink, as_dataset
 from glacierlab.models.checkpoint import as_checkpoint
 from glacierlab.models.device import resolve_device
 from glacierlab.vocabulary import GLACIER, NODATA
@@ -112,7 +112,14 @@ def predict_scene(
         data), ``confidence`` (float32) [and ``uncertainty``] on the input grid (CRS via rioxarray).
         ``attrs``: ``options`` (JSON), ``pixels``, ``pixels_glacier``, ``pixels_nodata_input`` (no valid
         input), ``pixels_nodata_model`` (the model returned NaN/inf), ``pixels_sentinel`` (pixels with input values
-        beyond ±1e30, treated as no data). With ``out_dir`` the variables are read lazily from the files.
+        beyond ±1e30, treated as missing values) and, per group the checkpoint was trained to map without,
+        ``pixels_without_<group>`` (pixels mapped without any value of that group; also tags of the COGs).
+        With ``out_dir`` the variables are read lazily from the files.
+
+    No data: a pixel without any value of an input group (NaN, the nodata value, ±1e30) is no data (mask
+    255), unless the checkpoint was trained to map without that group (its training record,
+    :func:`~glacierlab.inference.checks.optional_groups`); ``nodata="any"`` also makes a pixel missing
+    one band no data, ``"all"`` fills single missing bands (:func:`~glacierlab.inference.windows.read_windows`).
 
     Raises:
         InputError: missing groups, wrong bands, infinite values, bad location, inputs on another scale
@@ -134,9 +141,10 @@ def predict_scene(
     stats = getattr(ckpt, "normalisation", None) or {}
     readers = open_inputs(inputs, bands)
     try:
+        check_scene_memory(readers[0].height, readers[0].width, opts.window, in_memory=out_dir is None)
         if check:
             check_inputs(readers, bands, stats, model_level(ckpt), declared_level(inputs, given=product_level))
-        job = _Job(ckpt, readers, stats, opts, calibrator, fixed_loc, resolve_device(device))
+        job = _Job(ckpt, readers, stats, opts, calibrator, fixed_loc, resolve_device(device), optional_groups(ckpt))
         return job.run(out_dir, overwrite, compile_model, progress, prefix, cog_blocksize, callback)
     finally:
         for r in readers:
@@ -157,6 +165,7 @@ class _Job:
         calibrator: Calibrator | None,
         fixed_loc: np.ndarray | None,
         device: str,
+        optional: tuple[str, ...] = (),
     ) -> None:
         self.ckpt, self.readers, self.stats, self.o = ckpt, readers, stats, opts
         self.calibrator, self.fixed_loc, self.device = calibrator, fixed_loc, device
@@ -166,9 +175,12 @@ class _Job:
         self.acc_p, self.acc_s, self.acc_w = (np.zeros(shape, np.float64) for _ in range(3))
         self.valid = np.zeros(shape, bool)
         self.extreme = np.zeros(shape, bool)  # input values beyond ±1e30 (undeclared nodata)
+        self.optional = optional  # groups the checkpoint maps without: pixels mapped without each, per group
+        self.without = {g: np.zeros(shape, bool) for g in optional}
         self.median = StreamingMedian(opts.smoothing) if opts.smoothing > 1 else None
         self.top = 0  # frame row of buffer row 0
-        self.counts = dict.fromkeys(("valid", "nodata_model", "glacier", "sentinel"), 0)
+        self.counts = dict.fromkeys(("valid", "nodata_model", "glacier", "sentinel", "sentinel_nodata"), 0)
+        self.counts.update({f"without_{g}": 0 for g in optional})
         # seconds: read (background thread), read_wait (model waiting for it), model, blend, write
         self.timings = dict.fromkeys(("read", "read_wait", "model", "blend", "write"), 0.0)
 
@@ -211,7 +223,7 @@ class _Job:
             layers, self.h, self.w, ref.crs, ref.transform, out_dir, prefix, overwrite, blocksize, tags
         )
         chunks = [row[i : i + o.batch_size] for row in grid.rows for i in range(0, len(row), o.batch_size)]
-        reader = Prefetcher(lambda c: read_windows(self.readers, self.stats, o, grid, c), chunks)
+        reader = Prefetcher(lambda c: read_windows(self.readers, self.stats, o, grid, c, self.optional), chunks)
         t = self.timings
         with torch_threads(self.device), sink_cm as sink, reader:
             done = 0
@@ -254,7 +266,7 @@ class _Job:
             t0 = time.perf_counter()
             sink.finish()
             t["write"] += time.perf_counter() - t0
-        ds = _as_dataset(sink, self.h, self.w)
+        ds = as_dataset(sink, self.h, self.w)
         ds.attrs.update({"options": json.dumps(o.to_dict()), **summary})
         ds.attrs.update({k: tags[k] for k in ("precision", "precision_check") if k in tags})
         ds.attrs["seconds"] = json.dumps({k: round(v, 3) for k, v in t.items()})
@@ -276,8 +288,10 @@ class _Job:
         if c["sentinel"]:
             warnings.warn(
                 f"{c['sentinel']} pixels had input values beyond ±1e30 (an undeclared nodata value such as float32's "
-                "-3.4e38); they were treated as no data. Declare the nodata value of the file (e.g. "
-                "gdal_edit.py -a_nodata -3.4e38 FILE.tif) or set those pixels to NaN.",
+                f"-3.4e38); those values were treated as missing: {c['sentinel_nodata']} of these pixels are no "
+                f"data (mask 255), {c['sentinel'] - c['sentinel_nodata']} were mapped from their other inputs "
+                "(missing bands filled, or a group the checkpoint was trained to map without). Declare the nodata "
+                "value of the file (e.g. gdal_edit.py -a_nodata -3.4e38 FILE.tif) or set those pixels to NaN.",
                 GlacierLabWarning,
                 stacklevel=4,
             )
@@ -295,6 +309,7 @@ class _Job:
             "pixels_nodata_input": nodata_input,
             "pixels_nodata_model": c["nodata_model"],
             "pixels_sentinel": c["sentinel"],
+            **{f"pixels_without_{g}": c[f"without_{g}"] for g in self.optional},
         }
 
     def _advance(self, sink: RasterSink, frame_row: int) -> None:
@@ -302,7 +317,7 @@ class _Job:
         t0, w0 = time.perf_counter(), self.timings["write"]
         self._flush(sink, frame_row, last=False)
         shift = frame_row - self.top
-        for a in (self.acc_p, self.acc_s, self.acc_w, self.valid, self.extreme):
+        for a in (self.acc_p, self.acc_s, self.acc_w, self.valid, self.extreme, *self.without.values()):
             a[: len(a) - shift] = a[shift:].copy()
             a[len(a) - shift :] = 0
         self.top = frame_row
@@ -333,6 +348,9 @@ class _Job:
         ok = has_input & finite
         self.counts["valid"] += int(ok.sum())
         self.counts["sentinel"] += int(self.extreme[i0:i1, c0:c1].sum())
+        self.counts["sentinel_nodata"] += int((self.extreme[i0:i1, c0:c1] & ~ok).sum())
+        for name, a in self.without.items():
+            self.counts[f"without_{name}"] += int((a[i0:i1, c0:c1] & ok).sum())
         self.counts["nodata_model"] += int((has_input & ~finite).sum())
         prob[~ok] = np.nan
         self._write(sink, "probability", row, prob)
@@ -356,33 +374,11 @@ class _Job:
 
     def _apply(self, wb: WindowBatch) -> tuple[dict[str, np.ndarray], list[int]]:
         """Record a read batch's validity in the frame buffers (rows relative to ``top``)."""
-        g = self.grid
-        for (r0, _, c0, _), vm, ext in zip(wb.spans, wb.valid, wb.extreme, strict=True):
-            fr, fc = r0 + g.top - self.top, c0 + g.left
+        gr = self.grid
+        for k, ((r0, _, c0, _), vm, ext) in enumerate(zip(wb.spans, wb.valid, wb.extreme, strict=True)):
+            fr, fc = r0 + gr.top - self.top, c0 + gr.left
             self.valid[fr : fr + vm.shape[0], fc : fc + vm.shape[1]] = vm
             self.extreme[fr : fr + vm.shape[0], fc : fc + vm.shape[1]] = ext
+            for name, a in self.without.items():
+                a[fr : fr + vm.shape[0], fc : fc + vm.shape[1]] = wb.without[k][name]
         return wb.arrays, wb.keep
-
-
-def _as_dataset(sink: RasterSink, h: int, w: int) -> xr.Dataset:
-    import rioxarray  # noqa: F401  (registers .rio)
-    import xarray as xr
-
-    t = sink.transform
-    x = t.c + (np.arange(w) + 0.5) * t.a
-    y = t.f + (np.arange(h) + 0.5) * t.e
-    if sink.paths:  # lazily read back from the files (coordinates built here: rioxarray's warn on affine 3)
-        import rioxarray
-
-        data = {
-            k: cast(xr.DataArray, rioxarray.open_rasterio(p, parse_coordinates=False, masked=False)).squeeze(
-                "band", drop=True
-            )
-            for k, p in sink.paths.items()
-        }
-        ds = xr.Dataset(data).drop_vars("spatial_ref", errors="ignore").assign_coords(x=x, y=y)
-        return georeference(ds, sink.crs, t)
-    ds = xr.Dataset({k: (("y", "x"), v) for k, v in sink.arrays.items()}, coords={"x": x, "y": y})
-    for k, ly in zip(sink.arrays, sink.layers, strict=True):
-        ds[k].attrs["_FillValue"] = ly.nodata
-    return georeference(ds, sink.crs, t)

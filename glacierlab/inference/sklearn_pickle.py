@@ -57,10 +57,46 @@ class _KernelRidgeState:
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only numpy array reconstructors and the KernelRidge record."""
+    """An unpickler that resolves only numpy array reconstructors and the KernelRidge record.
+
+    Arrays are bounded too: an array whose pickle declares more bytes than the memory budget
+    (:func:`glacierlab.settings.check_budget`, counted over the whole file) is refused before it is
+    allocated, and so is a non-numeric (object) dtype.
+    """
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self.declared = 0  # bytes of the arrays built so far
+
+    def _count(self, shape: Any, dtype: Any) -> None:
+        try:
+            dt = np.dtype(dtype)
+            n = int(np.prod([int(s) for s in np.atleast_1d(shape)], dtype=np.float64))
+        except (TypeError, ValueError) as err:
+            raise pickle.UnpicklingError(f"array with shape {shape!r}, dtype {dtype!r}: {err}") from err
+        if dt.kind not in "biuf":
+            raise pickle.UnpicklingError(f"array dtype {dt} refused: calibration arrays hold numbers")
+        self.declared += n * dt.itemsize
+        _check_size(self.declared, "the arrays this pickle declares")
+
+    def _ndarray(self, shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> np.ndarray:
+        self._count(shape, dtype)
+        return np.ndarray(shape, dtype, *args, **kwargs)
+
+    def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        if subtype not in (np.ndarray, self._ndarray):
+            raise pickle.UnpicklingError(f"array subtype {subtype!r} refused")
+        self._count(shape, np.uint8)
+        return np.ndarray(shape, np.uint8)
 
     def find_class(self, module: str, name: str) -> Any:
         """Return an allowed class or function; refuse every other global."""
+        if (module, name) == ("numpy", "ndarray"):
+            return self._ndarray
+        if (module, name) == ("numpy", "dtype"):
+            return _numeric_dtype
+        if name == "_reconstruct" and (module, name) in _NUMPY:
+            return self._reconstruct
         if (module, name) in _NUMPY:
             return _NUMPY[(module, name)]
         if (module, name) == ("sklearn.kernel_ridge", "KernelRidge"):
@@ -69,6 +105,51 @@ class RestrictedUnpickler(pickle.Unpickler):
             f"refused to load global {module}.{name}: only numpy arrays and a scikit-learn KernelRidge "
             "are allowed in a calibration pickle"
         )
+
+
+def _numeric_dtype(*args: Any) -> np.dtype[Any]:
+    dt: np.dtype[Any] = np.dtype(*args)
+    if dt.kind not in "biuf":
+        raise pickle.UnpicklingError(f"array dtype {dt} refused: calibration arrays hold numbers")
+    return dt
+
+
+def _check_size(nbytes: float, what: str) -> None:
+    from glacierlab.errors import InputError
+    from glacierlab.settings import check_budget
+
+    try:
+        check_budget(nbytes, what, "use the authors' published calibrator (a few kB of numbers)")
+    except InputError as err:
+        raise pickle.UnpicklingError(str(err)) from err
+
+
+def _elements(obj: Any) -> int:
+    """Numbers a nest of lists/tuples expands to (shared references counted each time).
+
+    A pickle can reference one list many times (memo), so a few kB can expand to gigabytes in
+    ``np.asarray``; this counts without building anything (each distinct list is walked once, so the
+    work is bounded by the file's size) and refuses reference cycles.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def walk(o: Any) -> int:
+        if not isinstance(o, list | tuple):
+            return o.size if isinstance(o, np.ndarray) else 1
+        if id(o) in sizes:
+            return sizes[id(o)]
+        if id(o) in active:
+            raise pickle.UnpicklingError("a list that contains itself (a reference cycle)")
+        active.add(id(o))
+        n = 0
+        for item in o:
+            n += walk(item)
+        active.discard(id(o))
+        sizes[id(o)] = n
+        return n
+
+    return walk(obj)
 
 
 def read_kernel_ridge(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -109,6 +190,11 @@ def _arrays(state: dict[str, Any], p: Path) -> dict[str, np.ndarray]:
     kernel = state.get("kernel")
     if kernel != "laplacian":
         raise CorruptFileError(f"{p}: kernel {kernel!r}, expected 'laplacian' (the paper's calibrator).")
+    try:
+        for key in ("X_fit_", "dual_coef_", "alpha"):
+            _check_size(_elements(state.get(key)) * 8.0, f"the KernelRidge {key}")
+    except (pickle.UnpicklingError, RecursionError) as err:
+        raise CorruptFileError(f"refused to read {p}: {err}") from err
     try:
         x = np.asarray(state["X_fit_"], dtype=np.float64)
         coef = np.asarray(state["dual_coef_"], dtype=np.float64).reshape(-1)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,8 @@ class WindowBatch:
         valid: Per window, (r1 - r0, c1 - c0) bool: pixels with valid input (the no-data policy applied).
         extreme: Per window, pixels whose input had values beyond ±1e30 (treated as no data).
         keep: Indices of the windows with at least one valid pixel (the others need no model pass).
+        without: Per window, optional group -> valid pixels where that group had no value at all (mapped
+            without it, as the checkpoint was trained to).
     """
 
     chunk: list[Window]
@@ -41,6 +43,7 @@ class WindowBatch:
     valid: list[np.ndarray]
     extreme: list[np.ndarray]
     keep: list[int]
+    without: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
 def read_windows(
@@ -49,32 +52,70 @@ def read_windows(
     opts: PredictOptions,
     grid: Grid,
     chunk: list[Window],
+    optional: Collection[str] = (),
 ) -> WindowBatch:
     """Read ``chunk`` from every group: no-data marks, fill, normalisation, padding to the window.
 
     Windows that share their rows (one grid row) are read as one strip per group, spanning their
     columns, and normalised once: with the usual half-window stride that reads each pixel once instead
     of twice along the row.
+
+    The no-data rule (``opts.nodata``): ``"any"``: a pixel is no data where any band of any group is
+    missing (NaN, the nodata value, or beyond ±1e30). ``"all"``: missing bands are filled, but a pixel
+    is no data where every band of a *required* group is missing; the groups in ``optional`` (those the
+    checkpoint was trained to map without, :func:`glacierlab.inference.checks.optional_groups`) are
+    not required, and the pixels mapped without them are returned in ``without``.
     """
     pad = "constant" if opts.tiling == "paper" else opts.pad_mode
     spans = [grid.scene_span(win) for win in chunk]
     per_window: list[dict[str, np.ndarray]] = [{} for _ in chunk]
     valid: list[np.ndarray] = [np.zeros(0)] * len(chunk)
     extremes: list[np.ndarray] = [np.zeros(0)] * len(chunk)
+    without: list[dict[str, np.ndarray]] = [{} for _ in chunk]
     for (r0, r1), members in _by_rows(spans).items():
         c_lo, c_hi = min(spans[k][2] for k in members), max(spans[k][3] for k in members)
-        strips, miss_any, miss_all, extreme = _read_strip(readers, stats, opts, r0, r1, c_lo, c_hi)
+        strips, miss_any, miss_all, extreme, gone = _read_strip(readers, stats, opts, r0, r1, c_lo, c_hi)
+        missing = miss_any
+        if opts.nodata != "any":
+            missing = miss_all.copy()
+            for name, g in gone.items():
+                if name not in optional:
+                    missing |= g
         for k in members:
             win, (_, _, c0, c1) = chunk[k], spans[k]
             top, left = r0 - (win.row - grid.top), c0 - (win.col - grid.left)
             cols = slice(c0 - c_lo, c1 - c_lo)
             for name, a in strips.items():
                 per_window[k][name] = pad_to_window(a[:, :, cols], opts.window, pad, top=top, left=left)
-            missing = miss_any if opts.nodata == "any" else miss_all
             valid[k], extremes[k] = ~missing[:, cols], extreme[:, cols]
+            without[k] = {g: valid[k] & gone[g][:, cols] for g in optional if g in gone}
     arrays = {r.name: np.stack([w[r.name] for w in per_window]) for r in readers}
     keep = [k for k, vm in enumerate(valid) if vm.any()]
-    return WindowBatch(list(chunk), arrays, spans, valid, extremes, keep)
+    return WindowBatch(list(chunk), arrays, spans, valid, extremes, keep, without)
+
+
+def check_scene_memory(height: int, width: int, window: int, *, in_memory: bool) -> None:
+    """Refuse, from the inputs' headers, a scene whose whole-allocated buffers exceed the memory budget.
+
+    Prediction streams rows of windows, but its blending buffers span the scene's full width
+    (``window`` rows x width x 26 bytes: three float64 sums, two masks), and a result kept in memory
+    (no ``out_dir``) takes ``height x width x 13`` bytes. Long-but-narrow strips and in-memory results
+    are what this bounds; a large scene written to files streams within a few hundred MB.
+    """
+    from glacierlab.settings import check_budget
+
+    frame = float(window) * (width + 2 * window) * 26
+    check_budget(
+        frame,
+        f"prediction buffers of a {height} x {width} px scene ({window} rows x its full width)",
+        "the scene is too wide: cut it into narrower tiles (gdal_translate -srcwin) and map them one by one",
+    )
+    if in_memory:
+        check_budget(
+            float(height) * width * 13 + frame,
+            f"the in-memory result of a {height} x {width} px scene (13 bytes/px)",
+            "pass out_dir= so the maps stream to COG files instead of memory",
+        )
 
 
 def _by_rows(spans: list[tuple[int, int, int, int]]) -> dict[tuple[int, int], list[int]]:
@@ -92,13 +133,13 @@ def _read_strip(
     r1: int,
     c0: int,
     c1: int,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """Normalised strip of every group, and the strip's missing-anywhere / -everywhere / extreme masks."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Normalised strips and the strip's missing-anywhere / -everywhere / extreme / per-group-gone masks."""
     from glacierlab.data.normalise import normalise_group
 
     shape = (r1 - r0, c1 - c0)
     miss_any, miss_all, extreme_any = np.zeros(shape, bool), np.ones(shape, bool), np.zeros(shape, bool)
-    strips = {}
+    strips, gone = {}, {}
     for r in readers:
         a = r.read(r0, c0, r1 - r0, c1 - c0)
         extreme = np.abs(a) >= SENTINEL
@@ -107,11 +148,12 @@ def _read_strip(
             a[extreme] = np.nan
         nan = np.isnan(a)
         miss_any |= nan.any(0)
-        miss_all &= nan.all(0)
+        gone[r.name] = nan.all(0)
+        miss_all &= gone[r.name]
         if opts.fill_missing == "before_scaling":
             a = np.where(nan, 0.0, a)  # the authors' compile_features: raw 0, then scaling
         strips[r.name] = normalise_group(a, stats[r.name]) if r.name in stats else np.nan_to_num(a, nan=0.0)
-    return strips, miss_any, miss_all, extreme_any
+    return strips, miss_any, miss_all, extreme_any, gone
 
 
 class Prefetcher:

@@ -14,9 +14,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 PathLike = str | os.PathLike[str]
 
@@ -39,6 +42,25 @@ def _open_raw(name: str, profile: dict[str, Any]) -> Any:
     except (RasterioIOError, ValueError) as err:
         log.debug("ZSTD row files unavailable (%s): writing them uncompressed", err)
         return rasterio.open(name, "w", **profile, compress="none")
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Any:
+    """Turn GDAL's write failures (``RasterioIOError: Write failed``, no errno) into a :class:`WriteError`.
+
+    Translated at once, while a full disk is still full (the partial files are removed on the way out).
+    """
+    from rasterio.errors import RasterioError
+
+    from glacierlab.files import write_error
+
+    try:
+        yield
+    except (RasterioError, OSError) as err:
+        known = write_error(err, path)
+        if known is None:
+            raise
+        raise known from err
 
 
 @dataclass
@@ -153,7 +175,8 @@ class RasterSink:
             return
         from rasterio.windows import Window
 
-        self._raw[name].write(data[None], window=Window(0, row, self.width, data.shape[0]))
+        with _write_errors(self.paths[name]):
+            self._raw[name].write(data[None], window=Window(0, row, self.width, data.shape[0]))
 
     def finish(self) -> None:
         """Convert the streamed files to COGs with overviews (inside the atomic temporary paths)."""
@@ -165,6 +188,10 @@ class RasterSink:
         from rasterio.shutil import copy
 
         def convert(ly: Layer) -> None:
+            with _write_errors(self.paths[ly.name]):
+                _convert(ly)
+
+        def _convert(ly: Layer) -> None:
             raw = self._raw[ly.name]
             raw.update_tags(**self.tags)
             raw.set_band_description(1, ly.name)
@@ -194,3 +221,29 @@ class RasterSink:
                 log.warning("removed %s: an output of an earlier run that this run did not produce", p)
                 p.unlink(missing_ok=True)
 
+
+def as_dataset(sink: RasterSink, h: int, w: int) -> xr.Dataset:
+    """The written layers as a georeferenced Dataset (read lazily from the files, or the in-memory arrays)."""
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    from glacierlab.geo import georeference
+
+    t = sink.transform
+    x = t.c + (np.arange(w) + 0.5) * t.a
+    y = t.f + (np.arange(h) + 0.5) * t.e
+    if sink.paths:  # lazily read back from the files (coordinates built here: rioxarray's warn on affine 3)
+        import rioxarray
+
+        data = {
+            k: cast(xr.DataArray, rioxarray.open_rasterio(p, parse_coordinates=False, masked=False)).squeeze(
+                "band", drop=True
+            )
+            for k, p in sink.paths.items()
+        }
+        ds = xr.Dataset(data).drop_vars("spatial_ref", errors="ignore").assign_coords(x=x, y=y)
+        return georeference(ds, sink.crs, t)
+    ds = xr.Dataset({k: (("y", "x"), v) for k, v in sink.arrays.items()}, coords={"x": x, "y": y})
+    for k, ly in zip(sink.arrays, sink.layers, strict=True):
+        ds[k].attrs["_FillValue"] = ly.nodata
+    return georeference(ds, sink.crs, t)

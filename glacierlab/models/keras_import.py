@@ -18,11 +18,12 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from glacierlab.errors import CheckpointError, CorruptFileError, DataNotFoundError
+from glacierlab.errors import CheckpointError, ConfigError, CorruptFileError, DataNotFoundError
 from glacierlab.models.config import GlaViTUConfig, ViTSettings
 from glacierlab.models.glavitu import GlaViTU
 from glacierlab.vocabulary import GROUP_BANDS
@@ -73,36 +74,66 @@ class _Group:
         return self.layers[path]
 
 
-def read_keras_h5(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, _Group]]:
+def read_keras_h5(
+    path: str | os.PathLike[str], *, shapes_only: bool = False
+) -> tuple[list[str], dict[str, _Group]]:
     """Read a Keras 2 HDF5 weights file: the top-level layer names and their weights.
+
+    Every weight must be a plain numeric dataset stored inside the file (:mod:`glacierlab.models.h5_safe`
+    refuses external / virtual storage and links), and all of them together must fit the memory budget
+    (:func:`glacierlab.settings.check_budget`), both checked from the headers before any byte is read.
+
+    Args:
+        path: The ``.h5`` file.
+        shapes_only: Read nothing: every weight is a zero-memory placeholder of its declared shape
+            (for checking the shapes against the architecture first).
 
     Raises:
         DataNotFoundError: The file does not exist.
         CorruptFileError: It is not a Keras HDF5 weights file.
+        CheckpointError: Indirect storage, a missing layer or weight, a non-numeric weight.
+        InputError: The declared weights exceed the memory budget.
     """
     import h5py
+
+    from glacierlab.models.h5_safe import declared, member, placeholder, weight_dataset
+    from glacierlab.settings import check_budget
 
     p = Path(path)
     if not p.exists():
         raise DataNotFoundError(f"Keras weights file {p} not found.")
     try:
         with h5py.File(p, "r") as f:
-            f = f["model_weights"] if "model_weights" in f else f  # full-model saves nest the weights
+            f = member(f, "model_weights", p) if "model_weights" in f else f  # full-model saves nest the weights
             if "layer_names" not in f.attrs:
                 raise CorruptFileError(
                     f"{p} has no 'layer_names' attribute: not a Keras 2 HDF5 weights file."
                 )
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]]
+            found: list[tuple[_Group, tuple[str, ...], Any]] = []
+            total = 0
             groups: dict[str, _Group] = {}
             for name in names:
                 g = _Group(name)
-                for w in f[name].attrs.get("weight_names", []):
+                layer = member(f, name, p)
+                for w in layer.attrs.get("weight_names", []):
                     w = w.decode() if isinstance(w, bytes) else str(w)
                     parts = tuple(w.split(":")[0].split("/"))
                     if parts[0] == name and len(parts) > 2:  # plain layers repeat their own name
                         parts = parts[1:]
-                    g.layers[parts[:-1]][parts[-1]] = np.asarray(f[name][w], dtype=np.float32)
+                    ds = weight_dataset(layer, w, p)
+                    total += declared(ds)[1]
+                    found.append((g, parts, ds))
                 groups[name] = g
+            check_budget(
+                total,
+                f"the weights declared in {p} ({len(found)} datasets)",
+                "a GlaViTU weights file holds well under 1 GiB; this file's headers declare far larger weights",
+            )
+            for g, parts, ds in found:
+                g.layers[parts[:-1]][parts[-1]] = (
+                    placeholder(declared(ds)[0]) if shapes_only else np.asarray(ds, dtype=np.float32)
+                )
     except OSError as err:
         raise CorruptFileError(
             f"cannot read {p} as HDF5 ({err}); expected a Keras '*_weights.h5' file."
@@ -111,6 +142,10 @@ def read_keras_h5(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, _G
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
+    from glacierlab.models.h5_safe import is_placeholder
+
+    if is_placeholder(a):  # shapes-only pass: no memory
+        return torch.empty(a.shape, dtype=torch.float32, device="meta")
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
@@ -279,9 +314,41 @@ def keras_to_state_dict(
             names stored in the file (e.g. ``optical``, ``dem``).
 
     Raises:
-        CheckpointError: The file is not a GlaViTU weights file, or some weights were not mapped.
+        CheckpointError: The file is not a GlaViTU weights file, some weights were not mapped, or the
+            declared shapes do not fit the architecture they describe (checked before reading).
+        InputError: The declared weights exceed the memory budget.
     """
+    names, groups = read_keras_h5(path, shapes_only=True)  # headers only: shapes against the architecture
+    config, shapes = _convert(path, names, groups, group_names)
+    with torch.device("meta"):
+        skeleton = GlaViTU(config)
+    from glacierlab.models.checkpoint import state_mismatch
+
+    parts = state_mismatch(skeleton, shapes, ignore_missing=("num_batches_tracked",))
+    if parts:
+        raise CheckpointError(f"{path}: the declared weights do not fit a GlaViTU: {'; '.join(parts)}.")
     names, groups = read_keras_h5(path)
+    return _convert(path, names, groups, group_names)
+
+
+def _convert(
+    path: str | os.PathLike[str], names: list[str], groups: dict[str, _Group], group_names: Sequence[str] | None
+) -> tuple[GlaViTUConfig, dict[str, torch.Tensor]]:
+    """Map the read weights (arrays or shape placeholders) to a config and state dict; errors made clear."""
+    try:
+        return _map(path, names, groups, group_names)
+    except (KeyError, IndexError, ValueError, TypeError) as err:
+        if isinstance(err, CheckpointError | ConfigError):
+            raise
+        raise CheckpointError(
+            f"{path}: malformed GlaViTU weights file: {type(err).__name__}: {err} (a layer or weight the "
+            "architecture needs is missing or mis-shaped). Use the authors' published '*_weights.h5' file."
+        ) from err
+
+
+def _map(
+    path: str | os.PathLike[str], names: list[str], groups: dict[str, _Group], group_names: Sequence[str] | None
+) -> tuple[GlaViTUConfig, dict[str, torch.Tensor]]:
     required = ("fusion_block", "SETR", "ResUNet", "output")
     if any(r not in groups for r in required):
         raise CheckpointError(

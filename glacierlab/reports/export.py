@@ -178,7 +178,7 @@ def stac_item(
         bbox, geometry = [float(v) for v in bbox], mapping(box(*bbox))
     else:
         raise InputError("stac_item needs the report's grid or a bbox for the item's footprint.")
-    parsed = sorted(pd.Timestamp(d.split("/")[0]).to_pydatetime().replace(tzinfo=dt.UTC) for d in dates if d)
+    parsed = sorted(_date(d) for d in dates if d)
     props = dict(properties or {})
     if not parsed:  # nothing dated: the item's time is when it was made
         parsed = [dt.datetime.now(dt.UTC)]
@@ -198,6 +198,12 @@ def stac_item(
         item.stac_extensions.append("https://stac-extensions.github.io/projection/v2.0.0/schema.json")
     region_folder = folder.parent
     for key, (rel, title, roles) in assets.items():
+        target = (folder / rel).resolve()
+        if not target.is_relative_to(region_folder.resolve()):
+            raise InputError(
+                f"STAC asset {key!r} has path {rel!r}, which leads outside the report's region folder "
+                f"{region_folder}; asset paths must be relative paths of files inside it (e.g. 'outlines.gpkg')."
+            )
         inside(region_folder, Path(folder.name) / rel, "asset path")
         asset = pystac.Asset(href=rel, media_type=MEDIA.get(Path(rel).suffix, None), title=title, roles=list(roles))
         if Path(rel).suffix == ".tif" and Path(rel).stem.endswith("mask"):
@@ -207,6 +213,20 @@ def stac_item(
         item.add_asset(key, asset)
     record = item.to_dict(include_self_link=False, transform_hrefs=False)
     return write_json(folder / "item.json", record, overwrite=True)
+
+
+def _date(text: str) -> dt.datetime:
+    """The UTC start of a ``YYYY[-MM[-DD]]`` date (or of a ``start/end`` range); InputError when unreadable."""
+    try:
+        stamp = pd.Timestamp(str(text).split("/")[0])
+    except (ValueError, TypeError, OverflowError) as err:  # pandas' DateParseError is a ValueError
+        raise InputError(
+            f"date {text!r} of the STAC item is not a date ({err}); give dates as YYYY, YYYY-MM or YYYY-MM-DD "
+            "(e.g. the scene's acquisition date '2000-10-30')."
+        ) from err
+    if stamp is pd.NaT:
+        raise InputError(f"date {text!r} of the STAC item is empty (NaT); give dates as YYYY-MM-DD.")
+    return stamp.to_pydatetime().replace(tzinfo=dt.UTC)
 
 
 def bundle_assets(folder: Path, *, extra: Mapping[str, tuple[str, str, Sequence[str]]] | None = None) -> dict:

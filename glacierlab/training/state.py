@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,11 +149,32 @@ def load_state(
     """
     if not path.exists():
         raise CheckpointError(f"resume state {path} not found; train once without --resume to create it.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    fix = "delete it (or choose another out_dir/name) and train without --resume to start a new run"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        raise CheckpointError(
+            f"refused to read resume state {path}: {type(err).__name__}: {str(err).splitlines()[0][:300]}. "
+            f"It is damaged or not a glacierlab training state (it was read with weights_only=True, so "
+            f"nothing in it ran); {fix}."
+        ) from err
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(
-            f"{path} is not a glacierlab training state (written by glacierlab.training.train)."
+            f"{path} is not a glacierlab training state (written by glacierlab.training.train); {fix}."
         )
+    try:
+        return _restore(path, state, config, model, opt, sched)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(
+            f"resume state {path} is malformed ({type(err).__name__}: {str(err)[:300]}); {fix}."
+        ) from err
+
+
+def _restore(
+    path: Path, state: dict[str, Any], config: TrainConfig, model: torch.nn.Module, opt: Any, sched: Any
+) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
     saved, now = json.loads(state["config"]), json.loads(config.to_json())
     diff = [k for k in RESUME_KEYS if saved.get(k) != now.get(k)]
     if diff:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from glacierlab.errors import ConfigError, InputError, unknown_name
@@ -167,6 +168,9 @@ def run_strategy(strategy: Strategy, train_data: Dataset, val_data: Dataset, **k
     if strategy.validate_unknown:
         val_data = UnknownRegionCopies(val_data)
     extra = {"strategy": strategy.name, **dict(kwargs.pop("extra", None) or {})}
+    aug = strategy.augment
+    if aug.drop_groups and aug.drop_group_p > 0:  # the no-data rule of prediction reads it (checks.optional_groups)
+        extra["trained_without_groups"] = sorted({*extra.get("trained_without_groups", ()), *aug.drop_groups})
     return train(strategy.config, train_data, val_data, extra=extra, **kwargs)
 
 
@@ -265,7 +269,27 @@ def train_scene(
         "split_seed": split_seed,
         "product_level": stack.attrs.get("product_level"),  # checked against scenes at prediction
     }
+    without = groups_missing_in(stack, groups, split.mask("train"))
+    if without:  # labelled training pixels without these groups: the model learnt to map without them
+        extra["trained_without_groups"] = without
     return run_strategy(strat, train_ds, val_ds, extra=extra, resume=resume, on_epoch=on_epoch)
+
+
+def groups_missing_in(stack: Any, groups: Sequence[str], area: np.ndarray, share: float = 0.01) -> list[str]:
+    """Groups with no value at all on at least ``share`` of the labelled pixels of ``area`` (training pixels).
+
+    A model trained there learnt to map without them; prediction's no-data rule reads the record
+    (:func:`glacierlab.inference.checks.optional_groups`).
+    """
+    labelled = area & (np.asarray(stack["reference"].values) != 255)
+    n = int(labelled.sum())
+    out = []
+    for g in groups:
+        a = np.asarray(stack[g].values, dtype=np.float32)
+        gone = np.isnan(a).all(0) if a.ndim == 3 else np.isnan(a)
+        if n and (gone & labelled).sum() >= share * n:
+            out.append(str(g))
+    return out
 
 
 def _parser() -> Any:

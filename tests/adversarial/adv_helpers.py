@@ -61,3 +61,13 @@ def retag_checkpoint(src: Path, dst: Path, edit: Any) -> Path:
         header = json.loads(f.metadata()["glacierlab"])
     save_file(load_file(str(src)), str(dst), metadata={"glacierlab": json.dumps(edit(header))})
     return dst
+
+
+class Evil:
+    """A pickle payload that would write ``marker`` when unpickled (it must never be)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.write_text, (self.marker, "pwned"))

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from adv_helpers import retag_checkpoint, write_tif
+from adv_helpers import Evil, retag_checkpoint, write_tif
 
 from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
 from glacierlab.models import load_checkpoint
@@ -129,17 +129,9 @@ def test_truncated_safetensors(sandbox, tiny_checkpoint: Path) -> None:
         load_checkpoint(cut)
 
 
-class _Evil:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple:
-        return (Path.write_text, (self.marker, "pwned"))
-
-
 def test_pickle_with_code_is_refused_not_run(sandbox) -> None:
     marker = sandbox.victim / "pwned.txt"
-    payload = pickle.dumps({"glacierlab": "{}", "tensors": {"x": _Evil(marker)}})
+    payload = pickle.dumps({"glacierlab": "{}", "tensors": {"x": Evil(marker)}})
     bad = sandbox.add_input("evil.pt", payload)
     with pytest.raises(CheckpointError, match=r"refused to load .*evil\.pt.*weights_only=True"):
         load_checkpoint(bad)
