@@ -412,3 +412,60 @@ def test_clicking_a_glacier_shows_its_attributes(stack) -> None:  # noqa: ANN001
     props = layer.data["features"][0]["properties"]
     layer._click_callbacks(event="click", feature={"properties": props}, properties=props)
     assert panel.clicked["RGIId"] == f"RGIId: {props['RGIId']}" and props["RGIId"] in panel.values.value
+
+
+def test_a_new_run_owns_the_map(
+    shared_data: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run, switch the checkpoint, Run again: layers, tile URLs, outlines, read-out and status are the new run's."""
+    from glacierlab.weights import shipped_checkpoint_path
+    from glacierlab_widgets import ModelRunner, RegionPicker, SplitView
+    from glacierlab_widgets.layers import describe_value, value_at
+
+    monkeypatch.delenv("GLACIERLAB_MAP_MODE", raising=False)
+    pytest.importorskip("localtileserver", reason="tile URLs need localtileserver (the notebooks extra)")
+    picker = RegionPicker("everest", bbox=EVEREST_BOX)
+    m = picker.map
+    runner = ModelRunner(
+        picker,
+        checkpoint=str(tiny_checkpoint),
+        m=m,
+        out_dir=tmp_path,
+        window=64,
+        stride=32,
+        background=False,
+        outlines_min_area_m2=0,
+    )
+    runner.run()
+    split = SplitView({**runner.panel.data}, left="probability", right="mask").follow(runner)
+    url1 = runner.layers["mask"].url
+    assert "glacierlab_data=" in url1 and runner.message.startswith("tiny.safetensors on everest")
+    lon, lat = (EVEREST_BOX[0] + EVEREST_BOX[2]) / 2, (EVEREST_BOX[1] + EVEREST_BOX[3]) / 2
+    m._interaction_callbacks(type="click", coordinates=[lat, lon])
+    first_click = dict(runner.panel.clicked)
+    runner.panel.show("mask")
+
+    runner.checkpoint.value = str(shipped_checkpoint_path())
+    runner.run()
+    assert runner.error is None and runner.message.startswith(f"{shipped_checkpoint_path().name} on everest")
+    url2 = runner.layers["mask"].url
+    assert url2 != url1  # other data in the same file: other tile URLs, so no cached tile is reused
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert names.count("model outlines") == 1 and names.count("model mask") == 1 and runner.panel.visible == "mask"
+    # the read-out was read again from the new run at the clicked point
+    prob = runner.result["probability"]
+    assert runner.panel.clicked["probability"] == describe_value("probability", value_at(prob, lon, lat))
+    assert first_click["probability"] != runner.panel.clicked["probability"]  # untrained vs shipped model
+    assert split.right.data["mask"].identical(runner.result["mask"])  # the split view follows the run
+    # a new region: the previous scene's model layers, outlines, legend and values leave the map
+    picker.region.value = "khumbu"
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert not any(n.startswith("model") for n in names) and runner.result is None
+    assert runner.panel.legend.value == "" and runner.panel.clicked == {} and "press Run" in runner.message
+    assert split.right.layers == {}
+    # a panel made again on the same map (a re-run cell) replaces the old one: one legend, not two
+    from glacierlab_widgets import LayerPanel
+
+    legends = sum(type(c).__name__ == "WidgetControl" for c in m.controls)
+    LayerPanel(m, title="model")
+    assert sum(type(c).__name__ == "WidgetControl" for c in m.controls) == legends
