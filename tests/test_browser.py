@@ -222,6 +222,81 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
     assert (tmp_path / "voila_map.png").stat().st_size > 10_000
 
 
+_TILE_PIXELS_JS = """() => Object.fromEntries([...document.querySelectorAll('img.leaflet-tile')]
+    .filter(i => i.src.includes('glacierlab_data=') && i.complete && i.naturalWidth > 0
+                 && getComputedStyle(i.closest('.leaflet-layer')).display !== 'none'
+                 && i.closest('.leaflet-layer').style.visibility !== 'hidden')
+    .map(i => {
+        const c = document.createElement('canvas');
+        c.width = i.naturalWidth; c.height = i.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        let h = 0, opaque = 0;
+        for (let k = 0; k < d.length; k += 4) { h = (h * 31 + d[k] + 7 * d[k + 1] + 13 * d[k + 2] + d[k + 3]) >>> 0;
+                                                 opaque += d[k + 3] > 0 ? 1 : 0; }
+        const u = new URL(i.src);
+        return [u.pathname.replace(/^.*\\/tiles\\//, ''), {src: i.src, hash: h, opaque: opaque}];
+    }))"""
+
+
+def _tiles(page, expect_in_src: str = "") -> dict:  # noqa: ANN001
+    """The model's loaded, shown tiles: z/x/y -> src and a hash of the pixels the browser drew."""
+    page.wait_for_function(
+        "(want) => { const im = [...document.querySelectorAll('img.leaflet-tile')]"
+        ".filter(i => i.src.includes('glacierlab_data=') && i.src.includes(want));"
+        " return im.length > 0 && im.every(i => i.complete); }",
+        arg=expect_in_src,
+        timeout=120_000,
+    )
+    page.wait_for_timeout(1500)  # let Leaflet finish swapping tile levels
+    return page.evaluate(_TILE_PIXELS_JS)
+
+
+def test_voila_second_run_replaces_the_mask_tiles(server: str, browser, tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: ANN001
+    """Run, switch the checkpoint, Run again: at the zoom already viewed, the mask pixels on screen change.
+
+    Without a new tile URL per run the browser reuses the first run's tile images from its cache.
+    """
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1600})
+    page.goto(f"{server}/voila/render/map_glaciers.ipynb", timeout=180_000)
+    page.wait_for_selector(".widget-toggle-buttons button", timeout=300_000)
+    page.locator(".widget-toggle-buttons button", has_text="mask").first.click()
+    legend = page.locator(".glacierlab-legend").first
+    expect(legend).to_contain_text("model mask", timeout=30_000)
+    first = _tiles(page)
+    assert first and any(t["opaque"] for t in first.values()), first
+    page.screenshot(path=str(tmp_path / "run1.png"), full_page=True)
+    status = page.locator(".widget-html-content", has_text="done in").first
+    assert "glavitu_lite_everest" in status.inner_text()
+
+    box = _widget(page, "text", "Checkpoint").locator("input")
+    box.fill(str(tiny_checkpoint))
+    box.press("Enter")
+    expect(page.locator(".widget-html-content", has_text="checkpoint tiny.safetensors").first).to_be_visible(
+        timeout=60_000
+    )
+    page.locator("button", has_text="Run").first.click()
+    done = page.locator(".widget-html-content", has_text="tiny.safetensors on everest")
+    expect(done.first).to_contain_text("done in", timeout=400_000)
+    version = [t["src"] for t in first.values()][0].split("glacierlab_data=")[1][:16]
+    page.wait_for_function(
+        "(old) => [...document.querySelectorAll('img.leaflet-tile')].some(i => i.src.includes('glacierlab_data=')"
+        " && !i.src.includes(old))",
+        arg=version,
+        timeout=60_000,
+    )
+    second = _tiles(page)
+    page.screenshot(path=str(tmp_path / "run2.png"), full_page=True)
+    same_place = sorted(set(first) & set(second))  # the same z/x/y: the zoom level already viewed
+    assert same_place, (list(first), list(second))
+    assert all(first[k]["src"] != second[k]["src"] for k in same_place)
+    changed = [k for k in same_place if first[k]["hash"] != second[k]["hash"]]
+    assert changed, "the second run's mask tiles show the same pixels as the first run's"
+    expect(legend).to_contain_text("model mask")  # the layer the user chose stays the one shown, with its legend
+
+
 def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> None:  # noqa: ANN001
     import papermill as pm
 

@@ -469,3 +469,46 @@ def test_a_new_run_owns_the_map(
     legends = sum(type(c).__name__ == "WidgetControl" for c in m.controls)
     LayerPanel(m, title="model")
     assert sum(type(c).__name__ == "WidgetControl" for c in m.controls) == legends
+
+
+def test_region_view_follows_the_picker_and_your_files_are_checked(shared_data: Path) -> None:
+    """A region switch clears the old layers, legend and outlines and draws the new region at once; own files
+    need a Values choice, an 8-bit file called reflectance is refused, and the frame is the file's."""
+    from glacierlab.errors import InputError
+    from glacierlab_widgets import RegionPicker, RegionView
+
+    picker = RegionPicker("everest", bbox=EVEREST_BOX)
+    view = RegionView(picker)
+    m = picker.map
+    controls = len(m.controls)
+    assert view.error is None, view.message
+    assert set(view.panel.layers) >= {"optical", "elevation"} and "Map this scene" in view.advice
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert names.count("reference outlines") == 1 and "input optical" in names
+    picker.region.value = "khumbu"  # TOA clips: drawn straight away, the advice says to train first
+    assert view.error is None, view.message
+    assert view.stack.attrs["region"] == "khumbu" and "Train a model on this region first" in view.advice
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert names.count("reference outlines") == 1 and names.count("input optical") == 1
+    assert len(m.controls) == controls  # one legend, not one per region
+    # your own files: Values has no default; an 8-bit file is not reflectance; its own frame
+    d = shared_data / "everest_landsat7_exploradores_aster"
+    rgb, nir = d / "LE71400412000304SGS00_RGB_test.tif", d / "LE71400412000304SGS00_B4_test.tif"
+    picker.optical_files.value = f"{rgb}, {nir}"
+    picker.band_names.value = "red, green, blue, nir"
+    assert picker.product_level.value == ""
+    picker.files_button.click()
+    assert isinstance(picker.error, InputError) and "choose under Values" in picker.message
+    picker.product_level.value = "surface"
+    picker.files_button.click()
+    assert isinstance(picker.error, InputError) and "8-bit file" in picker.message and "255" in picker.message
+    picker.product_level.value = "dn8"
+    picker.files_button.click()
+    assert picker.error is None and view.error is None, (picker.message, view.message)
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert "reference outlines" not in names and view.stack.attrs["region"] == "user"
+    frame = next(x for x in m.layers if getattr(x, "name", "") == "selection")
+    (s, w), (n, e) = frame.bounds
+    assert 86.7 < w < e < 87.1 and 27.8 < s < n < 28.2  # the Everest file's frame, not Khumbu's clip
+    khumbu = picker.catalog.region("khumbu").bbox
+    assert (w, s, e, n) != tuple(khumbu)
