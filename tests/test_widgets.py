@@ -222,6 +222,11 @@ def test_reliability_explorer_bins_and_methods(stack) -> None:  # noqa: ANN001
     assert ex.result["calibrator"] is not None and not ex.result["in_sample"]
     assert ex.result["ece_after"] < 0.5 * ex.result["ece_before"]
     assert "isotonic" in ex.status.value
+    # the titles and the status name the bins drawn (not ECE over 100 beside a 20-bin slider)
+    assert "ECE over 20 bins" in ex.status.value and "over 100 bins" in ex.status.value
+    assert ex.figures[0].axes[0].get_title().endswith(f"ECE over 20 bins = {ex.result['ece_bins_before']:.4f}")
+    assert ex.result["ece_bins_before"] == pytest.approx(ex.table_before.rebin(20).ece())
+    assert "of entropy" not in ex.convention_label.value and "How to read" in ex.help.value
     with pytest.raises(InputError, match="same shape"):
         ReliabilityExplorer(prob, ref[:10])
 
@@ -245,8 +250,17 @@ def test_outline_comparer_dates_table_and_click(shared_data: Path) -> None:
     layer = comp._layers["1969"]
     layer._click_callbacks(event="click", feature={"properties": {"glac_id": gid}}, properties={"glac_id": gid})
     assert comp.selected is not None and comp.selected["id"] == gid and gid in comp.details.value
-    comp.time.value = "1998"
-    assert list(comp._layers) == ["1998"]
+    comp.time.value = "1998"  # the slider steps B: map, dropdowns, clicked line and legend name the same dates
+    assert list(comp._layers) == ["1850", "1998"] and comp.b.value == "1998" and comp.a.value == "1850"
+    assert "(1998)" in comp.details.value and "(1969)" not in comp.details.value
+    assert "A: 1850" in comp.legend.value and "B: 1998" in comp.legend.value and comp.legend in [
+        c.widget for c in m.controls if hasattr(c, "widget")
+    ]
+    # one header row with units, sensible decimals, a table that scrolls instead of being cut off
+    view = comp.table_view.value
+    assert view.count("<tr>") == 1 + min(30, len(comp.table)) and "area A (km²)" in view and "overflow-x:auto" in view
+    assert f"<td style='text-align:right'>{comp.table.loc[gid, 'area_a_km2']:.3f}</td>" in view
+    assert "0.000000" not in view
     with pytest.raises(UnknownNameError):
         comp.show("2099")
 
