@@ -127,7 +127,7 @@ def browser() -> Iterator[object]:
 
 
 def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
-    page = browser.new_page(viewport={"width": 1200, "height": 1400})
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.goto(f"{server}/voila/render/compare_outlines.ipynb", timeout=120_000)
     try:
         page.wait_for_selector(".leaflet-container", timeout=90_000)
@@ -147,6 +147,25 @@ def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> No
     from playwright.sync_api import expect
 
     expect(table).not_to_have_text(before, timeout=30_000)  # the table widget updates after the status line
+    # the map has a legend naming both dates; the table has one header row with units and is not cut off
+    legend = page.locator(".glacierlab-legend").first
+    expect(legend).to_contain_text("A: 1850", timeout=30_000)
+    expect(legend).to_contain_text("B: 1969")
+    assert "area A (km²)" in table.inner_text() and table.locator("thead tr").count() == 1
+    scroller = table.locator("div").first
+    assert scroller.evaluate("e => getComputedStyle(e).overflowX") == "auto"
+    # the slider steps B: the dropdowns, the status and the legend follow it
+    slider = _widget(page, "slider", "Show").locator(".noUi-handle").first
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # one step after 1969
+    page.wait_for_function(
+        "() => { const s = document.querySelectorAll('.widget-dropdown select')[1];"
+        " return s && s.selectedOptions[0].text !== '1969'; }",
+        timeout=60_000,
+    )
+    b = page.locator(".widget-dropdown select").nth(1).evaluate("s => s.selectedOptions[0].text")
+    expect(legend).to_contain_text(f"B: {b}", timeout=30_000)
+    expect(page.locator(".widget-html-content", has_text=f"1850 -> {b}: ").first).to_be_visible(timeout=30_000)
     page.screenshot(path=str(tmp_path / "voila.png"), full_page=True)
     assert (tmp_path / "voila.png").stat().st_size > 10_000
 
@@ -297,6 +316,48 @@ def test_voila_second_run_replaces_the_mask_tiles(server: str, browser, tmp_path
     expect(legend).to_contain_text("model mask")  # the layer the user chose stays the one shown, with its legend
 
 
+def test_voila_explore_region_switch_draws_the_new_region_alone(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    """A region switch draws the new region at once, with one legend, and the TOA advice says to train first."""
+    from playwright.sync_api import expect
+
+    from glacierlab.data.catalog import load_catalog
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1500})
+    page.goto(f"{server}/voila/render/explore_region.ipynb", timeout=180_000)
+    page.wait_for_selector(".widget-toggle-buttons button", timeout=240_000)
+    expect(page.locator(".widget-html-content", has_text="everest 2000-10-30: grid").first).to_be_visible(
+        timeout=60_000
+    )
+    for region in ("khumbu", "swiss_alps", "khumbu"):
+        label = f"{load_catalog().region(region).name} ({region})"
+        _widget(page, "dropdown", "Region").locator("select").select_option(label=label)
+        expect(page.locator(".widget-html-content", has_text=f"{region} ").filter(has_text="grid").first).to_be_visible(
+            timeout=120_000
+        )
+    assert page.locator(".glacierlab-legend").count() == 1  # not one per region visited
+    expect(page.locator(".widget-html-content", has_text="Train a model on this region first").first).to_be_visible()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.leaflet-image-layer')].some(i => i.complete && i.naturalWidth > 0)",
+        timeout=60_000,
+    )
+    page.screenshot(path=str(tmp_path / "explore_switch.png"), full_page=True)
+
+
+def test_voila_reliability_titles_and_help(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+    """The status gives ECE over the bins of the slider; the page explains how to read the diagram."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1500})
+    page.goto(f"{server}/voila/render/reliability_calibration.ipynb", timeout=180_000)
+    status = page.locator(".widget-html-content", has_text="ECE over").first
+    expect(status).to_contain_text("ECE over 10 bins", timeout=300_000)
+    _widget(page, "dropdown", "Calibration").locator("select").select_option("isotonic")
+    expect(status).to_contain_text("-> isotonic", timeout=60_000)
+    expect(page.locator(".widget-html-content", has_text="How to read these diagrams").first).to_be_visible()
+    assert "of entropy" not in page.inner_text("body") and "{'method'" not in page.inner_text("body")
+    page.screenshot(path=str(tmp_path / "reliability.png"), full_page=True)
+
+
 def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> None:  # noqa: ANN001
     import papermill as pm
 
@@ -314,8 +375,10 @@ def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> N
     notebook_to_html(executed, html)
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     page.goto(html.as_uri())
-    page.wait_for_selector("table", timeout=30_000)  # the per-glacier change table
-    assert "G013332E47020N" in page.content()
+    page.wait_for_selector("pre, .jp-OutputArea-output", timeout=30_000)
+    text = page.inner_text("body")
+    # the notebook ends on its printed summary (not a bare Python string); the table lives in the widget
+    assert "1850 -> 2013: " in text and " glaciers, " in text and "'showing" not in text
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
