@@ -140,9 +140,8 @@ class RegionContents:
         if key in with_imagery:
             return self._next_step(key, "this scene")
         shown = ", ".join(with_imagery[:4]) + (f" and {len(with_imagery) - 4} more" if len(with_imagery) > 4 else "")
-        return f"This scene holds no imagery; the region's scenes with imagery are {shown}. " + self._next_step(
-            with_imagery[0], f"scene {with_imagery[0]}"
-        )
+        step = self._next_step(with_imagery[0], f"scene {with_imagery[0]}")
+        return f"This scene holds no imagery; the region's scenes with imagery are {shown}: {step[0].lower()}{step[1:]}"
 
     def _next_step(self, key: str, what: str) -> str:
         from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS, PRODUCT_LEVELS
