@@ -136,7 +136,7 @@ def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> No
         pytest.fail(f"no map rendered; page text: {page.inner_text('body')[-1500:]}")
     page.wait_for_selector(".widget-dropdown select", timeout=30_000)
     page.wait_for_selector("path.leaflet-interactive", timeout=30_000)  # outlines drawn as vectors
-    table = page.locator(".widget-html-content", has_text="area_b_km2").first  # the per-glacier table widget
+    table = page.locator(".widget-html-content", has_text="area B (km²)").first  # the per-glacier table widget
     before = table.inner_text(timeout=30_000)
     page.locator(".widget-dropdown select").nth(1).select_option("1969")  # B: 2016-08-27 -> 1969
     page.wait_for_function(
@@ -375,7 +375,7 @@ def test_report_html_screenshot(browser, tmp_path: Path, shared_data: Path) -> N
     notebook_to_html(executed, html)
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     page.goto(html.as_uri())
-    page.wait_for_selector("pre, .jp-OutputArea-output", timeout=30_000)
+    page.wait_for_function("() => document.body.innerText.includes('1850 -> ')", timeout=30_000)
     text = page.inner_text("body")
     # the notebook ends on its printed summary (not a bare Python string); the table lives in the widget
     assert "1850 -> 2013: " in text and " glaciers, " in text and "'showing" not in text
