@@ -23,6 +23,7 @@ the measured per-participant footprint. The wall times depend on what else runs 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -125,12 +126,37 @@ def participants(cores: int, mem_gb: float, per_participant_gb: float, reserve_g
     return max(0, min(by_memory, per_core * cores))
 
 
+def capacity(rss_mb: dict[str, float], uss_mb: dict[str, float], server_mb: float, limit_gb: float) -> bool:
+    """Print the per-participant footprint and the capacity table; return whether every kernel fits the limit."""
+    worst = max(rss_mb, key=rss_mb.__getitem__)
+    fits = rss_mb[worst] <= limit_gb * 1024
+    print(f"largest kernel: {worst} at {rss_mb[worst]:.0f} MB RSS "
+          f"(limit {limit_gb:g} GB: {'within' if fits else 'EXCEEDED'})")
+    # one participant: their server, the largest kernel at its peak, and the next largest kernel left
+    # open (a kernel keeps its memory until shut down; its USS, as shared pages are counted once)
+    second = sorted(uss_mb.values())[-2] if len(uss_mb) > 1 else 0.0
+    one_open = server_mb + rss_mb[worst]
+    two_open = one_open + second
+    print(f"per participant: {one_open:.0f} MB with one kernel open at a time (server {server_mb:.0f} MB + "
+          f"{worst}); {two_open:.0f} MB with the previous notebook's kernel left open")
+    per = -(-two_open // 100) / 10  # GB, rounded up to 0.1: plan for the kernel left open
+    head = f"participants at {per:.1f} GB (2 per core)"
+    print(f"{'cores':>6}{'GB':>6}{head:>36}{'(1 per core)':>14}")
+    for cores, mem in ((2, 4), (4, 16), (8, 32), (16, 64), (32, 128), (64, 256)):
+        print(f"{cores:6d}{mem:6d}{participants(cores, mem, per):36d}{participants(cores, mem, per, per_core=1):14d}")
+    return fits
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", choices=PATH, help="run only these notebooks (in path order)")
     ap.add_argument("--limit-gb", type=float, default=2.0, help="fail when a kernel's peak RSS exceeds it")
     ap.add_argument("--server", action="store_true", help="also measure an idle jupyter server")
+    ap.add_argument("--from-json", help="print the capacity table from an earlier run's memory.json")
     args = ap.parse_args()
+    if args.from_json:
+        m = json.loads(Path(args.from_json).read_text())
+        return 0 if capacity(m["rss_mb"], m["uss_mb"], m["server_mb"], args.limit_gb) else 1
 
     tmp = Path(tempfile.mkdtemp(prefix="workshop_memory_"))
     os.environ["GLACIERLAB_WORKSPACE"] = str(tmp / "workspace")
@@ -139,27 +165,19 @@ def main() -> int:
     shutil.copytree(REPO / "notebooks", cwd)
     print(f"{os.cpu_count()} CPU cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     print(f"{'notebook':<26}{'peak RSS MB':>12}{'peak USS MB':>12}{'wall s':>8}{'load before':>12}{'after':>7}")
-    peaks = {}
+    rss_mb, uss_mb = {}, {}
     for i, name in enumerate(n for n in PATH if not args.only or n in args.only):
         wall, rss, uss, l0, l1 = run_notebook(name, cwd, tmp / f"{i:02d}_{name}.ipynb")
-        peaks[name] = rss
+        rss_mb[name], uss_mb[name] = rss / MB, uss / MB
         print(f"{name:<26}{rss / MB:12.0f}{uss / MB:12.0f}{wall:8.1f}{l0:12.2f}{l1:7.2f}", flush=True)
-    worst = max(peaks.values())
-    print(f"largest kernel: {max(peaks, key=peaks.__getitem__)} at {worst / MB:.0f} MB RSS "
-          f"(limit {args.limit_gb:g} GB: {'within' if worst <= args.limit_gb * 1024 * MB else 'EXCEEDED'})")
-    server = server_rss() if args.server else 0
-    if server:
-        print(f"idle jupyter server: {server / MB:.0f} MB RSS")
-    # one participant: their server plus one kernel at its peak, and one more kernel left open idle
-    # (a notebook not shut down keeps ~its imports); rounded up to 0.1 GB
-    idle = min(peaks.values())
-    per = -(-(server + worst + idle) // (100 * MB)) / 10
-    print(f"per participant (server + largest kernel + one more open kernel): {per:.1f} GB")
-    print(f"{'cores':>6}{'GB':>6}{'participants (2 per core)':>28}{'(1 per core)':>14}")
-    for cores, mem in ((2, 4), (4, 16), (8, 32), (16, 64), (32, 128), (64, 256)):
-        print(f"{cores:6d}{mem:6d}{participants(cores, mem, per):28d}{participants(cores, mem, per, per_core=1):14d}")
-    print(f"outputs in {tmp}")
-    return 0 if worst <= args.limit_gb * 1024 * MB else 1
+    server_mb = server_rss() / MB if args.server else 0.0
+    if args.server:
+        print(f"idle jupyter server: {server_mb:.0f} MB RSS")
+    record = {"rss_mb": rss_mb, "uss_mb": uss_mb, "server_mb": server_mb}
+    (tmp / "memory.json").write_text(json.dumps(record, indent=1))
+    fits = capacity(rss_mb, uss_mb, server_mb, args.limit_gb)
+    print(f"outputs (and memory.json) in {tmp}")
+    return 0 if fits else 1
 
 
 if __name__ == "__main__":
