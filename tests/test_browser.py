@@ -206,14 +206,23 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
         timeout=30_000,
     )
 
-    # click the map: the values of every layer at that point
+    # click the map: the values of every layer at that point (once Voila has run the last cell, the split
+    # view: the kernel reads the click only between cells)
+    page.wait_for_function(
+        "() => document.body.innerText.includes('A: optical | B: mask')", timeout=300_000
+    )
     box = page.locator(".leaflet-container").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.widget-html-content')]"
-        ".some(e => e.innerText.includes('probability:') && e.innerText.includes(' N, '))",
-        timeout=60_000,
-    )
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')]"
+            ".some(e => e.innerText.includes('probability:') && e.innerText.includes(' N, '))",
+            timeout=60_000,
+        )
+    except Exception:
+        page.screenshot(path=str(tmp_path / "voila_click_failed.png"), full_page=True)
+        texts = page.locator(".widget-html-content").all_inner_texts()
+        pytest.fail(f"no values after a click; widget texts: {texts}")
 
     # region switch: the Date dropdown shows the scene the kernel now uses
     from glacierlab.data.catalog import load_catalog
