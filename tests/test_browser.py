@@ -325,7 +325,9 @@ def test_voila_second_run_replaces_the_mask_tiles(server: str, browser, tmp_path
     expect(legend).to_contain_text("model mask")  # the layer the user chose stays the one shown, with its legend
 
 
-def test_voila_explore_region_switch_draws_the_new_region_alone(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_voila_explore_region_switch_draws_the_new_region_alone(  # noqa: ANN001
+    server: str, browser, tmp_path: Path, shared_data: Path
+) -> None:
     """A region switch draws the new region at once, with one legend, and the TOA advice says to train first."""
     from playwright.sync_api import expect
 
@@ -350,6 +352,33 @@ def test_voila_explore_region_switch_draws_the_new_region_alone(server: str, bro
         timeout=60_000,
     )
     page.screenshot(path=str(tmp_path / "explore_switch.png"), full_page=True)
+
+    # your own files: no default Values, an 8-bit file called reflectance is refused, then drawn in its frame
+    d = shared_data / "everest_landsat7_exploradores_aster"
+    page.locator(".lm-AccordionPanel-title, .p-Collapse-header, .jupyter-widget-Collapse-header").filter(
+        has_text="Your own files"
+    ).first.click()
+    _widget(page, "text", "Optical").locator("input").fill(
+        f"{d / 'LE71400412000304SGS00_RGB_test.tif'}, {d / 'LE71400412000304SGS00_B4_test.tif'}"
+    )
+    _widget(page, "text", "Bands").locator("input").fill("red, green, blue, nir")
+    values = _widget(page, "dropdown", "Values").locator("select")
+    assert values.evaluate("s => s.value") == "" or "choose" in values.evaluate("s => s.selectedOptions[0].text")
+    use = page.locator("button", has_text="Use these files").first
+    use.click()
+    expect(page.locator(".widget-html-content", has_text="choose under Values").first).to_be_visible(timeout=60_000)
+    values.select_option(label="surface reflectance 0-1 (L2A / C2 L2)")
+    use.click()
+    expect(page.locator(".widget-html-content", has_text="an 8-bit file (0-255)").first).to_be_visible(
+        timeout=60_000
+    )
+    values.select_option(label="8-bit numbers 0-255 (the shipped model)")
+    use.click()
+    expect(page.locator(".widget-html-content", has_text="your files (").filter(has_text="grid").first).to_be_visible(
+        timeout=120_000
+    )
+    assert page.locator(".glacierlab-legend").count() == 1
+    page.screenshot(path=str(tmp_path / "explore_files.png"), full_page=True)
 
 
 def test_voila_reliability_titles_and_help(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
