@@ -51,29 +51,36 @@ def test_import_keras_cli(tmp_path: Path, shared_fixtures: Path, capsys: pytest.
     assert "overwrite" in capsys.readouterr().err
 
 
-def test_predict_cli_on_user_geotiffs_uses_the_stored_options(
-    tmp_path: Path, tiny_checkpoint: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _named_optical(tmp_path: Path, shared_data: Path) -> tuple[Path, dict, np.ndarray]:
+    """The Everest Landsat test clip as one float32 GeoTIFF with band names blue, green, red, nir."""
     import rasterio
 
     d = shared_data / "everest_landsat7_exploradores_aster"
-    out = tmp_path / "pred"
-
     named = tmp_path / "optical.tif"
-    dem = tmp_path / "dem.tif"
     with rasterio.open(d / "LE71400412000304SGS00_RGB_test.tif") as rgb, rasterio.open(
         d / "LE71400412000304SGS00_B4_test.tif"
     ) as nir:
         prof = rgb.profile | {"count": 4, "dtype": "float32"}
         data = np.concatenate([rgb.read()[::-1], nir.read()]).astype("float32")  # blue, green, red, nir
-        with rasterio.open(named, "w", **prof) as dst:
-            dst.write(data)
-            for i, b in enumerate(["blue", "green", "red", "nir"], 1):
-                dst.set_band_description(i, b)
-        with rasterio.open(dem, "w", **(prof | {"count": 2})) as dst:
-            dst.write(np.stack([data[0] * 20, data[1] / 10]))
-            dst.set_band_description(1, "elevation")
-            dst.set_band_description(2, "slope")
+    with rasterio.open(named, "w", **prof) as dst:
+        dst.write(data)
+        for i, b in enumerate(["blue", "green", "red", "nir"], 1):
+            dst.set_band_description(i, b)
+    return named, prof, data
+
+
+def test_predict_cli_on_user_geotiffs_uses_the_stored_options(
+    tmp_path: Path, tiny_checkpoint: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import rasterio
+
+    out = tmp_path / "pred"
+    named, prof, data = _named_optical(tmp_path, shared_data)
+    dem = tmp_path / "dem.tif"
+    with rasterio.open(dem, "w", **(prof | {"count": 2})) as dst:
+        dst.write(np.stack([data[0] * 20, data[1] / 10]))
+        dst.set_band_description(1, "elevation")
+        dst.set_band_description(2, "slope")
     code = main(["predict", str(tiny_checkpoint), "--optical", str(named), "--dem", str(dem), "--out", str(out),
                  "--window", "64", "--stride", "32", "--quiet"])
     assert code == 0
@@ -112,3 +119,29 @@ def test_weights_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     card = tmp_path / "card.json"
     assert main(["weights", "card", str(shipped_checkpoint_path()), "--json", str(card)]) == 0
     assert json.loads(card.read_text())["properties"]["mlm:name"] == "glavitu_lite_everest"
+
+
+def test_predict_cli_derives_slope_from_a_one_band_dem(
+    tmp_path: Path, tiny_checkpoint: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkpoint wants elevation + slope, the user has a one-band DEM: slope as the notebooks make it."""
+    import rasterio
+
+    from glacierlab.data.rasters import open_raster
+    from glacierlab.data.stack import dem_with_slope, stack_region
+
+    named, prof, data = _named_optical(tmp_path, shared_data)
+    elev = tmp_path / "elevation.tif"
+    with rasterio.open(elev, "w", **(prof | {"count": 1})) as dst:
+        dst.write((data[0] * 20)[None])
+    out = tmp_path / "pred"
+    assert main(["predict", str(tiny_checkpoint), "--optical", str(named), "--dem", str(elev), "--out", str(out),
+                 "--window", "64", "--stride", "32", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "has one band, read as elevation" in text and "derived from it in degrees" in text
+    assert (out / "mask.tif").is_file()
+    # the same slope a catalog stack carries
+    stack = stack_region("everest", bbox=(86.80, 27.95, 86.86, 28.00))
+    mine = dem_with_slope(stack["dem"].sel(dem_band="elevation", drop=True).rio.write_crs(stack.rio.crs))
+    np.testing.assert_allclose(mine.sel(band="slope").values, stack["dem"].sel(dem_band="slope").values, atol=1e-4)
+    assert float(dem_with_slope(open_raster(elev)).sel(band="slope").max()) > 1

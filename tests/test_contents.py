@@ -56,6 +56,21 @@ def test_hints_name_what_is_missing() -> None:
     assert "holds no imagery" in hef.advice("2003") and 'date = "G010734E46818N"' in hef.advice("2003")
 
 
+def test_advice_says_train_first_where_the_shipped_model_refuses_the_imagery() -> None:
+    """TOA clips: map_glaciers refuses them with the shipped (8-bit) model, so the advice is to train first."""
+    from glacierlab.inference.compat import checkpoint_product_level
+    from glacierlab.models import load_checkpoint
+    from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL, shipped_checkpoint_path
+
+    for name in SHIPPED:  # the level the advice relies on is the checkpoint's own
+        assert SHIPPED_PRODUCT_LEVEL[name] == checkpoint_product_level(load_checkpoint(shipped_checkpoint_path(name)))
+    assert region_contents("everest").advice().startswith("Map this scene with map_glaciers.ipynb")
+    for rid in ("khumbu", "swiss_alps", "aletsch", "oetztal", "hintereisferner", "chhota_shigri"):
+        advice = region_contents(rid).advice()
+        assert "rain a model on this region first with train_your_region.ipynb" in advice, advice
+        assert "top-of-atmosphere reflectance" in advice and "Map this scene" not in advice
+
+
 def test_outline_sets_by_date_and_their_areas(shared_data: Path) -> None:
     hk = region_contents("hochalmkees")
     assert [o.label for o in hk.outlines][:3] == ["1850", "1969", "1998"] and len(hk.outlines) == 10

@@ -207,7 +207,7 @@ def test_workshop_path_on_a_toa_region_without_editing_paths(
     assert f"checkpoint: {trained}" in text and "done in" in text  # the trained TOA model, found by default
     assert (workspace / "runs/map_glaciers/probability.tif").is_file()
     text = _stdout(_run("reliability_calibration", {"region": "khumbu"}, tmp_path, monkeypatch))
-    assert str(trained) in text and "ece_after" in text
+    assert str(trained) in text and "predicted" in text
     _run("compare_outlines", {}, tmp_path, monkeypatch)
 
 

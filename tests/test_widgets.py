@@ -222,6 +222,11 @@ def test_reliability_explorer_bins_and_methods(stack) -> None:  # noqa: ANN001
     assert ex.result["calibrator"] is not None and not ex.result["in_sample"]
     assert ex.result["ece_after"] < 0.5 * ex.result["ece_before"]
     assert "isotonic" in ex.status.value
+    # the titles and the status name the bins drawn (not ECE over 100 beside a 20-bin slider)
+    assert "ECE over 20 bins" in ex.status.value and "over 100 bins" in ex.status.value
+    assert ex.figures[0].axes[0].get_title().endswith(f"ECE over 20 bins = {ex.result['ece_bins_before']:.4f}")
+    assert ex.result["ece_bins_before"] == pytest.approx(ex.table_before.rebin(20).ece())
+    assert "of entropy" not in ex.convention_label.value and "How to read" in ex.help.value
     with pytest.raises(InputError, match="same shape"):
         ReliabilityExplorer(prob, ref[:10])
 
@@ -245,8 +250,17 @@ def test_outline_comparer_dates_table_and_click(shared_data: Path) -> None:
     layer = comp._layers["1969"]
     layer._click_callbacks(event="click", feature={"properties": {"glac_id": gid}}, properties={"glac_id": gid})
     assert comp.selected is not None and comp.selected["id"] == gid and gid in comp.details.value
-    comp.time.value = "1998"
-    assert list(comp._layers) == ["1998"]
+    comp.time.value = "1998"  # the slider steps B: map, dropdowns, clicked line and legend name the same dates
+    assert list(comp._layers) == ["1850", "1998"] and comp.b.value == "1998" and comp.a.value == "1850"
+    assert "(1998)" in comp.details.value and "(1969)" not in comp.details.value
+    assert "A: 1850" in comp.legend.value and "B: 1998" in comp.legend.value and comp.legend in [
+        c.widget for c in m.controls if hasattr(c, "widget")
+    ]
+    # one header row with units, sensible decimals, a table that scrolls instead of being cut off
+    view = comp.table_view.value
+    assert view.count("<tr>") == 1 + min(30, len(comp.table)) and "area A (km²)" in view and "overflow-x:auto" in view
+    assert f"<td style='text-align:right'>{comp.table.loc[gid, 'area_a_km2']:.3f}</td>" in view
+    assert "0.000000" not in view
     with pytest.raises(UnknownNameError):
         comp.show("2099")
 
@@ -412,3 +426,103 @@ def test_clicking_a_glacier_shows_its_attributes(stack) -> None:  # noqa: ANN001
     props = layer.data["features"][0]["properties"]
     layer._click_callbacks(event="click", feature={"properties": props}, properties=props)
     assert panel.clicked["RGIId"] == f"RGIId: {props['RGIId']}" and props["RGIId"] in panel.values.value
+
+
+def test_a_new_run_owns_the_map(
+    shared_data: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run, switch the checkpoint, Run again: layers, tile URLs, outlines, read-out and status are the new run's."""
+    from glacierlab.weights import shipped_checkpoint_path
+    from glacierlab_widgets import ModelRunner, RegionPicker, SplitView
+    from glacierlab_widgets.layers import describe_value, value_at
+
+    monkeypatch.delenv("GLACIERLAB_MAP_MODE", raising=False)
+    pytest.importorskip("localtileserver", reason="tile URLs need localtileserver (the notebooks extra)")
+    picker = RegionPicker("everest", bbox=EVEREST_BOX)
+    m = picker.map
+    runner = ModelRunner(
+        picker,
+        checkpoint=str(tiny_checkpoint),
+        m=m,
+        out_dir=tmp_path,
+        window=64,
+        stride=32,
+        background=False,
+        outlines_min_area_m2=0,
+    )
+    runner.run()
+    split = SplitView({**runner.panel.data}, left="probability", right="mask").follow(runner)
+    url1 = runner.layers["mask"].url
+    assert "glacierlab_data=" in url1 and runner.message.startswith("tiny.safetensors on everest")
+    lon, lat = (EVEREST_BOX[0] + EVEREST_BOX[2]) / 2, (EVEREST_BOX[1] + EVEREST_BOX[3]) / 2
+    m._interaction_callbacks(type="click", coordinates=[lat, lon])
+    first_click = dict(runner.panel.clicked)
+    runner.panel.show("mask")
+
+    runner.checkpoint.value = str(shipped_checkpoint_path())
+    runner.run()
+    assert runner.error is None and runner.message.startswith(f"{shipped_checkpoint_path().name} on everest")
+    url2 = runner.layers["mask"].url
+    assert url2 != url1  # other data in the same file: other tile URLs, so no cached tile is reused
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert names.count("model outlines") == 1 and names.count("model mask") == 1 and runner.panel.visible == "mask"
+    # the read-out was read again from the new run at the clicked point
+    prob = runner.result["probability"]
+    assert runner.panel.clicked["probability"] == describe_value("probability", value_at(prob, lon, lat))
+    assert first_click["probability"] != runner.panel.clicked["probability"]  # untrained vs shipped model
+    assert split.right.data["mask"].identical(runner.result["mask"])  # the split view follows the run
+    # a new region: the previous scene's model layers, outlines, legend and values leave the map
+    picker.region.value = "khumbu"
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert not any(n.startswith("model") for n in names) and runner.result is None
+    assert runner.panel.legend.value == "" and runner.panel.clicked == {} and "press Run" in runner.message
+    assert split.right.layers == {}
+    # a panel made again on the same map (a re-run cell) replaces the old one: one legend, not two
+    from glacierlab_widgets import LayerPanel
+
+    legends = sum(type(c).__name__ == "WidgetControl" for c in m.controls)
+    LayerPanel(m, title="model")
+    assert sum(type(c).__name__ == "WidgetControl" for c in m.controls) == legends
+
+
+def test_region_view_follows_the_picker_and_your_files_are_checked(shared_data: Path) -> None:
+    """A region switch clears the old layers, legend and outlines and draws the new region at once; own files
+    need a Values choice, an 8-bit file called reflectance is refused, and the frame is the file's."""
+    from glacierlab.errors import InputError
+    from glacierlab_widgets import RegionPicker, RegionView
+
+    picker = RegionPicker("everest", bbox=EVEREST_BOX)
+    view = RegionView(picker)
+    m = picker.map
+    controls = len(m.controls)
+    assert view.error is None, view.message
+    assert set(view.panel.layers) >= {"optical", "elevation"} and "Map this scene" in view.advice
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert names.count("reference outlines") == 1 and "input optical" in names
+    picker.region.value = "khumbu"  # TOA clips: drawn straight away, the advice says to train first
+    assert view.error is None, view.message
+    assert view.stack.attrs["region"] == "khumbu" and "Train a model on this region first" in view.advice
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert names.count("reference outlines") == 1 and names.count("input optical") == 1
+    assert len(m.controls) == controls  # one legend, not one per region
+    # your own files: Values has no default; an 8-bit file is not reflectance; its own frame
+    d = shared_data / "everest_landsat7_exploradores_aster"
+    rgb, nir = d / "LE71400412000304SGS00_RGB_test.tif", d / "LE71400412000304SGS00_B4_test.tif"
+    picker.optical_files.value = f"{rgb}, {nir}"
+    picker.band_names.value = "red, green, blue, nir"
+    assert picker.product_level.value == ""
+    picker.files_button.click()
+    assert isinstance(picker.error, InputError) and "choose under Values" in picker.message
+    picker.product_level.value = "surface"
+    picker.files_button.click()
+    assert isinstance(picker.error, InputError) and "8-bit file" in picker.message and "255" in picker.message
+    picker.product_level.value = "dn8"
+    picker.files_button.click()
+    assert picker.error is None and view.error is None, (picker.message, view.message)
+    names = [getattr(x, "name", "") for x in m.layers]
+    assert "reference outlines" not in names and view.stack.attrs["region"] == "user"
+    frame = next(x for x in m.layers if getattr(x, "name", "") == "selection")
+    (s, w), (n, e) = frame.bounds
+    assert 86.7 < w < e < 87.1 and 27.8 < s < n < 28.2  # the Everest file's frame, not Khumbu's clip
+    khumbu = picker.catalog.region("khumbu").bbox
+    assert (w, s, e, n) != tuple(khumbu)

@@ -5,6 +5,7 @@ Importing this package is cheap: the widget classes (and ipywidgets/leafmap) loa
 | name | module | wraps |
 |---|---|---|
 | ``RegionPicker``, ``RegionSelection`` | ``region_picker`` | ``catalog``, ``stack.stack_region`` |
+| ``RegionView`` | ``region_view`` | the picker's selection on its map (``stack_layers``, ``scene_outlines``) |
 | ``ModelRunner`` | ``model_runner`` | ``predict.predict_scene`` |
 | ``ReliabilityExplorer`` | ``reliability_explorer`` | ``calibration``, ``plot_reliability`` |
 | ``OutlineComparer`` | ``outline_comparer`` | ``vectors.load_outlines``, ``outlines`` |
@@ -23,6 +24,7 @@ from typing import Any
 _EXPORTS = {
     "RegionPicker": "region_picker",
     "RegionSelection": "region_picker",
+    "RegionView": "region_view",
     "ModelRunner": "model_runner",
     "ReliabilityExplorer": "reliability_explorer",
     "OutlineComparer": "outline_comparer",

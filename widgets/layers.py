@@ -164,8 +164,43 @@ class LayerPanel(WidgetBase):
         self.opacity.observe(self._guarded(self._set_opacity), names="value")
         self.box.children = [w.HBox([self.switch]), self.opacity, self.values, self.status]
         self._legend_control = WidgetControl(widget=self.legend, position="bottomright")
+        self._point: tuple[float, float] | None = None
+        self.chosen: str | None = None  # the layer last shown: kept through clear() and set_layers()
+        # one panel per title and map: a panel made again (a re-run cell) takes over from the old one,
+        # whose layers, legend and click handler leave the map, so legends never stack up
+        owners = m.__dict__.setdefault("_glacierlab_panels", {})
+        if title in owners:
+            owners[title].close()
+        owners[title] = self
         m.add(self._legend_control)
         m.on_interaction(self._on_map_event)
+
+    def clear(self, note: str = "") -> None:
+        """Take this panel's layers and legend off the map and forget their values (e.g. a new scene).
+
+        Args:
+            note: Shown where the click read-out was (default: the "click the map" hint).
+        """
+        from glacierlab_widgets.maps import remove_layer
+
+        for layer in self.layers.values():
+            remove_layer(self.m, layer)
+        self.layers, self.data, self.extra, self.clicked = {}, {}, {}, {}
+        self.switch.unobserve(self._switch_handler, names="value")
+        self.switch.options = []
+        self.switch.observe(self._switch_handler, names="value")
+        self.legend.value = ""
+        self.values.value = html.escape(note) if note else "<i>click the map to read the values there</i>"
+
+    def close(self) -> None:
+        """Clear the panel and take its legend and click handler off the map for good."""
+        self.clear()
+        self.m.on_interaction(self._on_map_event, remove=True)
+        if self._legend_control in self.m.controls:
+            self.m.controls = tuple(c for c in self.m.controls if c is not self._legend_control)
+        owners = self.m.__dict__.get("_glacierlab_panels", {})
+        if owners.get(self.title) is self:
+            del owners[self.title]
 
     def set_layers(
         self, arrays: Mapping[str, Any], *, visible: str | None = None, files: Mapping[str, Any] | None = None
@@ -174,12 +209,13 @@ class LayerPanel(WidgetBase):
 
         Args:
             arrays: Name -> ``(y, x)`` or (RGB) ``(3, y, x)`` georeferenced DataArray.
-            visible: Layer to show (default: the one shown before if still there, else the first).
+            visible: Layer to show (default: the one shown before, even before a :meth:`clear`, if still
+                there, else the first).
             files: Name -> GeoTIFF path drawn as tiles instead of the array (the array is still read on click).
         """
         from glacierlab_widgets.maps import add_raster, remove_layer
 
-        before = self.switch.value
+        before = self.chosen
         for layer in self.layers.values():
             remove_layer(self.m, layer)
         self.layers, self.data = {}, dict(arrays)
@@ -203,6 +239,12 @@ class LayerPanel(WidgetBase):
         self.switch.value = show
         self.switch.observe(self._switch_handler, names="value")
         self.show(show)
+        # the read-out belongs to the data shown: read the new layers at the last clicked point
+        if self._point is not None:
+            self.inspect(*self._point)
+        else:
+            self.clicked = {}
+            self.values.value = "<i>click the map to read the values there</i>"
 
     def show(self, name: str | None) -> None:
         """Make ``name`` the one visible layer and put its legend on the map."""
@@ -211,6 +253,7 @@ class LayerPanel(WidgetBase):
             return
         if name not in self.layers:
             raise unknown_name("layer", name, list(self.layers))
+        self.chosen = name
         for key, layer in self.layers.items():
             layer.visible = key == name
         if self.switch.value != name:
@@ -252,6 +295,7 @@ class LayerPanel(WidgetBase):
 
     def inspect(self, lon: float, lat: float) -> dict[str, str]:
         """Read every layer (and :attr:`extra` array) at a lon/lat point; show and return the texts."""
+        self._point = (lon, lat)
         out = {}
         for name, da in {**self.data, **self.extra}.items():
             bands = da["band"].values if "band" in da.dims else None

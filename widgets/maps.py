@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from glacierlab.errors import InputError, unknown_name
+from glacierlab.files import file_sha256
 from glacierlab.quiet import quiet, quiet_third_party
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def add_raster(
     if how == "tiles" and mode == "auto" and _nan_nodata(data):
         how = "overlay"
     if how == "tiles":
-        kw: dict[str, Any] = {"layer_name": name, "opacity": opacity, "zoom_to_layer": False}
+        kw: dict[str, Any] = {"layer_name": name, "opacity": opacity}
         if colormap:
             kw["colormap"] = colormap
         if indexes is not None:
@@ -231,10 +232,15 @@ def add_raster(
         for key, val in (("vmin", vmin), ("vmax", vmax), ("nodata", nodata)):
             if val is not None:
                 kw[key] = val
+        from leafmap.common import get_local_tile_layer
+
         with quiet():  # localtileserver / rio-tiler noise, see glacierlab.quiet.THIRD_PARTY_NOISE
-            m.add_raster(str(data), **kw)
-        tiles = m.find_layer(name)
-        tiles.visible = visible
+            tiles = get_local_tile_layer(str(data), client_args={"cors_all": False}, **kw)
+        # the URL names the file's content: a new map in the same file gets new URLs, so the browser
+        # cannot show tiles it cached from an earlier run at a zoom level already viewed
+        tiles.url = versioned_url(tiles.url, file_sha256(data)[:16])
+        tiles.name, tiles.visible = name, visible
+        m.add(tiles)
         return tiles
     if is_file:
         from glacierlab.data.rasters import open_raster
@@ -251,6 +257,15 @@ def add_raster(
     layer = ImageOverlay(url=url, bounds=((y0, x0), (y1, x1)), name=name, opacity=opacity, visible=visible)
     m.add(layer)
     return layer
+
+
+def versioned_url(url: str, version: str) -> str:
+    """A tile URL template with ``glacierlab_data=<version>`` added to its query.
+
+    The tile server ignores the parameter; the browser's image cache keys on the whole URL, so tiles of
+    other data (another run written to the same file) are never taken from the cache.
+    """
+    return f"{url}{'&' if '?' in url else '?'}glacierlab_data={version}"
 
 
 def _drop_named(m: Any, name: str) -> bool:

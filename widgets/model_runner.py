@@ -55,12 +55,18 @@ class ModelRunner(WidgetBase):
         stride: Step between windows in px; None or 0 = the checkpoint's stored stride.
         background: Run the Run button's job in a thread so Cancel can be clicked (interactive use);
             :meth:`run` called from code always runs in the foreground.
+        outlines_min_area_m2: When set, every run also turns its mask into glacier outlines of at least
+            this area (m2), writes them to ``out_dir/outlines.gpkg`` and draws them ("model outlines").
 
     Attributes:
         result: The latest prediction (``xr.Dataset``) or None.
         filled: Checkpoint bands the latest scene lacked, fed as no data (e.g. ``["nir"]`` for RGB).
         panel: The :class:`~glacierlab_widgets.layers.LayerPanel` drawing the results (None without a map).
         seconds: Wall time of the latest run.
+        outlines: The latest run's outlines (GeoDataFrame) or None.
+
+    Everything on the map belongs to the latest run: a new Run, or a new selection in the picker, first
+    takes the previous layers, legend, outlines and click read-out off the map.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class ModelRunner(WidgetBase):
         window: int | None = None,
         stride: int | None = None,
         background: bool = True,
+        outlines_min_area_m2: float | None = None,
     ) -> None:
         import ipywidgets as w
 
@@ -86,6 +93,9 @@ class ModelRunner(WidgetBase):
         self.seconds = float("nan")
         self.layers: dict[str, Any] = {}
         self.filled: list[str] = []
+        self.outlines: Any = None
+        self._outline_layer: Any = None
+        self._min_area = outlines_min_area_m2
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         from glacierlab.inference.compat import choose_checkpoint, workshop_checkpoints
@@ -152,6 +162,21 @@ class ModelRunner(WidgetBase):
         ]
         self._ck_cache: tuple[Any, Any] = (None, None)
         self._guarded(self._checkpoint_changed)()
+        if hasattr(inputs, "observe_result"):  # a picker: its new selection makes the drawn map stale
+            inputs.observe_result(lambda sel: self._clear(f"{sel.label}: press Run to map it"))
+
+    def _clear(self, note: str) -> None:
+        """Take the previous run's layers, legend, outlines and read-out off the map; forget its result."""
+        from glacierlab_widgets.maps import remove_layer
+
+        self.result, self.outlines = None, None
+        if self.panel is not None:
+            self.panel.clear(note)
+            self.layers = self.panel.layers
+            remove_layer(self.m, self._outline_layer)
+            self._outline_layer = None
+        self._say(note)
+        self._emit(None)
 
     def _checkpoint_changed(self) -> None:
         """Fill the controls from the chosen checkpoint's stored options and say which model it is."""
@@ -222,6 +247,15 @@ class ModelRunner(WidgetBase):
             return str(exc)
         return ""
 
+    def run_if_fits(self) -> xr.Dataset | None:
+        """Run when the checkpoint fits the scene; otherwise say why in the status line and return None."""
+        problem = self.problem()
+        if problem:
+            self._clear(problem)
+            self._say(problem, error=True)
+            return None
+        return self.run()
+
     def _on_run(self, _: Any = None) -> None:
         if self._thread is not None and self._thread.is_alive():
             self._say("already running; press Cancel first", error=True)
@@ -265,6 +299,7 @@ class ModelRunner(WidgetBase):
         from glacierlab.inference.predict import predict_scene
 
         self._cancel.clear()
+        self._clear("running...")  # a failed or cancelled run leaves no earlier model on the map
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.progress.value, self.progress.bar_style = 0.0, "info"
         self._say("stacking inputs...")
@@ -302,6 +337,7 @@ class ModelRunner(WidgetBase):
         self.result = result
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self._draw(result, stack)
+        self._draw_outlines(result)
         mask = result["mask"].values
         valid = mask != 255
         share = float((mask[valid] == 1).mean() * 100) if valid.any() else float("nan")
@@ -314,8 +350,12 @@ class ModelRunner(WidgetBase):
         if "precision_check" in result.attrs:  # int8 / bf16: how close to float32 on sampled windows
             agreement = json.loads(result.attrs["precision_check"]).get("window_agreement", float("nan"))
             note += f"; {result.attrs['precision']}: {100 * agreement:.2f} % of sampled pixels as in float32"
+        label = f"{stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}"
+        if self.outlines is not None:
+            note += f"; {len(self.outlines)} outlines, {self.outlines['area_km2'].sum():.2f} km2"
         self._say(
-            f"done in {self.seconds:.1f} s: {share:.1f} % of the mapped pixels are glacier "
+            f"{ckpt.name} on {label.strip() or 'the scene'}: done in {self.seconds:.1f} s: "
+            f"{share:.1f} % of the mapped pixels are glacier "
             f"({valid.mean() * 100:.0f} % of the scene has data){note}"
         )
         self._emit(result)
@@ -332,7 +372,24 @@ class ModelRunner(WidgetBase):
             self.panel.extra["elevation"] = group(stack, "dem").sel(band="elevation")
         self.panel.set_layers(
             {str(n): result[n] for n in result.data_vars},
-            visible=None if self.panel.layers else "probability",  # Run again keeps the layer shown
+            visible=None if self.panel.chosen else "probability",  # Run again keeps the layer shown
             files={str(k): v for k, v in files.items() if v.is_file()},
         )
         self.layers = self.panel.layers
+
+    def _draw_outlines(self, result: xr.Dataset) -> None:
+        """The run's outlines (when asked for): written next to the rasters and drawn over them."""
+        if self._min_area is None:
+            return
+        from glacierlab.outlines.polygons import mask_to_polygons, write_outlines
+
+        self.outlines = mask_to_polygons(result["mask"], min_area_m2=self._min_area)
+        if self.out_dir is not None:
+            write_outlines(self.outlines, self.out_dir / "outlines.gpkg", overwrite=True)
+        if self.panel is not None:
+            from glacierlab_widgets.maps import add_outlines
+
+            style = {"color": "yellow", "weight": 1, "fillOpacity": 0.0}  # lines only: layer colours stay true
+            self._outline_layer = add_outlines(
+                self.m, self.outlines, name="model outlines", style=style, on_click=self.panel.show_feature
+            )

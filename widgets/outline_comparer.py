@@ -23,6 +23,43 @@ if TYPE_CHECKING:
 
 STYLE_A = {"color": "#1f77b4", "weight": 1.5, "fillOpacity": 0.15}
 STYLE_B = {"color": "#d62728", "weight": 1.5, "fillOpacity": 0.05}
+#: Table columns as shown: (column, header, decimals, factor).
+SHOWN = (
+    ("area_a_km2", "area A (km²)", 3, 1.0),
+    ("area_b_km2", "area B (km²)", 3, 1.0),
+    ("change_km2", "change (km²)", 3, 1.0),
+    ("change_rel", "change (%)", 1, 100.0),
+    ("iou", "IoU", 2, 1.0),
+    ("mean_boundary_distance_m", "mean boundary distance (m)", 0, 1.0),
+    ("hausdorff_m", "Hausdorff distance (m)", 0, 1.0),
+)
+
+
+def _glaciers(n: int) -> str:
+    return f"{n} glacier" + ("" if n == 1 else "s")
+
+
+def table_html(table: pd.DataFrame, id_header: str, rows: int = 30) -> str:
+    """The per-glacier table as HTML: one header row, units in the headers, sensible decimals, scrolls."""
+    import html as h
+
+    cols = [c for c in SHOWN if c[0] in table.columns]
+    head = "".join(f"<th>{h.escape(t)}</th>" for _, t, _, _ in cols)
+    body = "".join(
+        f"<tr><td>{h.escape(str(gid))}</td>"
+        + "".join(
+            f"<td style='text-align:right'>{'' if row[c] != row[c] else f'{row[c] * f:.{d}f}'}</td>"
+            for c, _, d, f in cols
+        )
+        + "</tr>"
+        for gid, row in table.head(rows).iterrows()
+    )
+    more = f"<div style='color:#666'>{len(table) - rows} more in comparer.table</div>" if len(table) > rows else ""
+    return (
+        "<div style='max-width:100%;overflow-x:auto'>"
+        "<table class='glacierlab-table' style='border-collapse:collapse'>"
+        f"<thead><tr><th>{h.escape(id_header)}</th>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
+    )
 
 
 def _with_ids(gdf: gpd.GeoDataFrame, id_col: str, other: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -91,13 +128,18 @@ class OutlineComparer(WidgetBase):
             continuous_update=False,
             layout=w.Layout(width="480px"),
         )
-        self.table_view = w.HTML()
+        self.table_view = w.HTML(layout=w.Layout(max_width="100%", overflow="auto"))
+        self.legend = w.HTML()
         self.details = w.HTML("<i>click a glacier on the map to see its numbers</i>")
         self.a.observe(self._guarded(self.compare), names="value")
         self.b.observe(self._guarded(self.compare), names="value")
         self._time_handler = self._guarded(lambda: self.show(self.time.value))
         self.time.observe(self._time_handler, names="value")
         self.box.children = [w.HBox([self.a, self.b]), self.time, self.status, self.details, self.table_view]
+        if m is not None:
+            from ipyleaflet import WidgetControl
+
+            m.add(WidgetControl(widget=self.legend, position="bottomright"))
         self.compare()
 
     @classmethod
@@ -138,10 +180,10 @@ class OutlineComparer(WidgetBase):
         t.index.name = self.id_col
         self.table = t.sort_values("area_a_km2", ascending=False)
         total_a, total_b = t["area_a_km2"].sum(), t["area_b_km2"].sum()
-        self.table_view.value = self.table.head(30).to_html(float_format=lambda v: f"{v:.3f}", na_rep="")
+        self.table_view.value = table_html(self.table, f"glacier ({self.id_col})")
         self._say(
-            f"{la} -> {lb}: {len(t)} glaciers, {total_a:.3f} -> {total_b:.3f} km2 "
-            f"({total_b - total_a:+.3f} km2)"
+            f"{la} -> {lb}: {_glaciers(len(t))}, {total_a:.3f} -> {total_b:.3f} km² "
+            f"({total_b - total_a:+.3f} km²)"
         )
         self._draw({la: STYLE_A, lb: STYLE_B})
         self._quiet_time(lb)  # the slider names what is drawn: A and B, B last
@@ -159,11 +201,13 @@ class OutlineComparer(WidgetBase):
         self.time.observe(self._time_handler, names="value")
 
     def show(self, label: str) -> None:
-        """Time slider: draw only the set ``label`` (keeps the table of A/B)."""
+        """Time slider: ``label`` becomes B, so the map, the dropdowns, the table and the clicked glacier agree."""
         if label not in self.outlines:
             raise unknown_name("outline set", label, list(self.outlines))
-        self._draw({label: STYLE_B})
-        self._say(f"showing {label}")
+        if self.b.value == label:
+            self.compare()
+        else:
+            self.b.value = label  # its observer compares and redraws
 
     def _draw(self, styles: Mapping[str, Mapping[str, Any]]) -> None:
         if self.m is None:
@@ -172,6 +216,11 @@ class OutlineComparer(WidgetBase):
 
         for layer in self._layers.values():
             remove_layer(self.m, layer)
+        self.legend.value = "<div class='glacierlab-legend'><b>outlines</b>" + "".join(
+            f"<div><span style='display:inline-block;width:14px;height:10px;margin-right:4px;"
+            f"border:2px solid {style['color']}'></span>{'A' if style is STYLE_A else 'B'}: {html.escape(label)}</div>"
+            for label, style in styles.items()
+        ) + "</div>"
         self._layers = {
             label: add_outlines(
                 self.m, self.outlines[label], name=f"outlines {label}", style=style, on_click=self.select

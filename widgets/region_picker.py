@@ -109,6 +109,7 @@ class RegionPicker(WidgetBase):
         reg = self.catalog.region(region)  # raises UnknownNameError listing the valid ids
         self._map = m
         self._outline = None
+        self._files_bounds: BBox | None = None  # lon/lat frame of your own files (drawn, and fitted to)
         self.region = w.Dropdown(
             description="Region",
             options=[(f"{r.name} ({k})", k) for k, r in self.catalog.regions.items()],
@@ -128,14 +129,18 @@ class RegionPicker(WidgetBase):
             description="Optical", placeholder="/path/scene.tif (or one file per band, comma-separated)"
         )
         self.band_names = w.Text(description="Bands", placeholder="blue, green, red, nir (in file order; - skips one)")
+        # no default: a wrong guess makes a plausible, wrong map. The shipped model reads 8-bit numbers;
+        # a model you train reads what it was trained on.
         self.product_level = w.Dropdown(
             description="Values",
             options=[
-                ("TOA reflectance 0-1", "toa"),
-                ("surface reflectance 0-1", "surface"),
-                ("8-bit numbers 0-255", "dn8"),
+                ("choose: what do the optical values hold?", ""),
+                ("8-bit numbers 0-255 (the shipped model)", "dn8"),
+                ("surface reflectance 0-1 (L2A / C2 L2)", "surface"),
+                ("TOA reflectance 0-1 (L1C / C2 L1)", "toa"),
             ],
-            value="toa",
+            value="",
+            layout=w.Layout(width="max-content"),
         )
         self.scale = w.FloatText(description="Scale", value=1.0, tooltip="reflectance = value x scale (S2 L2A: 0.0001)")
         self.dem_file = w.Text(description="DEM", placeholder="/path/dem.tif (metres)")
@@ -243,10 +248,16 @@ class RegionPicker(WidgetBase):
 
         m = self._map
         s = self.selection
-        if s.bbox is None and s.region_id is None:
-            return  # your files without a window: nothing to outline until they are stacked
-        x0, y0, x1, y1 = s.bbox if s.bbox is not None else self.catalog.region(s.region_id).bbox
-        remove_layer(m, self._outline)
+        remove_layer(m, self._outline)  # the previous frame goes whatever comes next
+        self._outline = None
+        if s.bbox is not None:
+            x0, y0, x1, y1 = s.bbox
+        elif s.files is not None and self._files_bounds is not None:
+            x0, y0, x1, y1 = self._files_bounds  # your files are drawn in their own frame
+        elif s.region_id is not None:
+            x0, y0, x1, y1 = self.catalog.region(s.region_id).bbox
+        else:
+            return
         self._outline = Rectangle(
             bounds=((y0, x0), (y1, x1)), color="#ff7f00", fill_opacity=0.0, weight=2, name="selection"
         )
@@ -336,5 +347,38 @@ class RegionPicker(WidgetBase):
             "reference": reference if reference is not None else self.outline_file.value.strip(),
         }
         files = {k: v for k, v in files.items() if v not in ("", None)}
-        stack_from_files(**files)  # fail now, with the message, not at Run
+        if files.get("optical") and not files.get("product_level"):
+            raise InputError(
+                "choose under Values what the optical file holds: 8-bit numbers 0-255 (what the shipped model "
+                "reads), surface reflectance 0-1 or top-of-atmosphere reflectance 0-1 (after Scale)."
+            )
+        stack = stack_from_files(**files)  # fail now, with the message, not at Run
+        if "optical" in stack:
+            _check_values(stack, str(files["product_level"]))
+        from glacierlab_widgets.maps import latlon_bounds
+
+        self._files_bounds = BBox.parse(latlon_bounds(stack["optical" if "optical" in stack else "dem"]))
         return self._set(region_id=None, date=None, bbox=None, glacier_id=None, files=tuple(files.items()))
+
+
+def _check_values(stack: xr.Dataset, level: str) -> None:
+    """Refuse optical values that do not match the chosen Values (e.g. an 8-bit file called reflectance)."""
+    from glacierlab.inference.checks import value_scale
+    from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS
+
+    values = stack["optical"].values[:, ::4, ::4]
+    found = value_scale(values)
+    want = "dn8" if PRODUCT_LEVEL_UNITS[level] == "DN" else "unit"
+    if found is None or found == want:
+        return
+    top = float(values[values == values].max())
+    if found == "dn8":
+        raise InputError(
+            f"the optical values go up to {top:.0f}: an 8-bit file (0-255), but Values says {level} reflectance "
+            "0-1. Choose '8-bit numbers 0-255', or set Scale to turn the numbers into reflectance."
+        )
+    raise InputError(
+        f"the optical values go up to {top:.4g}, which is not what Values = {level} expects "
+        f"({'0-255' if want == 'dn8' else '0-1'}): choose the Values that match the file, or set Scale "
+        "(e.g. 0.0001 for Sentinel-2 L2A numbers)."
+    )

@@ -14,11 +14,23 @@ from typing import Any
 
 from glacierlab.errors import InputError
 from glacierlab.inference.calibration import METHODS, N_BINS, ReliabilityTable, fit_calibrator
-from glacierlab.inference.confidence import CONVENTIONS, check_convention, confidence_correctness
+from glacierlab.inference.confidence import CONVENTION_TEXT, check_convention, confidence_correctness
 from glacierlab_widgets._base import WidgetBase
 
 #: Bin counts offered by the slider (divisors of the 100-bin table).
 BIN_CHOICES = tuple(b for b in range(2, N_BINS + 1) if N_BINS % b == 0)
+#: How to read a reliability diagram, for a student.
+HOW_TO_READ = (
+    "<b>How to read these diagrams.</b> The pixels are sorted by how confident the model is (x axis) into "
+    "bins. Each blue bar is the share of a bin's pixels the map got right; the dashed diagonal is where "
+    "it would be if the confidence could be read as a chance of being right. A bar below the diagonal "
+    "means the model is over-confident there, above it under-confident; the red hatched part is the gap. "
+    "The grey bars below count the pixels per bin (log scale): gaps in nearly empty bins matter little. "
+    "ECE, the expected calibration error, is that gap averaged over all pixels (0 = perfect). The left "
+    "diagram is the raw confidence, the right one after the calibration method chosen, fitted on the "
+    "northern half and judged on the southern half of the scene. More bins show more detail and give a "
+    "larger ECE; the paper reports it over 100 bins."
+)
 
 
 class ReliabilityExplorer(WidgetBase):
@@ -35,7 +47,8 @@ class ReliabilityExplorer(WidgetBase):
 
     Attributes:
         result: Dict with ``n_bins``, ``method``, ``ece_before``, ``ece_after`` (ECE over 100 bins, the
-            paper's ECE₁₀₀), ``table_before``, ``table_after``, ``calibrator`` and ``in_sample``.
+            paper's ECE₁₀₀), ``ece_bins_before``, ``ece_bins_after`` (over the ``n_bins`` bins drawn),
+            ``table_before``, ``table_after``, ``calibrator`` and ``in_sample``.
         figures: The latest (before, after) matplotlib figures, shown as PNG in ``images``.
     """
 
@@ -75,9 +88,8 @@ class ReliabilityExplorer(WidgetBase):
             raise InputError(f"n_bins must divide {N_BINS}: one of {list(BIN_CHOICES)}, got {n_bins}")
         self.bins = w.SelectionSlider(description="Bins", options=list(BIN_CHOICES), value=n_bins)
         self.method = w.Dropdown(description="Calibration", options=["none", *METHODS], value=method)
-        self.convention_label = w.HTML(
-            f"confidence convention: <b>{convention}</b> (of {', '.join(CONVENTIONS)})"
-        )
+        self.convention_label = w.HTML(f"confidence: <b>{CONVENTION_TEXT[convention]}</b>")
+        self.help = w.HTML(f"<div style='max-width:820px'>{HOW_TO_READ}</div>")
         self.images = (w.Image(format="png"), w.Image(format="png"))
         self.result: dict[str, Any] = {}
         self.figures: tuple[Any, ...] = ()
@@ -89,6 +101,7 @@ class ReliabilityExplorer(WidgetBase):
             self.convention_label,
             self.status,
             w.HBox(list(self.images)),
+            self.help,
         ]
         self.update()
 
@@ -113,6 +126,8 @@ class ReliabilityExplorer(WidgetBase):
             "method": method,
             "ece_before": self.table_before.ece(),
             "ece_after": after.ece(),
+            "ece_bins_before": self.table_before.rebin(n_bins).ece(),
+            "ece_bins_after": after.rebin(n_bins).ece(),
             "table_before": self.table_before,
             "table_after": after,
             "calibrator": cal,
@@ -131,9 +146,11 @@ class ReliabilityExplorer(WidgetBase):
             if self.in_sample and method != "none"
             else ""
         )
+        r = self.result
         self._say(
-            f"ECE100 raw {self.result['ece_before']:.4f} -> {method} {self.result['ece_after']:.4f} "
-            f"over {self.table_before.total} pixels{note}"
+            f"ECE over {n_bins} bins: raw {r['ece_bins_before']:.4f} -> {method} {r['ece_bins_after']:.4f} "
+            f"(over 100 bins, as in the paper: {r['ece_before']:.4f} -> {r['ece_after']:.4f}); "
+            f"{self.table_before.total} pixels{note}"
         )
         self._emit(self.result)
         return self.result

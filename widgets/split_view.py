@@ -70,6 +70,39 @@ class SplitView(WidgetBase):
         ]
         self._say(f"A: {left} | B: {right}; pan or zoom either map, click to read values")
 
+    def set_arrays(self, arrays: Mapping[str, xr.DataArray]) -> None:
+        """Replace both sides' layers with ``arrays`` (each side keeps its layer where it still exists)."""
+        self.left.set_layers(arrays)
+        self.right.set_layers(arrays)
+        self._say(f"A: {self.left.visible} | B: {self.right.visible}; pan or zoom either map, click to read values")
+
+    def follow(self, runner: Any) -> SplitView:
+        """Redraw from every new run of a :class:`~glacierlab_widgets.model_runner.ModelRunner`.
+
+        The maps then show the runner's scene (inputs) and its latest result; a run that is cleared (a new
+        scene, a failed run) empties them, so the split view never shows an earlier model.
+        """
+        from glacierlab_widgets.layers import stack_layers
+
+        def redraw(result: Any) -> None:
+            if result is None:
+                self.left.clear("press Run above to fill the split view")
+                self.right.clear("press Run above to fill the split view")
+                self._say("no result yet: press Run above")
+                return
+            self.set_arrays({**stack_layers(runner.scene()), **{str(k): result[k] for k in result.data_vars}})
+
+        runner.observe_result(self._guarded_value(redraw))
+        return self
+
+    def _guarded_value(self, func: Any) -> Any:
+        """An observer that shows errors in the status line (as :meth:`_guarded` does for buttons)."""
+
+        def observer(value: Any) -> None:
+            self._guarded(lambda: func(value))()
+
+        return observer
+
     def _ipython_display_(self) -> Any:
         from IPython.display import display
 

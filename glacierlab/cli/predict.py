@@ -27,6 +27,29 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     return inputs
 
 
+def _derive_slope(inputs: dict[str, Any], wanted: list[str]) -> str:
+    """Replace a one-band DEM file by elevation + slope when the checkpoint wants slope; say so ('' if not).
+
+    The slope is the notebooks' (:func:`glacierlab.data.stack.dem_with_slope`), in degrees.
+    """
+    dem = inputs.get("dem")
+    if "slope" not in wanted or not isinstance(dem, str):
+        return ""
+    import rasterio
+
+    from glacierlab.data.rasters import open_raster
+    from glacierlab.data.stack import dem_with_slope
+
+    with rasterio.open(dem) as f:
+        if f.count != 1:
+            return ""
+    inputs["dem"] = dem_with_slope(open_raster(dem))
+    return (
+        f"slope: {dem} has one band, read as elevation in metres; the checkpoint wants slope too, so it was "
+        "derived from it in degrees (glacierlab.data.terrain.slope_degrees, as the notebooks do)"
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run ``predict_scene`` on the given rasters and print what was written and counted."""
     from glacierlab.inference.predict import predict_scene
@@ -36,6 +59,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not inputs:
         raise ConfigError("give the input rasters: --optical A.tif [B.tif] --dem ELEV.tif SLOPE.tif")
     ckpt = as_checkpoint(args.checkpoint)  # a bad checkpoint fails before any folder is made
+    derived = _derive_slope(inputs, list(ckpt.bands.get("dem", [])))
+    if derived:
+        print(derived)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = predict_scene(
@@ -87,7 +113,12 @@ def add_predict_parser(sub: Any) -> None:
     )
     p.add_argument("checkpoint", help="glacierlab checkpoint (.safetensors), e.g. from import-keras")
     p.add_argument("--optical", nargs="+", metavar="TIF", help="optical raster(s); bands concatenated in order")
-    p.add_argument("--dem", nargs="+", metavar="TIF", help="DEM raster(s): elevation (m) and slope (degrees)")
+    p.add_argument(
+        "--dem",
+        nargs="+",
+        metavar="TIF",
+        help="DEM raster(s): elevation (m) and slope (degrees); a one-band DEM gets its slope derived",
+    )
     p.add_argument(
         "--input", action="append", metavar="GROUP=TIF[,TIF]", help="another input group (repeatable)"
     )

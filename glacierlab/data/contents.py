@@ -127,17 +127,36 @@ class RegionContents:
         return "\n".join(lines + ([hint] if hint else []))
 
     def advice(self, scene: str | None = None) -> str:
-        """One sentence on what to do next with a scene (``None`` = the default): map it, or where to get imagery."""
+        """One sentence on what to do next with a scene (``None`` = the default).
+
+        Map it with the shipped model, train on the region first (imagery the shipped model does not
+        read, e.g. top-of-atmosphere reflectance, which ``map_glaciers`` refuses with it), or where to get
+        imagery.
+        """
         key = scene or self.default
         with_imagery = [i.scene for i in self.imagery]
         if not with_imagery:
             return self.hint()
         if key in with_imagery:
-            return f'Map this scene with map_glaciers.ipynb (region = "{self.region}", date = "{key}").'
+            return self._next_step(key, "this scene")
         shown = ", ".join(with_imagery[:4]) + (f" and {len(with_imagery) - 4} more" if len(with_imagery) > 4 else "")
+        step = self._next_step(with_imagery[0], f"scene {with_imagery[0]}")
+        return f"This scene holds no imagery; the region's scenes with imagery are {shown}: {step[0].lower()}{step[1:]}"
+
+    def _next_step(self, key: str, what: str) -> str:
+        from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS, PRODUCT_LEVELS
+        from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
+
+        level = next(i.product_level for i in self.imagery if i.scene == key)
+        shipped = SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]
+        where = f'region = "{self.region}", date = "{key}"'
+        if PRODUCT_LEVEL_UNITS.get(level) == PRODUCT_LEVEL_UNITS[shipped]:
+            return f"Map {what} with map_glaciers.ipynb ({where})."
         return (
-            f"This scene holds no imagery; the region's scenes with imagery are {shown}: map one with "
-            f'map_glaciers.ipynb (region = "{self.region}", date = "{with_imagery[0]}").'
+            f"Train a model on this region first with train_your_region.ipynb ({where}): {what} is "
+            f"{PRODUCT_LEVELS.get(level, level).split(',')[0]} and the shipped model reads "
+            f"{PRODUCT_LEVELS[shipped].split(',')[0]}, so map_glaciers.ipynb refuses it until a model trained on "
+            "this kind of imagery exists, then maps it with that model."
         )
 
     def hint(self) -> str:

@@ -135,6 +135,20 @@ def _dem(srcs: Sequence[Source], cat: Catalog, like: xr.DataArray | None, bbox: 
     return _dem_group(elev, {"shares": ", ".join(f"{k}={v:.3f}" for k, v in shares.items())})
 
 
+def dem_with_slope(elev: xr.DataArray) -> xr.DataArray:
+    """The ``dem`` group from elevations alone: ``(band=[elevation (m), slope (deg)], y, x)`` float32.
+
+    Slope comes from :func:`glacierlab.data.terrain.slope_degrees`, as for every catalog region, so a
+    one-band DEM given to ``glacierlab predict`` feeds the model what the notebooks feed it.
+
+    Args:
+        elev: ``(y, x)`` or ``(1, y, x)`` elevations in metres with a CRS (NaN = no data).
+    """
+    if "band" in elev.dims:
+        elev = elev.squeeze("band", drop=True)
+    return _dem_group(elev, {"sources": str(elev.attrs.get("sources", ""))})
+
+
 def _dem_group(elev: xr.DataArray, attrs: dict[str, str]) -> xr.DataArray:
     slope = slope_degrees(elev)
     dem = xr.concat(

@@ -158,6 +158,16 @@ def load_outlines(
 
 #: Glacier id columns of the inventories glacierlab reads (RGI 6 / 7, GLIMS, SGI), in lookup order.
 GLACIER_ID_COLUMNS = ("RGIId", "rgi_id", "GLIMSId", "glims_id", "glac_id", "SGI", "sgi-id")
+#: Glacier id column -> the kind of id, in words (error messages).
+ID_KINDS = {
+    "RGIId": "RGI 6 ids",
+    "rgi_id": "RGI 7 ids",
+    "GLIMSId": "GLIMS ids",
+    "glims_id": "GLIMS ids",
+    "glac_id": "GLIMS ids",
+    "SGI": "Swiss Glacier Inventory ids",
+    "sgi-id": "Swiss Glacier Inventory ids",
+}
 
 
 def find_glacier(
@@ -194,6 +204,7 @@ def find_glacier(
             key=lambda s: (users.get(s) != region, s not in users, "rgi" not in s and "glims" not in s),
         )
     seen: list[str] = []
+    known: dict[str, tuple[str, set[str]]] = {}  # kind of id -> (an example, regions)
     for sid in ids:
         gdf = load_outlines(sid, catalog=cat)
         for col in (c for c in GLACIER_ID_COLUMNS if c in gdf.columns):
@@ -202,9 +213,16 @@ def find_glacier(
             if len(hit):
                 return users.get(sid), hit
             seen += values.tolist()
+            if sid in users and len(values):
+                kind = ID_KINDS.get(col, col)
+                known.setdefault(kind, (values.iloc[0], set()))[1].add(users[sid])
     close = difflib.get_close_matches(want, seen, n=3, cutoff=0.6)
+    kinds = "; ".join(
+        f"{kind} such as {example} ({', '.join(sorted(regions))})" for kind, (example, regions) in known.items()
+    )
     raise UnknownNameError(
-        f"glacier id {want!r} is in none of the catalog's outline sources ({', '.join(ids)})"
+        f"glacier id {want!r} is not in the glacier outlines of any catalog region"
         + (f"; closest: {', '.join(close)}" if close else "")
-        + ". Type an RGI id (e.g. RGI60-15.03733) or a GLIMS id of a catalog region, or use a bbox."
+        + (f". The catalog regions know {kinds}" if kinds else "")
+        + ". Type one of those ids, pick the region from the list, or draw a box."
     )

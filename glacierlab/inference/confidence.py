@@ -22,6 +22,11 @@ from glacierlab.errors import InputError, unknown_name
 from glacierlab.vocabulary import correctness
 
 CONVENTIONS = ("entropy", "maxprob")
+#: Each convention in words (for people reading a diagram).
+CONVENTION_TEXT = {
+    "entropy": "entropy: 1 − the entropy of the glacier / ice-free probabilities (the paper's)",
+    "maxprob": "maxprob: the probability of the class the map chose",
+}
 EPS = 1e-6
 
 

@@ -17,7 +17,8 @@ def reliability_diagram(table: ReliabilityTable, n_bins: int = 10, title: str = 
 
     Top panel: accuracy per bin as bars, the gap between accuracy and mean confidence as red hatched
     bars, and the diagonal of perfect calibration. Bottom panel: pixel count per bin (log scale).
-    The title gives ECE computed on the *full* table's bins (ECE₁₀₀ for a 100-bin table).
+    The title gives the ECE over the ``n_bins`` bins drawn (the paper's ECE₁₀₀ is ``table.ece()`` on the
+    100-bin table; fewer bins give a smaller or equal ECE).
 
     Args:
         table: Accumulated :class:`~glacierlab.inference.calibration.ReliabilityTable` (not empty).
@@ -29,8 +30,8 @@ def reliability_diagram(table: ReliabilityTable, n_bins: int = 10, title: str = 
     """
     from matplotlib.figure import Figure
 
-    ece = table.ece()
     coarse = table.rebin(n_bins)
+    ece = coarse.ece()
     edges = coarse.edges
     width = np.diff(edges)
     acc = np.nan_to_num(coarse.accuracy)
@@ -57,7 +58,7 @@ def reliability_diagram(table: ReliabilityTable, n_bins: int = 10, title: str = 
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.legend(loc="upper left", fontsize="small")
-    ax.set_title(f"{title + ' — ' if title else ''}ECE$_{{{table.n_bins}}}$ = {ece:.4f}")
+    ax.set_title(f"{title + ' — ' if title else ''}ECE over {n_bins} bins = {ece:.4f}")
     axc.bar(edges[:-1], coarse.count, width=width, align="edge", color="grey", edgecolor="k")
     if coarse.count.max() > 0:
         axc.set_yscale("log")
