@@ -43,8 +43,10 @@ ENGINES = ("x86", "fbgemm", "onednn")
 def _calibrate(
     model: GlaViTU, batches: Iterable[Batch], points: dict[str, tuple[nn.Module, str]], reduce_range: bool
 ) -> tuple[dict[str, QParams], int]:
+    # 7-bit activations are asked for by range (torch deprecates its reduce_range flag and warns on it)
+    top = 127 if reduce_range else 255
     observers = {
-        k: HistogramObserver(dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=reduce_range)
+        k: HistogramObserver(dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=0, quant_max=top)
         for k in points
     }
     handles = []
