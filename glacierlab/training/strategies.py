@@ -194,6 +194,60 @@ def scene_datasets(
     return tr, va
 
 
+@dataclass(frozen=True)
+class StartPoint:
+    """Where a notebook run starts: a checkpoint to fine-tune (strategy ``finetune``) or none (``global``).
+
+    Attributes:
+        strategy: ``"finetune"`` or ``"global"``.
+        checkpoint: The checkpoint file to fine-tune, or None (from scratch).
+        note: One sentence saying what was chosen and why.
+    """
+
+    strategy: str
+    checkpoint: str | None
+    note: str
+
+
+def starting_point(stack: Any, init_checkpoint: str | Path | None = "auto") -> StartPoint:
+    """Fine-tune or train from scratch: the notebook's ``init_checkpoint`` parameter resolved for a stack.
+
+    ``"auto"`` fine-tunes the shipped Everest model when the imagery is of its kind (same product level
+    kind, e.g. 8-bit Landsat numbers, and every band it was trained on): measured on Everest
+    (``benchmarks/train_default.py``), a few fine-tuning epochs keep the shipped model's held-out skill,
+    while 10 epochs from scratch do not beat "everything is glacier". Elsewhere (e.g. top-of-atmosphere
+    reflectance clips) it trains from scratch. ``""``/None trains from scratch; a path fine-tunes that file.
+    """
+    if init_checkpoint and str(init_checkpoint) != "auto":
+        return StartPoint("finetune", str(init_checkpoint), f"fine-tuning {init_checkpoint}.")
+    if not init_checkpoint:
+        return StartPoint("global", None, "training from scratch (init_checkpoint is empty).")
+    from glacierlab.errors import GlacierLabError
+    from glacierlab.inference.compat import model_inputs, product_level_problem
+    from glacierlab.models import load_checkpoint
+    from glacierlab.vocabulary import PRODUCT_LEVELS
+    from glacierlab.weights import shipped_checkpoint_path
+
+    path = shipped_checkpoint_path()
+    shipped = load_checkpoint(path)
+    level = str(stack.attrs.get("product_level") or "")
+    named = PRODUCT_LEVELS.get(level, level or "imagery of unknown product level")
+    why = ""
+    if product_level_problem(shipped, level):
+        why = f"it was trained on 8-bit Landsat numbers, this is {named}"
+    else:
+        try:
+            model_inputs(stack, shipped.bands)  # every band it was trained on, none filled
+        except GlacierLabError:
+            why = f"it needs the bands {dict(shipped.bands)}"
+    if why:
+        note = f"training from scratch: the shipped Everest model does not fit this imagery ({why})."
+        return StartPoint("global", None, note)
+    return StartPoint(
+        "finetune", str(path), f"fine-tuning the shipped Everest model: this imagery is of its kind ({named})."
+    )
+
+
 def train_scene(
     region_id: str,
     strategy: str | Strategy = "global",
