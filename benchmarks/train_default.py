@@ -52,6 +52,7 @@ def run_notebook(params: dict[str, Any], workspace: Path) -> tuple[float, float,
     """Execute the notebook; returns (wall s, kernel CPU s, stdout)."""
     import papermill as pm
 
+    workspace.mkdir(parents=True, exist_ok=True)
     os.environ["GLACIERLAB_WORKSPACE"] = str(workspace)
     os.environ.setdefault("GLACIERLAB_MAP_MODE", "overlay")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -91,7 +91,7 @@ def compare_heldout(
     from glacierlab.inference.compat import fit_problem, predict_if_fits
     from glacierlab.models import load_checkpoint
     from glacierlab.models.checkpoint import Checkpoint
-    from glacierlab.training.baselines import fit_random_forest, predict_random_forest
+    from glacierlab.training.baselines import fit_random_forest, pixel_features
     from glacierlab.training.scene_dataset import SpatialSplit, scene_from_stack
     from glacierlab.weights import shipped_checkpoint_path
 
@@ -124,11 +124,11 @@ def compare_heldout(
     forest = fit_random_forest(
         scene.inputs, scene.bands, scene.reference, split.mask("train"), n_pixels=forest_pixels, seed=seed
     )
-    rows.append(
-        method_score(
-            FOREST, predict_random_forest(forest, scene.inputs, scene.bands), ref, test, "fitted on the training blocks"
-        )
-    )
+    feats, _ = pixel_features(scene.inputs, scene.bands)  # the forest predicts the test pixels only
+    where = np.flatnonzero(test)
+    forest_mask = np.full(ref.shape, 255, dtype=np.uint8)
+    forest_mask.flat[where] = forest.predict(feats.reshape(feats.shape[0], -1)[:, where].T)
+    rows.append(method_score(FOREST, forest_mask, ref, test, "fitted on the training blocks"))
     ship_path = shipped_checkpoint_path()
     own = isinstance(checkpoint, str | os.PathLike) and Path(checkpoint).resolve() == ship_path.resolve()
     if shipped and not own:

@@ -75,6 +75,11 @@ class TrainResult:
         """Validation IoU of the best-IoU epoch."""
         return max((h["val_iou"] for h in self.history), default=float("nan"))
 
+    @property
+    def kept(self) -> dict[str, Any]:
+        """The history row of the epoch kept as ``best_path`` (chosen by the config's ``monitor``)."""
+        return next((h for h in self.history if h["epoch"] == self.best_epoch), {})
+
 
 def _to(
     batch: Mapping[str, Any], device: torch.device
