@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 #: On Everest's test blocks (65 % glacier) "everything is glacier" scores 0.651 and the shipped model
 #: 0.697: a gain of 0.025 is most of what any model gains there (issue 25).
 MIN_GAIN = 0.025
+#: A model further than this (glacier IoU) behind the best method is shown in orange, with that method named.
+MAX_BEHIND = 0.02
 #: Metadata key of the comparison in a checkpoint's ``extra``.
 EXTRA_KEY = "heldout"
 MODEL, ALL_GLACIER, FOREST, SHIPPED = (
@@ -114,10 +116,16 @@ class HeldOutComparison:
                 f"{self.min_gain:.3f}: do not map with it - the later steps will not pick it by default. "
                 "Train longer (epochs), on a larger area, or fine-tune a model trained on this kind of imagery."
             )
+        ahead = "" if not self.outdone else f" ({best.method} maps these test blocks better by {best.iou - m.iou:.3f})"
         return (
             f"{lead}; your model ({m.iou:.3f}) beats 'everything is glacier' ({b.iou:.3f}) by {self.gain:.3f}, "
-            "so the later steps use it by default."
+            f"so the later steps use it by default{ahead}."
         )
+
+    @property
+    def outdone(self) -> bool:
+        """Whether another method beats the model by more than :data:`MAX_BEHIND` glacier IoU."""
+        return bool(self.best.iou - self.model.iou > MAX_BEHIND)
 
     def table(self) -> pd.DataFrame:
         """One row per method: glacier IoU, gain over "everything is glacier", precision, recall, share mapped."""
@@ -137,10 +145,14 @@ class HeldOutComparison:
         )
 
     def html(self) -> str:
-        """The table and the sentence as HTML; the sentence in red when the model does not beat the baseline."""
+        """The table and the sentence as HTML, the sentence coloured.
+
+        Red when the model does not beat "everything is glacier", orange when another method is more than
+        :data:`MAX_BEHIND` ahead, else green.
+        """
         import html
 
-        colour = "#1a7f37" if self.beats_baseline else "#d00000"
+        colour = "#d00000" if not self.beats_baseline else "#b35900" if self.outdone else "#1a7f37"
         table = self.table().to_html(index=False, border=0)
         return f'{table}<p style="color:{colour};font-weight:bold">{html.escape(self.sentence())}</p>'
 

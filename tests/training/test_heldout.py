@@ -73,6 +73,10 @@ def test_sentence_and_html_flag_a_model_that_does_not_beat_everything_is_glacier
     assert "does not beat 'everything is glacier' (0.651)" in bad.sentence() and "#d00000" in bad.html()
     assert "the best is random forest (glacier IoU 0.710)" in bad.sentence()
     assert "beats 'everything is glacier' (0.651) by 0.049" in good.sentence() and "#d00000" not in good.html()
+    # the forest (0.71) is only 0.01 ahead: green; a model 0.03 behind it is shown orange, the forest named
+    assert "#1a7f37" in good.html() and "maps these test blocks better" not in good.sentence()
+    behind = _comparison(0.68)
+    assert "#b35900" in behind.html() and "(random forest maps these test blocks better by 0.030)" in behind.sentence()
     assert bad.table()["vs everything is glacier"].tolist() == ["+0.002", "+0.000", "+0.059"]
 
 
