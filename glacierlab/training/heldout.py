@@ -5,7 +5,7 @@ on the same pixels, "everything is glacier" (IoU = the glacier share of the test
 random forest fitted on the training blocks of the same split (:mod:`glacierlab.training.baselines`) and
 the shipped Everest model where it fits the imagery (saying when its own training blocks overlap these
 test blocks). :func:`record_comparison` stores the result in the checkpoint (``extra.heldout``) and
-:func:`stored_comparison` reads it back, so the later workshop steps
+:func:`glacierlab.training.comparison.stored_comparison` reads it back, so the later workshop steps
 (:func:`glacierlab.inference.compat.choose_checkpoint`) skip a model that does not beat the baseline.
 """
 
