@@ -83,6 +83,16 @@ def _stdout(executed: dict) -> str:
     )
 
 
+def _html(executed: dict) -> list[str]:
+    """The text/html outputs of an executed notebook (tables, flagged sentences)."""
+    return [
+        "".join(o["data"]["text/html"])
+        for c in executed["cells"]
+        for o in c.get("outputs", [])
+        if "text/html" in o.get("data", {})
+    ]
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ws = tmp_path / "workspace"
@@ -199,14 +209,29 @@ def test_workshop_path_on_a_toa_region_without_editing_paths(
 ) -> None:
     """explore -> train -> map -> calibrate -> compare on Khumbu's Landsat TOA clips, default paths only."""
     _run("explore_region", {"region": "khumbu"}, tmp_path, monkeypatch)
-    text = _stdout(_run("train_your_region", {"region": "khumbu", **TINY_TRAIN}, tmp_path, monkeypatch))
-    assert "toa imagery" in text
+    executed = _run("train_your_region", {"region": "khumbu", **TINY_TRAIN}, tmp_path, monkeypatch)
+    text = _stdout(executed)
+    assert "toa imagery" in text and "training from scratch: the shipped Everest model does not fit" in text
     trained = workspace / "runs/train_your_region/model.safetensors"
     assert trained.is_file()
+    # the one table; whether a one-epoch tiny model beats "everything is glacier" varies: the red flag and the
+    # later steps' default follow the comparison stored in the checkpoint
+    from glacierlab.models.header import header_of
+    from glacierlab.training.comparison import stored_comparison
+
+    (table,) = [h for h in _html(executed) if "everything is glacier" in h]
+    comparison = stored_comparison(header_of(trained))
+    assert comparison is not None and ("#d00000" in table) == (not comparison.beats_baseline)
     text = _stdout(_run("map_glaciers", {"region": "khumbu"}, tmp_path, monkeypatch))
-    assert f"checkpoint: {trained}" in text and "done in" in text  # the trained TOA model, found by default
+    if comparison.beats_baseline:
+        assert f"checkpoint: {trained}" in text and "Using the model train_your_region wrote" in text
+    else:
+        assert "Using the shipped Everest model" in text and "does not beat 'everything is glacier'" in text
+    own = {"region": "khumbu", "checkpoint": "runs/train_your_region/model.safetensors"}  # chosen on purpose
+    text = _stdout(_run("map_glaciers", own, tmp_path, monkeypatch, tag="-own"))
+    assert f"checkpoint: {trained}" in text and "done in" in text
     assert (workspace / "runs/map_glaciers/probability.tif").is_file()
-    text = _stdout(_run("reliability_calibration", {"region": "khumbu"}, tmp_path, monkeypatch))
+    text = _stdout(_run("reliability_calibration", own, tmp_path, monkeypatch))
     assert str(trained) in text and "predicted" in text
     _run("compare_outlines", {}, tmp_path, monkeypatch)
 
@@ -217,12 +242,21 @@ def test_train_your_region_defaults_then_map_uses_the_model(
 ) -> None:
     """The workshop defaults (glavitu_lite on Everest; docs/workshop.md has the measured time)."""
     from glacierlab.models import load_checkpoint
+    from glacierlab.training.comparison import HeldOutComparison
 
-    text = _stdout(_run("train_your_region", {}, tmp_path, monkeypatch))
+    executed = _run("train_your_region", {}, tmp_path, monkeypatch)
+    text = _stdout(executed)
     assert "96 px windows, 160 px blocks, 32 px buffer" in text  # the defaults fit Everest as they are
+    assert "fine-tuning the shipped Everest model" in text  # 8-bit Landsat: the imagery is of its kind
     ck = load_checkpoint(workspace / "runs/train_your_region/model.safetensors")
     assert ck.metadata["extra"]["product_level"] == "dn8" and ck.metadata["extra"]["window"] == 96
     log = (workspace / "runs/train_your_region/model_log.csv").read_text().splitlines()
     assert len(log) == 1 + 10  # header + the default 10 epochs
+    # one table (no repetition), every row; the model beats "everything is glacier" (benchmarks/train_default.py)
+    (table,) = [h for h in _html(executed) if "everything is glacier" in h]
+    for row in ("your model", "random forest", "shipped Everest model", "do not touch these test blocks"):
+        assert row in table
+    assert HeldOutComparison.from_dict(ck.metadata["extra"]["heldout"]).beats_baseline and "#d00000" not in table
     text = _stdout(_run("map_glaciers", {}, tmp_path, monkeypatch, tag="-after-training"))
     assert f"checkpoint: {workspace / 'runs/train_your_region/model.safetensors'}" in text and "done in" in text
+    assert "Using the model train_your_region wrote" in text

@@ -98,11 +98,14 @@ class ModelRunner(WidgetBase):
         self._min_area = outlines_min_area_m2
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        from glacierlab.inference.compat import choose_checkpoint, workshop_checkpoints
+        from glacierlab.inference.compat import checkpoint_choice_reason, choose_checkpoint, workshop_checkpoints
         from glacierlab.models.bfloat16 import cpu_bf16_support
 
+        self._default_why = ("", "")  # (path shown for "", why that model) - said while the box shows it
         try:  # the box shows the file the next Run uses: "" resolves to the trained or the shipped model
             shown = str(checkpoint) if checkpoint else str(choose_checkpoint(""))
+            if not checkpoint:
+                self._default_why = (shown, checkpoint_choice_reason(""))
         except GlacierLabError:
             shown = str(checkpoint)
         self.checkpoint = w.Combobox(
@@ -192,8 +195,10 @@ class ModelRunner(WidgetBase):
         extra = ck.metadata.get("extra", {}) or {}
         score = f", validation IoU {extra['val_iou']:.2f}" if isinstance(extra.get("val_iou"), float) else ""
         where = extra.get("region_id", "unknown region")
+        why = self._default_why[1] if self.checkpoint.value.strip() == self._default_why[0] else ""
         self._say(
             f"checkpoint {self._checkpoint_path().name} (trained on {where}{score}, {win} px windows); press Run"
+            + (f". {why}" if why else "")
         )
 
     @property

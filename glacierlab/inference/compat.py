@@ -151,10 +151,11 @@ def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
     Args:
         checkpoint: A path (relative paths are taken from :func:`glacierlab.settings.workspace`);
             ``""``/None: ``<workspace>/runs/train_your_region/model.safetensors`` when
-            ``train_your_region.ipynb`` wrote it, else the shipped Everest model.
+            ``train_your_region.ipynb`` wrote it and it beat "everything is glacier" on its held-out
+            test blocks (:func:`trained_checkpoint_problem`), else the shipped Everest model.
 
     Returns:
-        The checkpoint file.
+        The checkpoint file (:func:`checkpoint_choice_reason` says why, in one sentence).
 
     Raises:
         DataNotFoundError: A given checkpoint does not exist (the message names the shipped model).
@@ -165,7 +166,7 @@ def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
     shipped = shipped_checkpoint_path()
     if not checkpoint:
         trained = workspace() / TRAINED_CHECKPOINT
-        return trained if trained.is_file() else shipped
+        return trained if trained.is_file() and not trained_checkpoint_problem(trained) else shipped
     p = Path(checkpoint).expanduser()
     p = p if p.is_absolute() else workspace() / p
     if not p.is_file():
@@ -174,6 +175,56 @@ def choose_checkpoint(checkpoint: str | os.PathLike[str] | None = "") -> Path:
             f"the shipped Everest model (checkpoint = \"\" or {shipped})."
         )
     return p
+
+
+def trained_checkpoint_problem(path: str | os.PathLike[str]) -> str:
+    """Why a trained checkpoint is not used by default, in one sentence ('' when it is).
+
+    A checkpoint whose held-out comparison (``extra.heldout``, written by ``train_your_region.ipynb``
+    through :func:`glacierlab.training.heldout.record_comparison`) shows it does not beat "everything is
+    glacier" on its test blocks is not used; one without a comparison (or with an unreadable header) is.
+    """
+    from glacierlab.errors import GlacierLabError
+    from glacierlab.models.header import header_of
+    from glacierlab.training.comparison import stored_comparison
+
+    try:
+        comparison = stored_comparison(header_of(path))
+    except GlacierLabError:
+        return ""  # loading it later says what is wrong with the file
+    if comparison is None or comparison.beats_baseline:
+        return ""
+    return (
+        f"the model train_your_region wrote ({path}) does not beat 'everything is glacier' on its held-out "
+        f"test blocks (glacier IoU {comparison.model.iou:.3f} vs {comparison.baseline.iou:.3f})"
+    )
+
+
+def checkpoint_choice_reason(checkpoint: str | os.PathLike[str] | None = "") -> str:
+    """One sentence: which model :func:`choose_checkpoint` picks for ``checkpoint`` and why."""
+    from glacierlab.errors import GlacierLabError
+    from glacierlab.models.header import header_of
+    from glacierlab.settings import TRAINED_CHECKPOINT, workspace
+    from glacierlab.training.comparison import stored_comparison
+    from glacierlab.weights import shipped_checkpoint_path
+
+    path = choose_checkpoint(checkpoint)
+    if checkpoint:
+        return f"Using the checkpoint you chose: {path}."
+    trained = workspace() / TRAINED_CHECKPOINT
+    if path != trained:
+        why = trained_checkpoint_problem(trained) if trained.is_file() else "no model trained in this workspace yet"
+        return f"Using the shipped Everest model ({shipped_checkpoint_path().name}): {why}."
+    try:
+        comparison = stored_comparison(header_of(path))
+    except GlacierLabError:
+        comparison = None
+    if comparison is None:
+        return f"Using the model train_your_region wrote ({path}); it was not scored on its held-out blocks."
+    return (
+        f"Using the model train_your_region wrote ({path}): on its held-out test blocks it beats "
+        f"'everything is glacier' by {comparison.gain:.3f} glacier IoU ({comparison.model.iou:.3f})."
+    )
 
 
 def workshop_checkpoints() -> list[Path]:

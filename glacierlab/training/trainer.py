@@ -40,6 +40,13 @@ from glacierlab.training.config import TrainConfig
 from glacierlab.training.losses import focal_loss, total_loss
 from glacierlab.training.state import load_state, save_model, save_state, write_log
 
+#: Why an epoch's weights became ``<name>.safetensors``, in plain words (the log's ``saved`` column).
+KEPT_BECAUSE = {
+    "iou": "best validation IoU so far",
+    "pixel_iou": "best validation pixel IoU so far",
+    "loss": "lowest validation loss so far",
+}
+
 
 @dataclass
 class TrainResult:
@@ -67,6 +74,11 @@ class TrainResult:
     def best_val_iou(self) -> float:
         """Validation IoU of the best-IoU epoch."""
         return max((h["val_iou"] for h in self.history), default=float("nan"))
+
+    @property
+    def kept(self) -> dict[str, Any]:
+        """The history row of the epoch kept as ``best_path`` (chosen by the config's ``monitor``)."""
+        return next((h for h in self.history if h["epoch"] == self.best_epoch), {})
 
 
 def _to(
@@ -337,13 +349,13 @@ def _train(
         if val_loss < best["loss"]:
             best["loss"] = val_loss
             save_model(paths["minloss"], scored, bands, normalisation, row_meta)
-            saved.append("loss")
+            saved.append("lowest-loss copy")
         monitored = {"iou": val_iou, "pixel_iou": counts.iou, "loss": -val_loss}[config.monitor]
         if monitored > best["monitored"]:
             best["monitored"], best["epoch"] = monitored, epoch + 1
             save_model(paths["best"], scored, bands, normalisation, row_meta)
-            saved.append(config.monitor)
-        row["saved"] = "+".join(saved)
+            saved = [f"kept as the model ({KEPT_BECAUSE[config.monitor]})"]
+        row["saved"] = saved[-1] if saved else ""
         row["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(row)
         write_log(paths["log"], history)
