@@ -8,8 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
-from glacierlab.inference.options import (
+from glacierlab.contract.options import (
     OPTION_NAMES,
     PAPER_OPTIONS,
     PredictOptions,
@@ -17,6 +16,7 @@ from glacierlab.inference.options import (
     options_from_header,
     resolve_options,
 )
+from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
 
 
 def test_defaults_and_validation() -> None:

@@ -10,11 +10,11 @@ import torch
 import xarray as xr
 from torch import nn
 
+from glacierlab.contract.calibration import Calibrator
+from glacierlab.contract.confidence import confidence
 from glacierlab.data.normalise import normalise_group
 from glacierlab.errors import GridError, InputError, NoDataError, OutputExistsError, UnknownNameError
 from glacierlab.geo import rio_transform
-from glacierlab.inference.calibration import Calibrator
-from glacierlab.inference.confidence import confidence
 from glacierlab.inference.predict import predict_scene
 from glacierlab.inference.runner import TTA_TRANSFORMS, StreamingMedian, forward_tf, inverse_tf
 from glacierlab.inference.tiling import pad_to_window
@@ -469,7 +469,7 @@ def test_paper_tiling_equals_the_authors_deploy_path(
 
 
 def test_options_stored_in_the_checkpoint_are_the_defaults(scene: xr.Dataset, tmp_path: Path) -> None:
-    from glacierlab.inference.options import PredictOptions
+    from glacierlab.contract.options import PredictOptions
     from glacierlab.models import build_model, load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)

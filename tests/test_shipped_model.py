@@ -162,7 +162,7 @@ def test_same_test_blocks_as_the_first_shipped_model(shipped: tuple) -> None:
 
 
 def test_shipped_calibrator_loads_and_maps_into_0_1(shipped: tuple) -> None:
-    from glacierlab.inference.calibration import Calibrator
+    from glacierlab.contract.calibration import Calibrator
 
     out = Calibrator.from_arrays(shipped[0].calibration)(np.linspace(0.0, 1.0, 11))
     assert np.all((out >= 0) & (out <= 1))
@@ -228,8 +228,8 @@ def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, scene_predict
 
 def test_shipped_calibration_reproduces_the_test_ece(shipped: tuple, scene_prediction: dict) -> None:
     """The stored calibrator (fitted on validation blocks) gives the stated ECE on the test blocks."""
-    from glacierlab.inference.calibration import Calibrator, ReliabilityTable
-    from glacierlab.inference.confidence import confidence
+    from glacierlab.contract.calibration import Calibrator, ReliabilityTable
+    from glacierlab.contract.confidence import confidence
 
     ckpt, metrics, _ = shipped
     ref = np.asarray(scene_prediction["stack"]["reference"].values)

@@ -162,7 +162,7 @@ def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Pat
 
 def test_model_runner_starts_from_the_checkpoints_options(tmp_path: Path) -> None:
     """Choosing a checkpoint fills window/stride/TTA/MC from the options stored in it; explicit args win."""
-    from glacierlab.inference.options import PredictOptions
+    from glacierlab.contract.options import PredictOptions
     from glacierlab.models import build_model, save_checkpoint
     from glacierlab_widgets import ModelRunner
 

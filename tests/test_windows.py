@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
+from glacierlab.contract.options import PredictOptions
 from glacierlab.errors import GlacierLabWarning
-from glacierlab.inference.options import PredictOptions
 from glacierlab.inference.readers import open_inputs
 from glacierlab.inference.tiling import Window, make_grid
 from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows

@@ -4,7 +4,7 @@ Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probabilit
 [, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map through a
 :class:`~glacierlab_widgets.layers.LayerPanel` (one layer visible, a switcher, a legend, values on click;
 Run again replaces the layers and keeps the view). Choosing a checkpoint fills the controls from the
-inference options stored in it (:mod:`glacierlab.inference.options`), so the widget makes the same map as
+inference options stored in it (:mod:`glacierlab.contract.options`), so the widget makes the same map as
 the CLI and the reports; changed controls override them. Before predicting, the checkpoint is checked
 against the scene (:mod:`glacierlab.inference.compat`): product level, groups, bands.
 """
@@ -25,7 +25,7 @@ from glacierlab_widgets._base import WidgetBase
 if TYPE_CHECKING:
     import xarray as xr
 
-    from glacierlab.inference.options import PredictOptions
+    from glacierlab.contract.options import PredictOptions
 
 class Cancelled(GlacierLabError, RuntimeError):
     """The user pressed Cancel while the model was running."""
@@ -155,7 +155,7 @@ class ModelRunner(WidgetBase):
 
     def _checkpoint_changed(self) -> None:
         """Fill the controls from the chosen checkpoint's stored options and say which model it is."""
-        from glacierlab.inference.options import options_for
+        from glacierlab.contract.options import options_for
 
         ck = self._checkpoint()
         opts = options_for(ck)

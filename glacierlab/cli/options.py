@@ -1,4 +1,4 @@
-"""Command-line flags for :class:`~glacierlab.inference.options.PredictOptions` (shared by predict commands).
+"""Command-line flags for :class:`~glacierlab.contract.options.PredictOptions` (shared by predict commands).
 
 Every flag defaults to "not given", so the checkpoint's stored options apply unless overridden.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from glacierlab.inference.options import (
+from glacierlab.contract.confidence import CONVENTIONS
+from glacierlab.contract.options import (
     CALIBRATION_CHOICES,
-    CONVENTIONS,
     NODATA_POLICIES,
     PAD_MODES,
     PRECISIONS,

@@ -207,7 +207,7 @@ def predict_if_fits(
 ) -> tuple[xr.Dataset | None, str]:
     """Predict a stack when the checkpoint fits it, else say why in one sentence (no prediction).
 
-    The checkpoint's stored options apply (:func:`glacierlab.inference.options.options_for`); bands the
+    The checkpoint's stored options apply (:func:`glacierlab.contract.options.options_for`); bands the
     scene lacks (e.g. NIR of an RGB image) are fed as no data with ``nodata="all"`` (see :func:`model_inputs`).
 
     Args:

@@ -6,7 +6,7 @@ touch are finished (probability, mask, confidence) and flushed to the outputs st
 streaming serves both tiling modes (:func:`glacierlab.inference.tiling.make_grid`): ``"paper"`` runs
 the authors' ``deploy.py`` grid on a virtual zero-padded frame, so nothing is padded in memory.
 
-Settings come from the checkpoint (:mod:`glacierlab.inference.options`); keyword arguments override.
+Settings come from the checkpoint (:mod:`glacierlab.contract.options`); keyword arguments override.
 Pixels without a valid input, and pixels where the model returned NaN/inf, are no data (mask 255,
 probability NaN), never "ice-free"; the result's attributes count both.
 """
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from glacierlab.contract.calibration import Calibrator
+from glacierlab.contract.confidence import confidence
+from glacierlab.contract.options import PredictOptions, resolve_options
 from glacierlab.errors import ConfigError, GlacierLabWarning, NoDataError
 from glacierlab.geo import georeference
-from glacierlab.inference.calibration import Calibrator
 from glacierlab.inference.checks import check_inputs, declared_level, model_level
-from glacierlab.inference.confidence import confidence
 from glacierlab.inference.location import check_location, window_locations
-from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
 from glacierlab.inference.tiling import gaussian_weights, make_grid
@@ -76,7 +76,7 @@ def predict_scene(
 
     Each window's softmax is weighted by :func:`~glacierlab.inference.tiling.gaussian_weights` and the
     weighted sum divided by the summed weights (docs/GLAVITU_SPEC.md §5). The mask is ``probability > 0.5`` (argmax),
-    optionally median-filtered; confidence follows :mod:`glacierlab.inference.confidence` and is
+    optionally median-filtered; confidence follows :mod:`glacierlab.contract.confidence` and is
     calibrated when the options ask for it (then it estimates P(predicted class is right)).
 
     Args:
@@ -86,7 +86,7 @@ def predict_scene(
             paths whose bands are concatenated) or DataArray. Bands are selected by name (band
             coordinate / GeoTIFF descriptions); unnamed inputs must have exactly the checkpoint's bands
             in order. NaN, the rasters' nodata value and values beyond ±1e30 mark no data.
-        options: The :class:`~glacierlab.inference.options.PredictOptions` to use; None = the
+        options: The :class:`~glacierlab.contract.options.PredictOptions` to use; None = the
             checkpoint's own (``options_for(checkpoint)``).
         out_dir: Folder for ``<prefix>{probability,mask,confidence[,uncertainty]}.tif`` COGs; None keeps
             the result in memory (then memory grows with the scene).

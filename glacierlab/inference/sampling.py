@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glacierlab.contract.options import PredictOptions
 from glacierlab.errors import ConfigError, NoDataError
-from glacierlab.inference.options import PredictOptions
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.tiling import make_grid
 from glacierlab.inference.windows import read_windows
@@ -51,7 +51,7 @@ def sample_windows(
     Raises:
         ConfigError: ``count`` or ``batch_size`` below 1. NoDataError: no window has a valid pixel.
     """
-    from glacierlab.inference.options import resolve_options
+    from glacierlab.contract.options import resolve_options
     from glacierlab.models.checkpoint import as_checkpoint
 
     checkpoint = as_checkpoint(checkpoint)

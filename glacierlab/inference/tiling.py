@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glacierlab.contract.options import PAD_MODES, TILING_MODES
 from glacierlab.errors import ConfigError, unknown_name
-from glacierlab.inference.options import PAD_MODES, TILING_MODES
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def paper_padding(size: int, window: int) -> tuple[int, int]:
 
 
 def make_grid(height: int, width: int, window: int, stride: int, mode: str = "edge") -> Grid:
-    """The window grid of a scene for a tiling mode (:data:`~glacierlab.inference.options.TILING_MODES`).
+    """The window grid of a scene for a tiling mode (:data:`~glacierlab.contract.options.TILING_MODES`).
 
     Args:
         height: Scene rows.

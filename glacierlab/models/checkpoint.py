@@ -3,7 +3,7 @@
 The header (safetensors metadata key ``"glacierlab"``) holds the variant, the config, the input
 groups with band names, normalisation statistics, the inputs' units and product level (``inputs``),
 the inference settings the checkpoint is meant to be run with (``options``, a
-:class:`~glacierlab.inference.options.PredictOptions`), class names, the glacierlab version and extra
+:class:`~glacierlab.contract.options.PredictOptions`), class names, the glacierlab version and extra
 metadata. Weights are stored as ``model.<name>`` tensors and calibration arrays as
 ``calibration.<name>`` tensors in the same file. A torch ``.pt`` file with the same content
 (``{"glacierlab": <json>, "tensors": {...}}``) is also accepted; it is read only with
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from glacierlab.contract.options import PredictOptions, options_from_header
 from glacierlab.errors import CheckpointError, GlacierLabError, InputError
 from glacierlab.files import atomic_path
-from glacierlab.inference.options import PredictOptions, options_from_header
 from glacierlab.models.base import SegmentationModel
 from glacierlab.models.config import config_to_dict
 from glacierlab.models.header import (

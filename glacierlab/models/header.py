@@ -161,8 +161,8 @@ def validate_header(header: Any, path: str | os.PathLike[str]) -> dict[str, Any]
 
 def _check_options_and_inputs(header: dict[str, Any], p: Path, channels: dict[str, int]) -> None:
     """The stored inference options and input semantics (units, product level), if present."""
+    from glacierlab.contract.options import PredictOptions
     from glacierlab.errors import GlacierLabError
-    from glacierlab.inference.options import PredictOptions
     from glacierlab.vocabulary import PRODUCT_LEVELS
 
     if "options" in header:

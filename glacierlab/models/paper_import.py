@@ -59,7 +59,7 @@ def import_keras(
     encoding; otherwise global, fine-tuning or regional from the published file-name template). The
     checkpoint stores the paper's band names and units, the optical product level (top-of-atmosphere
     L1C reflectance), the paper's min/max statistics, the authors' calibrator when given, and the
-    paper's inference options (:data:`~glacierlab.inference.options.PAPER_OPTIONS`), so that
+    paper's inference options (:data:`~glacierlab.contract.options.PAPER_OPTIONS`), so that
     ``glacierlab predict`` reproduces the authors' ``deploy.py`` maps.
 
     Args:
@@ -70,7 +70,7 @@ def import_keras(
         normalisation: ``"paper"`` (the training dataset's statistics, from the weights registry),
             per-group ``{"min": [...], "max": [...]}``, or None (inputs fed unscaled; not the paper's).
         calibration: The authors' KernelRidge calibration pickle (read with a restricted unpickler,
-            :mod:`glacierlab.inference.sklearn_pickle`), or None.
+            :mod:`glacierlab.contract.sklearn_pickle`), or None.
         product_level: Optical product level the weights expect (the paper: ``"toa"``).
         entry: The :class:`~glacierlab.models.weights_registry.WeightsEntry` the file is (found by its
             file name when None); its structure is checked against the file and its metadata stored.
@@ -84,8 +84,8 @@ def import_keras(
             whose groups / location input contradict ``entry``.
         CorruptFileError: A calibration pickle that is not a KernelRidge or names forbidden globals.
     """
-    from glacierlab.inference.calibration import Calibrator
-    from glacierlab.inference.options import PAPER_OPTIONS
+    from glacierlab.contract.calibration import Calibrator
+    from glacierlab.contract.options import PAPER_OPTIONS
     from glacierlab.models import weights_registry as reg
     from glacierlab.models.checkpoint import assign_state, save_checkpoint
     from glacierlab.models.registry import build_from_config

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-    from glacierlab.inference.calibration import Calibrator
+    from glacierlab.contract.calibration import Calibrator
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -107,8 +107,8 @@ class HeldoutAreaCheck:
 
 def checkpoint_calibrator(ck: Any) -> Calibrator | None:
     """The calibrator a checkpoint's stored options select (``"auto"``: its default), or None without one."""
-    from glacierlab.inference.calibration import Calibrator
-    from glacierlab.inference.options import options_for
+    from glacierlab.contract.calibration import Calibrator
+    from glacierlab.contract.options import options_for
 
     arrays = getattr(ck, "calibration", None) or {}
     method = options_for(ck).calibration

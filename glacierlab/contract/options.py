@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from glacierlab.contract.confidence import CONVENTIONS
 from glacierlab.errors import ConfigError, UnknownNameError, unknown_name
 
 TILING_MODES = ("edge", "paper")
@@ -29,7 +30,6 @@ default, no padding for scenes at least one window large); ``"paper"``: the auth
 (centred zero padding to ``window * (size // window + 1)``, windows from the padded origin)."""
 PAD_MODES = ("reflect", "constant")
 NODATA_POLICIES = ("any", "all")
-CONVENTIONS = ("entropy", "maxprob")  # the same names as glacierlab.inference.confidence.CONVENTIONS
 CALIBRATION_CHOICES = ("auto", "none", "kernel_ridge", "isotonic", "temperature")
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 FILL_MODES = ("after_scaling", "before_scaling")
