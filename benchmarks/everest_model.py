@@ -97,11 +97,12 @@ def evaluate(
     import torch
 
     from glacierlab.contract.calibration import METHODS
+    from glacierlab.contract.split import SpatialSplit
     from glacierlab.data.stack import stack_region
     from glacierlab.models import load_checkpoint
     from glacierlab.reports.evaluate import calibration_ece, heldout_counts, model_inputs, scores
     from glacierlab.training.baselines import fit_ratio_threshold
-    from glacierlab.training.scene_dataset import SpatialSplit, scene_from_stack
+    from glacierlab.training.scene_dataset import scene_from_stack
 
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint)

@@ -118,7 +118,7 @@ def checkpoint_calibrator(ck: Any) -> Calibrator | None:
 
 
 def _split(ck: Any) -> Any:
-    from glacierlab.training.scene_dataset import SpatialSplit
+    from glacierlab.contract.split import SpatialSplit
 
     extra = (getattr(ck, "metadata", {}) or {}).get("extra", {}) or {}
     return SpatialSplit.from_dict(extra["spatial_split"]) if extra.get("spatial_split") else None

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glacierlab.contract.split import make_spatial_split
 from glacierlab.errors import ConfigError, NoDataError
-from glacierlab.training.scene_dataset import grid_positions, make_spatial_split, window_positions
+from glacierlab.training.scene_dataset import grid_positions, window_positions
 from glacierlab.vocabulary import NODATA
 
 #: Fallback (window, block, buffer) sizes in px, largest first; windows are multiples of 16 (glavitu_lite).
