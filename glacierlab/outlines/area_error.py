@@ -330,8 +330,9 @@ def glacier_zones(
     """
     from rasterio.features import rasterize
 
+    from glacierlab.data.geometry import repair_geometries
     from glacierlab.geo import rio_transform
-    from glacierlab.outlines.polygons import partition_inventory, repair_geometries
+    from glacierlab.outlines.polygons import partition_inventory
 
     if max_distance_m < 0:
         raise InputError(f"max_distance_m must be >= 0; got {max_distance_m!r}.")
