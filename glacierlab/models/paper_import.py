@@ -178,7 +178,7 @@ def import_weights(
     file: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    calibration: str | os.PathLike[str] | None = "auto",
+    calibration: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Convert the published file of entry ``name`` into a checkpoint that carries the entry's metadata.
@@ -187,14 +187,13 @@ def import_weights(
         name: A ``keras_h5`` registry entry (``glacierlab weights list``).
         file: The downloaded ``.h5`` (``glacierlab weights info NAME`` says where to get it).
         out: Output ``.safetensors``.
-        calibration: ``"auto"``: the entry's published calibrator (from the seed folder / cache, else
-            downloaded and sha256-checked); a path to the calibration pickle; None: none.
+        calibration: The calibration pickle (the entry's published one is the catalog source
+            ``weights_entry(name).calibrator``: ``glacierlab weights import`` fetches it), or None: none.
         overwrite: Replace ``out``.
 
     Raises:
         UnknownNameError: Unknown entry. ConfigError: A shipped entry (nothing to import).
         CheckpointError: The file's structure does not match the entry (groups, location input).
-        DataNotFoundError: ``calibration="auto"`` and the calibrator cannot be found or downloaded.
     """
     from glacierlab.models.weights_registry import weights_entry
 
@@ -204,16 +203,4 @@ def import_weights(
             f"{name!r} is shipped with glacierlab (glacierlab.weights.shipped_checkpoint_path({name!r})); "
             "there is nothing to import."
         )
-    cal: str | os.PathLike[str] | None = calibration
-    if calibration == "auto":
-        cal = calibrator_path(entry)
-    return import_keras(file, out, entry=entry, calibration=cal, overwrite=overwrite)
-
-
-def calibrator_path(entry: Any) -> Path | None:
-    """Local path of an entry's published calibrator (fetched through the data catalog), or None if it has none."""
-    if entry.calibrator in (None, "checkpoint"):
-        return None
-    from glacierlab.data.fetch import fetch
-
-    return fetch(str(entry.calibrator))
+    return import_keras(file, out, entry=entry, calibration=calibration, overwrite=overwrite)
