@@ -44,7 +44,9 @@ def test_import_statements_follow_the_layers(capsys: pytest.CaptureFixture[str])
     assert f"{len(CONFIG['contracts'])} kept, 0 broken" in out, out
     # the scan sees imports inside functions (the heavy ones are made there), so it is not blind
     graph = grimp.build_graph("glacierlab")
-    assert graph.direct_import_exists(importer="glacierlab.reports.heldout_area", imported="glacierlab.inference.predict")
+    assert graph.direct_import_exists(
+        importer="glacierlab.reports.heldout_area", imported="glacierlab.inference.predict"
+    )
 
 
 def _string_imports() -> list[tuple[str, str]]:
@@ -56,7 +58,9 @@ def _string_imports() -> list[tuple[str, str]]:
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(tree):
             # lazy export tables: {"public_name": "submodule" or "glacierlab.absolute.module"}
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets
+            ):
                 assert isinstance(node.value, ast.Dict), f"{name}: _EXPORTS must be a dict literal"
                 for v in node.value.values:
                     assert isinstance(v, ast.Constant) and isinstance(v.value, str), f"{name}: non-literal export"
