@@ -64,12 +64,15 @@ class FailingModel(PixelModel):
 
 
 def _ckpt(model: nn.Module, calibration: dict | None = None) -> Any:
-    return SimpleNamespace(
-        model=model,
+    from glacierlab.models.checkpoint import Checkpoint
+
+    return Checkpoint(
+        model=model,  # type: ignore[arg-type]
+        variant="test",
+        config=None,
         bands={"optical": BANDS},
         normalisation=STATS,
         calibration=calibration or {},
-        variant="test",
     )
 
 

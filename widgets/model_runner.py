@@ -164,9 +164,8 @@ class ModelRunner(WidgetBase):
         self.stride.value = self._fixed["stride"] or opts.stride
         self.tta.value, self.mc_samples.value = opts.tta, opts.mc_samples
         win = opts.window
-        extra = ck.metadata.get("extra", {}) or {}
-        score = f", validation IoU {extra['val_iou']:.2f}" if isinstance(extra.get("val_iou"), float) else ""
-        where = extra.get("region_id", "unknown region")
+        score = f", validation IoU {ck.record.val_iou:.2f}" if ck.record.val_iou is not None else ""
+        where = ck.record.region_id or "unknown region"
         self._say(
             f"checkpoint {self._checkpoint_path().name} (trained on {where}{score}, {win} px windows); press Run"
         )

@@ -19,10 +19,13 @@ import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glacierlab.contract.confidence import CONVENTIONS
 from glacierlab.errors import ConfigError, UnknownNameError, unknown_name
+
+if TYPE_CHECKING:
+    from glacierlab.contract.record import CheckpointContract, TrainingRecord
 
 TILING_MODES = ("edge", "paper")
 """``"edge"``: windows from the scene origin, the last one shifted back onto the edge (glacierlab's
@@ -207,30 +210,41 @@ def options_from_header(header: Mapping[str, Any]) -> PredictOptions:
     """
     if isinstance(header.get("options"), Mapping):
         return PredictOptions.from_dict(header["options"])
-    extra = header.get("extra") or {}
-    window = (extra.get("training") or {}).get("window") or extra.get("window")
+    from glacierlab.contract.record import TrainingRecord
+
+    return training_defaults(TrainingRecord.from_extra(header.get("extra")))
+
+
+def training_defaults(record: TrainingRecord) -> PredictOptions:
+    """The options of a checkpoint that stores none.
+
+    Its training window (stride window/2, every pixel predicted) for glacierlab-trained models, the
+    library defaults for others.
+    """
+    window = record.training_window
     if window:
         return PredictOptions(window=int(window), stride=max(1, int(window) // 2), nodata="all")
     return PredictOptions()
 
 
-def options_for(checkpoint: Any) -> PredictOptions:
+def options_for(checkpoint: CheckpointContract | None) -> PredictOptions:
     """The options a checkpoint should be run with (its stored ``options``; see :func:`options_from_header`).
 
     Args:
-        checkpoint: A loaded :class:`~glacierlab.models.checkpoint.Checkpoint` (or anything with an
-            ``options`` attribute or a ``metadata`` header dict), or None for the library defaults.
+        checkpoint: A loaded :class:`~glacierlab.models.checkpoint.Checkpoint`, or None for the library
+            defaults.
     """
     if checkpoint is None:
         return PredictOptions()
-    stored = getattr(checkpoint, "options", None)
-    if isinstance(stored, PredictOptions):
-        return stored
-    return options_from_header(getattr(checkpoint, "metadata", None) or {})
+    if checkpoint.options is not None:
+        return checkpoint.options
+    return training_defaults(checkpoint.record)
 
 
 def resolve_options(
-    checkpoint: Any, options: PredictOptions | Mapping[str, Any] | None = None, **overrides: Any
+    checkpoint: CheckpointContract | None,
+    options: PredictOptions | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> PredictOptions:
     """The options of one run: ``options`` (or the checkpoint's own, :func:`options_for`) with ``overrides``.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from glacierlab.vocabulary import (
     from_stack_dims,
 )
 
+if TYPE_CHECKING:
+    from glacierlab.contract.record import CheckpointContract
+
 SENTINEL = 1e30
 """Values at or beyond ±1e30 are nodata sentinels (float32's -3.4e38), never measurements."""
 _SCALE_TEXT = {
@@ -37,12 +40,9 @@ _SCALE_TEXT = {
 }
 
 
-def model_level(checkpoint: Any) -> str | None:
-    """The optical product level a checkpoint was trained on (header ``inputs``), or None if unrecorded."""
-    header = getattr(checkpoint, "metadata", None) or {}
-    level = ((header.get("inputs") or {}).get("optical") or {}).get("product_level")
-    if not level:
-        level = (header.get("extra") or {}).get("product_level")  # training records it there too
+def model_level(checkpoint: CheckpointContract) -> str | None:
+    """The optical product level a checkpoint was trained on (header ``inputs``, else its training record)."""
+    level = (checkpoint.inputs.get("optical") or {}).get("product_level") or checkpoint.record.product_level
     return check_product_level(str(level)) if level else None
 
 
