@@ -104,3 +104,16 @@ def test_every_package_is_in_a_layer() -> None:
     tops = {m.split(".")[1] for m in _modules() if m.startswith("glacierlab.")}
     missing = sorted(t for t in tops if _layer_of(f"glacierlab.{t}", layers) is None and t != "__init__")
     assert not missing, f"modules or packages of glacierlab in no layer of [tool.importlinter]: {missing}"
+
+
+def test_private_torch_operators_and_the_allocator_have_one_home_each() -> None:
+    """oneDNN's private operators only in accel/packed.py; glibc's allocator only in accel/heap.py."""
+    homes = {"torch.ops.mkldnn._": "glacierlab/accel/packed.py", "mallopt": "glacierlab/accel/heap.py"}
+    files = [
+        *(REPO / "glacierlab").rglob("*.py"),
+        *(REPO / "widgets").rglob("*.py"),
+        *(REPO / "benchmarks").rglob("*.py"),
+    ]
+    for needle, home in homes.items():
+        users = sorted(str(p.relative_to(REPO)) for p in files if needle in p.read_text())
+        assert users == [home], f"{needle} is used outside {home}: {users}"

@@ -88,8 +88,8 @@ class ModelRunner(WidgetBase):
         self.filled: list[str] = []
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        from glacierlab.accel.bfloat16 import cpu_bf16_support
         from glacierlab.inference.compat import choose_checkpoint, workshop_checkpoints
-        from glacierlab.models.bfloat16 import cpu_bf16_support
 
         try:  # the box shows the file the next Run uses: "" resolves to the trained or the shipped model
             shown = str(checkpoint) if checkpoint else str(choose_checkpoint(""))
@@ -116,7 +116,6 @@ class ModelRunner(WidgetBase):
                 ("auto", "auto"),
                 ("float32 (exact)", "float32"),
                 ("bfloat16 (fast)" if cpu_bf16_support()[0] else "bfloat16 (GPU; slow on this CPU)", "bfloat16"),
-                ("int8 (CPU)", "int8"),
             ],
             value="auto",
             tooltip="auto: bf16 on a GPU, float32 on CPU. bfloat16 is about 2x faster on CPUs with AMX or "

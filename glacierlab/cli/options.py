@@ -47,8 +47,8 @@ def add_option_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="auto (bf16 on CUDA, float32 on CPU), float32 (exact), bfloat16 (on CPU about 2x faster with AMX / "
-        "AVX512-BF16) or int8 (CPU); low precision is checked against float32 on sampled windows and recorded",
+        help="auto (bf16 on CUDA, float32 on CPU), float32 (exact) or bfloat16 (on CPU about 2x faster with AMX / "
+        "AVX512-BF16); low precision is checked against float32 on sampled windows and recorded",
     )
 
 
