@@ -34,8 +34,8 @@ def strategy_of(config: GlaViTUConfig, file_name: str) -> tuple[str, str | None]
     from glacierlab.models.location import REGION_ALIASES, REGION_CODES
 
     regions = [p for p in parts if p in REGION_CODES or p in REGION_ALIASES]
-    for strategy in ("finetuning", "regional"):
-        if strategy in parts:
+    for word, strategy in (("finetuning", "finetune"), ("regional", "regional")):  # the authors' file names
+        if word in parts:
             return strategy, regions[0] if regions else None
     return "global", None
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from glacierlab.training.losses import focal_loss, total_loss
     from glacierlab.training.scene_dataset import Scene, ScenePatches, scene_from_stack
     from glacierlab.training.strategies import (
-        STRATEGIES,
         Strategy,
         make_strategy,
         run_strategy,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
         train_scene,
     )
     from glacierlab.training.trainer import TrainResult, train
+    from glacierlab.vocabulary import STRATEGIES
 
 _EXPORTS = {
     "AugmentConfig": "augment",
@@ -49,7 +49,7 @@ _EXPORTS = {
     "SpatialSplit": "glacierlab.contract.split",
     "make_spatial_split": "glacierlab.contract.split",
     "scene_from_stack": "scene_dataset",
-    "STRATEGIES": "strategies",
+    "STRATEGIES": "glacierlab.vocabulary",
     "Strategy": "strategies",
     "make_strategy": "strategies",
     "run_strategy": "strategies",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from glacierlab.contract.split import BUFFER_CODE, SPLITS, SpatialSplit, make_spatial_split
+from glacierlab.contract.split import SpatialSplit
 from glacierlab.data.normalise import normalise_group
 from glacierlab.errors import ConfigError, InputError, NoDataError, unknown_name
 from glacierlab.training.augment import AugmentConfig, augment_sample, sample_rng
@@ -32,16 +32,12 @@ from glacierlab.vocabulary import NODATA
 CONTEXTS: tuple[str, ...] = ("inside", "masked", "full")
 
 __all__ = [
-    "BUFFER_CODE",
     "CONTEXTS",
-    "SPLITS",
     "Scene",
     "ScenePatches",
-    "SpatialSplit",
     "band_stats",
     "grid_positions",
     "location_vector",
-    "make_spatial_split",
     "scene_from_stack",
     "tiling_positions",
     "window_positions",

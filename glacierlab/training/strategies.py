@@ -23,19 +23,13 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from glacierlab.contract.split import SpatialSplit, make_spatial_split
 from glacierlab.errors import ConfigError, InputError, unknown_name
 from glacierlab.files import atomic_path
 from glacierlab.training.augment import AugmentConfig, unknown_region_vector
-from glacierlab.training.scene_dataset import (
-    Scene,
-    ScenePatches,
-    SpatialSplit,
-    make_spatial_split,
-    scene_from_stack,
-)
+from glacierlab.training.scene_dataset import Scene, ScenePatches, scene_from_stack
 from glacierlab.training.trainer import TrainConfig, TrainResult, train
-
-STRATEGIES: tuple[str, ...] = ("global", "regional", "finetune", "region_encoding", "coordinate_encoding")
+from glacierlab.vocabulary import STRATEGIES
 
 
 @dataclass(frozen=True)

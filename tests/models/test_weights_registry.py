@@ -123,7 +123,7 @@ def test_strategy_detection_from_the_published_name_template(global_h5: Path, tm
 
     config, _ = keras_to_state_dict(global_h5)
     assert strategy_of(config, "glavitu_global_weights.h5") == ("global", None)
-    assert strategy_of(config, "glavitu_finetuning_HMA_weights.h5") == ("finetuning", "HMA")
+    assert strategy_of(config, "glavitu_finetuning_HMA_weights.h5") == ("finetune", "HMA")
     assert strategy_of(config, "glavitu_regional_ALP_weights.h5") == ("regional", "ALP")
 
 
