@@ -80,7 +80,7 @@ def published_calibrator(name: str) -> Path | None:
     Raises:
         UnknownNameError: Unknown entry. DataNotFoundError: The calibrator cannot be found or downloaded.
     """
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
     from glacierlab.models.weights_registry import weights_entry
 
     source = weights_entry(name).calibrator

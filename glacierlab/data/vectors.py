@@ -121,7 +121,7 @@ def load_outlines(
         CatalogError: The source is not a vector source.
         NoDataError: No feature has the requested date.
     """
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
 
     cat = catalog or load_catalog()
     src = cat.source(source_id)
