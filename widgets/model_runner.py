@@ -323,8 +323,9 @@ class ModelRunner(WidgetBase):
         if self.panel is None:
             return
         from glacierlab.data.stack import group
+        from glacierlab.inference.writers import output_path
 
-        files = {n: self.out_dir / f"{n}.tif" for n in result.data_vars} if self.out_dir else {}
+        files = {n: output_path(self.out_dir, str(n)) for n in result.data_vars} if self.out_dir else {}
         self.panel.extra = {k: stack[k] for k in ("reference", "thermal") if k in stack}
         if "dem" in stack:
             self.panel.extra["elevation"] = group(stack, "dem").sel(band="elevation")
