@@ -43,9 +43,9 @@ def cpu_copy_for_scene(
         ConfigError: The model cannot be copied to that precision here (see :func:`glacierlab.accel.fast_copy`).
     """
     from glacierlab.accel.copy import fast_copy
-    from glacierlab.inference.tiling import make_grid
+    from glacierlab.inference.tiling import window_grid
 
-    grid = make_grid(readers[0].height, readers[0].width, opts.window, opts.stride, opts.tiling)
+    grid = window_grid(readers[0].height, readers[0].width, opts.window, opts.stride, opts.tiling)
     return fast_copy(
         model,
         precision,

@@ -3,7 +3,7 @@
 Memory stays bounded as the scene grows: windows are read lazily one row of windows at a time, the
 blended sums live in a buffer one window tall and one frame wide, and rows that no later window can
 touch are finished (probability, mask, confidence) and flushed to the outputs straight away. The same
-streaming serves both tiling modes (:func:`glacierlab.inference.tiling.make_grid`): ``"paper"`` runs
+streaming serves both tiling modes (:func:`glacierlab.inference.tiling.window_grid`): ``"paper"`` runs
 the authors' ``deploy.py`` grid on a virtual zero-padded frame, so nothing is padded in memory.
 
 Settings come from the checkpoint (:mod:`glacierlab.contract.options`); keyword arguments override.
@@ -31,7 +31,7 @@ from glacierlab.inference.checks import check_inputs, declared_level, model_leve
 from glacierlab.inference.location import check_location, window_locations
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
-from glacierlab.inference.tiling import gaussian_weights, make_grid
+from glacierlab.inference.tiling import gaussian_weights, window_grid
 from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows
 from glacierlab.inference.writers import Layer, RasterSink
 from glacierlab.models.checkpoint import as_checkpoint
@@ -161,7 +161,7 @@ class _Job:
         self.ckpt, self.readers, self.stats, self.o = ckpt, readers, stats, opts
         self.calibrator, self.fixed_loc, self.device = calibrator, fixed_loc, device
         self.h, self.w = readers[0].height, readers[0].width
-        self.grid = make_grid(self.h, self.w, opts.window, opts.stride, opts.tiling)
+        self.grid = window_grid(self.h, self.w, opts.window, opts.stride, opts.tiling)
         shape = (opts.window, self.grid.frame_width)
         self.acc_p, self.acc_s, self.acc_w = (np.zeros(shape, np.float64) for _ in range(3))
         self.valid = np.zeros(shape, bool)
