@@ -13,10 +13,9 @@ from glacierlab.contract.options import (
     PAPER_OPTIONS,
     PredictOptions,
     options_for,
-    options_from_header,
     resolve_options,
 )
-from glacierlab.contract.record import TrainingRecord
+from glacierlab.contract.record import TrainingRecord, options_from_header
 from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
 
 

@@ -19,13 +19,10 @@ import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from glacierlab.contract.confidence import CONVENTIONS
 from glacierlab.errors import ConfigError, UnknownNameError, unknown_name
-
-if TYPE_CHECKING:
-    from glacierlab.contract.record import CheckpointContract, TrainingRecord
 
 TILING_MODES = ("edge", "paper")
 """``"edge"``: windows from the scene origin, the last one shifted back onto the edge (glacierlab's
@@ -190,6 +187,24 @@ inputs set to 0 before min-max scaling (as their ``compile_features``), every pi
 (``nodata="all"``), float32, entropy confidence."""
 
 
+class _Record(Protocol):
+    @property
+    def training_window(self) -> int | None:
+        """Training window side in pixels, or None."""
+
+
+class StoredOptions(Protocol):
+    """What :func:`options_for` reads of a checkpoint (:class:`~glacierlab.contract.record.CheckpointContract`)."""
+
+    @property
+    def options(self) -> PredictOptions | None:
+        """The stored inference settings (None: written before options travelled with checkpoints)."""
+
+    @property
+    def record(self) -> _Record:
+        """How the checkpoint was made (its training window)."""
+
+
 def check_option_names(names: Mapping[str, Any] | Sequence[str]) -> None:
     """Raise :class:`~glacierlab.errors.UnknownNameError` for a name that is not a :class:`PredictOptions` field."""
     for name in names:
@@ -201,37 +216,19 @@ def check_option_names(names: Mapping[str, Any] | Sequence[str]) -> None:
             )
 
 
-def options_from_header(header: Mapping[str, Any]) -> PredictOptions:
-    """The options a checkpoint header asks for.
-
-    Its ``options`` field when present; otherwise (checkpoints written before options travelled with
-    them) the training window of ``extra.training.window`` (or ``extra.window``) with stride
-    ``window // 2`` and ``nodata="all"`` for glacierlab-trained models, and the defaults for others.
-
-    Raises:
-        UnknownNameError, ConfigError: The stored options are invalid.
-    """
-    if isinstance(header.get("options"), Mapping):
-        return PredictOptions.from_dict(header["options"])
-    from glacierlab.contract.record import TrainingRecord
-
-    return training_defaults(TrainingRecord.from_extra(header.get("extra")))
-
-
-def training_defaults(record: TrainingRecord) -> PredictOptions:
+def training_defaults(window: int | None) -> PredictOptions:
     """The options of a checkpoint that stores none.
 
-    Its training window (stride window/2, every pixel predicted) for glacierlab-trained models, the
-    library defaults for others.
+    Its training window in pixels (stride window/2, every pixel predicted) for glacierlab-trained models
+    (``TrainingRecord.training_window``), the library defaults for others (None).
     """
-    window = record.training_window
     if window:
         return PredictOptions(window=int(window), stride=max(1, int(window) // 2), nodata="all")
     return PredictOptions()
 
 
-def options_for(checkpoint: CheckpointContract | None) -> PredictOptions:
-    """The options a checkpoint should be run with (its stored ``options``; see :func:`options_from_header`).
+def options_for(checkpoint: StoredOptions | None) -> PredictOptions:
+    """The options a checkpoint should be run with (its stored ``options``, else its training window).
 
     Args:
         checkpoint: A loaded :class:`~glacierlab.models.checkpoint.Checkpoint`, or None for the library
@@ -241,11 +238,11 @@ def options_for(checkpoint: CheckpointContract | None) -> PredictOptions:
         return PredictOptions()
     if checkpoint.options is not None:
         return checkpoint.options
-    return training_defaults(checkpoint.record)
+    return training_defaults(checkpoint.record.training_window)
 
 
 def resolve_options(
-    checkpoint: CheckpointContract | None,
+    checkpoint: StoredOptions | None,
     options: PredictOptions | Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> PredictOptions:

@@ -13,16 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from glacierlab.contract.options import PredictOptions, training_defaults
 from glacierlab.contract.split import SpatialSplit
 from glacierlab.errors import CheckpointError
 from glacierlab.vocabulary import PRODUCT_LEVELS
-
-if TYPE_CHECKING:
-    from glacierlab.contract.options import PredictOptions
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "strategy": (str,),
@@ -126,6 +124,22 @@ class TrainingRecord:
                 continue
             out[f.name] = value.to_dict() if isinstance(value, SpatialSplit) else value
         return {**out, **self.other}
+
+
+def options_from_header(header: Mapping[str, Any]) -> PredictOptions:
+    """The options a checkpoint header asks for.
+
+    Its ``options`` field when present; otherwise (checkpoints written before options travelled with
+    them) the training window of ``extra.training.window`` (or ``extra.window``) with stride
+    ``window // 2`` and ``nodata="all"`` for glacierlab-trained models, and the defaults for others.
+
+    Raises:
+        UnknownNameError, ConfigError: The stored options are invalid.
+    """
+    if isinstance(header.get("options"), Mapping):
+        return PredictOptions.from_dict(header["options"])
+    return training_defaults(TrainingRecord.from_extra(header.get("extra")).training_window)
+
 
 
 class CheckpointContract(Protocol):

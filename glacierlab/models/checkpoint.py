@@ -17,14 +17,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
 from torch import nn
 
-from glacierlab.contract.options import PredictOptions, options_from_header, training_defaults
-from glacierlab.contract.record import TrainingRecord
+from glacierlab.contract.options import PredictOptions, training_defaults
+from glacierlab.contract.record import TrainingRecord, options_from_header
+from glacierlab.contract.split import SpatialSplit
 from glacierlab.errors import CheckpointError, GlacierLabError, InputError
 from glacierlab.files import atomic_path
 from glacierlab.models.base import SegmentationModel
@@ -38,9 +39,6 @@ from glacierlab.models.header import (
     validate_header,
 )
 from glacierlab.vocabulary import CLASS_NAMES
-
-if TYPE_CHECKING:
-    from glacierlab.contract.split import SpatialSplit
 
 DEFAULT_CLASS_NAMES = CLASS_NAMES
 _MODEL, _CAL = "model.", "calibration."
@@ -150,7 +148,7 @@ def _header(
 ) -> dict[str, Any]:
     from glacierlab import __version__
 
-    groups = model.input_groups
+    record, groups = _record(extra), model.input_groups
     if list(bands) != list(groups):
         raise InputError(
             f"bands must name exactly the model's groups in order {list(groups)}, got {list(bands)}."
@@ -191,28 +189,22 @@ def _header(
         "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
         "normalisation": norm,
         "class_names": list(class_names),
-        "inputs": input_spec(bands, inputs if inputs is not None else inputs_from_record(_record(extra), bands)),
-        "options": _options(options, _record(extra)).to_dict(),
-        "extra": _record(extra).to_extra(),
+        "inputs": input_spec(bands, inputs if inputs is not None else inputs_from_record(record, bands)),
+        "options": (
+            options if isinstance(options, PredictOptions)
+            else training_defaults(record.training_window) if options is None
+            else PredictOptions.from_dict(options)
+        ).to_dict(),
+        "extra": record.to_extra(),
     }
 
 
 def _record(extra: TrainingRecord | Mapping[str, Any] | None) -> TrainingRecord:
     """The training record to store, checked (a fact of the wrong type is refused before writing)."""
-    if isinstance(extra, TrainingRecord):
-        return extra
     try:
-        return TrainingRecord.from_extra(extra)
+        return extra if isinstance(extra, TrainingRecord) else TrainingRecord.from_extra(extra)
     except CheckpointError as err:
         raise InputError(f"extra: {err}") from err
-
-
-def _options(options: PredictOptions | Mapping[str, Any] | None, record: TrainingRecord) -> PredictOptions:
-    if isinstance(options, PredictOptions):
-        return options
-    if options is not None:
-        return PredictOptions.from_dict(options)
-    return training_defaults(record)
 
 
 def save_checkpoint(
@@ -237,8 +229,7 @@ def save_checkpoint(
         normalisation: Optional group -> ``{"min": [...], "max": [...]}`` per band.
         calibration: Optional name -> numeric array (e.g. calibrator knots), stored as tensors.
         class_names: One name per class.
-        extra: How the model was made: a :class:`~glacierlab.contract.record.TrainingRecord` or its JSON
-            facts (training run, split, data sources...); a known fact of the wrong type is refused.
+        extra: How the model was made (a :class:`~glacierlab.contract.record.TrainingRecord` or its dict).
         overwrite: Replace an existing file.
         options: The inference settings the checkpoint should be run with (every entry point starts
             from them). None: the record's training window with stride window/2 and ``nodata="all"``,

@@ -66,8 +66,7 @@ def model_card(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
         JSON-ready dict: ``properties`` hold the ``mlm:*`` fields, ``license``, ``sci:citation`` and
         ``glacierlab:*`` (options, product level, strategy, reported IoU); ``assets.weights`` the file.
     """
-    from glacierlab.contract.options import options_from_header
-    from glacierlab.contract.record import TrainingRecord
+    from glacierlab.contract.record import TrainingRecord, options_from_header
 
     path = Path(checkpoint)
     h = header_of(path)
