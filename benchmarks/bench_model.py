@@ -21,8 +21,8 @@ Printed (nothing is asserted):
   CPU time (CPU time is not inflated by waiting for a core, so it is the steadier figure under load);
 * ``--profile``: torch.profiler's top operators of the chosen modes;
 * ``lite``: the CPU-friendly model's windows/s at 96 and 384 px (float32 packed path, the workshop case);
-* ``lowp``: int8 (``glacierlab.models.quantize``, calibrated on random windows: speed does not depend on
-  the ranges) and bf16 (``glacierlab.models.bfloat16``) against the packed float32 path, interleaved,
+* ``lowp``: int8 (``glacierlab.accel.quantize``, calibrated on random windows: speed does not depend on
+  the ranges) and bf16 (``glacierlab.accel.bfloat16``) against the packed float32 path, interleaved,
   for the lite and the paper model;
 * ``lowp-check``: mask agreement and IoU change of the int8 and bf16 maps against float32 on Everest for
   every shipped model (needs the shared data; the issue-18 targets are >= 99.5 % and <= 0.005);
@@ -59,16 +59,13 @@ def count_flops(model: object, size: int = 384, literal: bool = True) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from glacierlab.models.layers import UpConv
+    from glacierlab.accel.rewrites import subpixel_upsampling
 
-    ups = [m for m in model.modules() if isinstance(m, UpConv)]  # type: ignore[attr-defined]
-    for m in ups:
-        m.fast = not literal
+    if not literal:
+        model = subpixel_upsampling(copy.deepcopy(model))  # type: ignore[arg-type]
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(inputs(model, 1, size, cl=False))  # type: ignore[operator]
-    for m in ups:
-        m.fast = True
     return counter.get_total_flops()
 
 
@@ -128,22 +125,19 @@ def cpu_modes(model: object, names: list[str]) -> dict[str, tuple[object, bool]]
     """Execution modes: name -> (model, channels-last inputs)."""
     import torch
 
+    from glacierlab.accel.fuse import fuse_for_inference
+    from glacierlab.accel.packed import pack_for_cpu
+    from glacierlab.accel.rewrites import subpixel_upsampling
     from glacierlab.models import build_model
-    from glacierlab.models.fuse import fuse_for_inference
-    from glacierlab.models.layers import UpConv
-    from glacierlab.models.packed import pack_for_cpu
 
     out: dict[str, tuple[object, bool]] = {}
     for name in names:
         if name == "eager-nchw-literal":
             literal = build_model(model.variant, input_groups=model.input_groups)  # type: ignore[attr-defined]
             literal.load_state_dict(model.state_dict())  # type: ignore[attr-defined]
-            for m in literal.modules():
-                if isinstance(m, UpConv):
-                    m.fast = False
             out[name] = (literal.eval(), False)
         elif name == "eager-nchw":
-            out[name] = (model, False)
+            out[name] = (subpixel_upsampling(copy.deepcopy(model)), False)  # type: ignore[arg-type]
         elif name == "channels_last":
             out[name] = (copy.deepcopy(model).to(memory_format=torch.channels_last), True)  # type: ignore[attr-defined]
         elif name == "fused":
@@ -211,8 +205,8 @@ def bench_paper(batches: list[int], modes: list[str], repeats: int, profile: boo
 def bench_lite(repeats: int) -> None:
     import torch
 
+    from glacierlab.accel.packed import pack_for_cpu
     from glacierlab.models import build_model, count_parameters
-    from glacierlab.models.packed import pack_for_cpu
 
     model = build_model("glavitu_lite", input_groups={"optical": 4, "dem": 2}).eval()
     packed = pack_for_cpu(model)
@@ -234,12 +228,12 @@ def bench_lite(repeats: int) -> None:
 def bench_lowp(repeats: int) -> None:
     import torch
 
+    from glacierlab.accel.bfloat16 import bfloat16_for_cpu, cpu_bf16_support
+    from glacierlab.accel.packed import onednn_bf16_supported, pack_for_cpu
+    from glacierlab.accel.quantize import quantize_for_cpu
     from glacierlab.models import build_model
-    from glacierlab.models.bfloat16 import bfloat16_for_cpu, cpu_bf16_support
-    from glacierlab.models.packed import pack_for_cpu
-    from glacierlab.models.quantize import quantize_for_cpu
 
-    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    bf16 = onednn_bf16_supported()
     print(
         "\n## low precision vs packed float32, interleaved: int8 (residual U-Net in int8, calibrated on random "
         f"windows: speed does not depend on the ranges) and bf16 ({cpu_bf16_support()[1] if bf16 else 'unsupported'})"
@@ -272,17 +266,18 @@ def bench_lowp(repeats: int) -> None:
 
 
 def lowp_check() -> None:
-    import torch
 
+    from glacierlab.accel.copy import PRECISION_TARGETS
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.precision import PRECISION_TARGETS
     from glacierlab.inference.precision_check import precision_map_check
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import SHIPPED, shipped_checkpoint_path
 
     print(f"\n## low precision vs float32 on the Everest map (window 96, stride 48, nodata all); {PRECISION_TARGETS}")
     scene = stack_region("everest")
-    precisions = ("int8", "bfloat16") if torch.ops.mkldnn._is_mkldnn_bf16_supported() else ("int8",)
+    from glacierlab.accel.packed import onednn_bf16_supported
+
+    precisions = ("int8", "bfloat16") if onednn_bf16_supported() else ("int8",)
     for name in SHIPPED:
         ckpt = load_checkpoint(shipped_checkpoint_path(name))
         for p in precisions:
@@ -321,7 +316,7 @@ def main() -> None:
 
     import torch
 
-    from glacierlab.models.heap import reuse_freed_memory
+    from glacierlab.accel.heap import reuse_freed_memory
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(args.threads or cores)

@@ -78,7 +78,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from glacierlab.inference.predict import predict_scene
-    from glacierlab.inference.tiling import make_grid
+    from glacierlab.inference.tiling import window_grid
 
     inputs = json.loads(args.inputs)
     try:
@@ -140,7 +140,7 @@ def child(args: argparse.Namespace) -> None:
     )
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    n_win = make_grid(args.size, args.size, args.window, args.stride, args.tiling).total
+    n_win = window_grid(args.size, args.size, args.window, args.stride, args.tiling).total
     print(
         json.dumps(
             {

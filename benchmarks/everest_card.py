@@ -192,7 +192,7 @@ def ship(out: dict[str, Any]) -> None:
 
     ckpt, m = out["ckpt"], out["metrics"]
     chosen = m["calibration"]["chosen"]["method"]
-    extra = dict(ckpt.metadata.get("extra", {}))
+    extra = ckpt.record.to_extra()
     extra["calibration"] = {
         "fitted_on": "validation blocks",
         "default": chosen,
@@ -200,7 +200,7 @@ def ship(out: dict[str, Any]) -> None:
         "bins": 100,
     }
     extra.update(window=m["window"], stride=m["stride"], tta=bool(m.get("tta")))
-    extra["training"] = dict(extra.get("training", {}), window=m["window"])
+    extra["training"] = dict(ckpt.record.training or {}, window=m["window"])
     save_checkpoint(
         WEIGHTS / f"{NAME}.safetensors",
         ckpt.model,

@@ -96,20 +96,22 @@ def evaluate(
     """Compute every figure; returns the JSON-ready metrics dict (and the objects ``--ship`` needs)."""
     import torch
 
+    from glacierlab.contract.calibration import METHODS
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.calibration import METHODS
     from glacierlab.models import load_checkpoint
     from glacierlab.reports.evaluate import calibration_ece, heldout_counts, model_inputs, scores
     from glacierlab.training.baselines import fit_ratio_threshold
-    from glacierlab.training.scene_dataset import SpatialSplit, scene_from_stack
+    from glacierlab.training.scene_dataset import scene_from_stack
 
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint)
-    extra = ckpt.metadata.get("extra", {})
-    split = SpatialSplit.from_dict(extra["spatial_split"])
+    record = ckpt.record
+    split = ckpt.split
+    if split is None:
+        raise SystemExit(f"{checkpoint} records no spatial split: it was not trained by glacierlab")
     window = ckpt.options.window  # the options stored in the checkpoint (its training window)
     stride = stride or ckpt.options.stride
-    region = extra.get("region_id", "everest")
+    region = record.region_id or "everest"
     stack = stack_region(region, groups=tuple(ckpt.bands))
     ref = np.asarray(stack["reference"].values)
     if tuple(ref.shape) != split.shape:
@@ -160,18 +162,18 @@ def evaluate(
     }
     chosen = parts.choose_calibrator(prob, ref, split, METHODS)
     cal = calibration_ece(prob, ref, areas["val"], areas["test"])
-    train_s = extra.get("train_seconds") or _logged_seconds(checkpoint)
+    train_s = record.other.get("train_seconds") or _logged_seconds(checkpoint)
     metrics = {
         "checkpoint": checkpoint.name,
-        "epoch": extra.get("epoch"),
-        "val_iou_at_selection": extra.get("val_pixel_iou", extra.get("val_iou")),
-        "selection": "validation pixel IoU" if "val_pixel_iou" in extra else "validation per-patch IoU",
+        "epoch": record.epoch,
+        "val_iou_at_selection": record.other.get("val_pixel_iou", record.val_iou),
+        "selection": "validation pixel IoU" if "val_pixel_iou" in record.other else "validation per-patch IoU",
         "parameters": int(sum(p.numel() for p in ckpt.model.parameters())),
         "region": region,
         "window": window,
         "stride": stride,
         "tta": tta,
-        "recipe": extra.get("recipe"),
+        "recipe": record.other.get("recipe"),
         "train_minutes": None if train_s is None else round(float(train_s) / 60, 1),
         "predict_seconds": round(predict_seconds, 1),
         "predict_threads": torch.get_num_threads(),

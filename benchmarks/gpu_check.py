@@ -117,7 +117,7 @@ def whole_tile(name: str, device: str, size: int, batch: int, out: Path) -> None
     from bench_predict import make_inputs
 
     from glacierlab.inference.predict import predict_scene
-    from glacierlab.inference.tiling import make_grid
+    from glacierlab.inference.tiling import window_grid
     from glacierlab.models import build_model
 
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def whole_tile(name: str, device: str, size: int, batch: int, out: Path) -> None
         batch_size=batch,
     )
     wall = time.perf_counter() - t0
-    n = make_grid(size, size, 384, 192, "edge").total
+    n = window_grid(size, size, 384, 192, "edge").total
     stages = json.loads(ds.attrs.get("seconds", "{}"))
     print(
         f"  predict_scene to COGs: {wall:.1f} s [goal < 30 s] for {n} windows ({n / wall:.0f} windows/s), "

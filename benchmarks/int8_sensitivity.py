@@ -1,6 +1,6 @@
 """Which part of the int8 residual U-Net costs mask agreement on the shipped model's Everest map.
 
-For each configuration, some residual blocks of :class:`glacierlab.models.qlayers.QResUNet` run in float32
+For each configuration, some residual blocks of :class:`glacierlab.accel.qlayers.QResUNet` run in float32
 (their input dequantized, their output requantized to the range observed for it) and the rest in int8;
 the up-convolutions, the skip concatenations and the quantization of the U-Net's input stay int8 in
 every configuration. Each row is a whole-scene ``precision="int8"`` map compared with the float32 map
@@ -71,7 +71,7 @@ def hybrid_class(keep: set[str], original: type) -> type:
 def main() -> None:
     """Print one row per configuration: blocks kept in float32, mask agreement, IoU change."""
     os.environ.setdefault("GLACIERLAB_SEED_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    import glacierlab.models.quantize as quantize
+    import glacierlab.accel.quantize as quantize
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.precision_check import precision_map_check
     from glacierlab.models import load_checkpoint

@@ -154,8 +154,8 @@ def main() -> None:
     )
     t0 = time.perf_counter()
     rows = rescore(ckpt, params)
+    from glacierlab.contract.comparison import stored_comparison
     from glacierlab.models.header import header_of
-    from glacierlab.training.comparison import stored_comparison
 
     stored = stored_comparison(header_of(ckpt))
     print(f"\nre-scored independently on the declared test blocks ({time.perf_counter() - t0:.0f} s):")

@@ -24,7 +24,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], An
 
     Args:
         package: The package's ``__name__``.
-        exports: Public name -> submodule (relative to ``package``) that defines it.
+        exports: Public name -> the module that defines it: a submodule name relative to ``package``,
+            or an absolute ``glacierlab.<...>`` module for a name whose home is a lower layer.
 
     Returns:
         The ``__getattr__`` function to assign in the package's ``__init__``.
@@ -34,6 +35,7 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], An
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
+        home = module if module.startswith("glacierlab.") else f"{package}.{module}"
+        return getattr(importlib.import_module(home), name)
 
     return __getattr__

@@ -46,7 +46,13 @@ THIRD_PARTY_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
         r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation",
         UserWarning,
         "torch 2.13 deprecates quantized tensors (future: torchao); the pinned torch still has them and "
-        "glacierlab.models.quantize (int8 CPU path) uses them; revisit when torch is upgraded",
+        "glacierlab.accel.quantize (int8 CPU path) uses them; revisit when torch is upgraded",
+    ),
+    (
+        r"Please use quant_min and quant_max to specify the range for observers",
+        UserWarning,
+        "torch 2.13 deprecates reduce_range, which glacierlab.accel.quantize sets on CPUs without VNNI "
+        "(7-bit activations avoid overflow there); revisit when torch is upgraded",
     ),
 )
 

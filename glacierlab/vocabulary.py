@@ -41,6 +41,10 @@ GROUP_BANDS: Final[dict[str, tuple[str, ...]]] = {
     "thermal": ("thermal",),
 }
 """The paper's feature groups -> band names in canonical order (docs/GLAVITU_SPEC.md §3.1)."""
+STRATEGIES: Final = ("global", "regional", "finetune", "region_encoding", "coordinate_encoding")
+"""The paper's five training strategies (docs/GLAVITU_SPEC.md §2), as training runs them and the weights
+registry records them (the authors' file names spell fine-tuning ``finetuning``)."""
+
 STACK_GROUPS: Final = ("optical", "dem")
 """Input groups glacierlab's data layer stacks from catalog regions, STAC and user GeoTIFFs."""
 AUXILIARY_LAYERS: Final = ("thermal",)

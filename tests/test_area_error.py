@@ -12,8 +12,8 @@ from affine import Affine
 from scipy.signal import fftconvolve
 from scipy.stats import norm
 
+from glacierlab.contract.calibration import fit_calibrator
 from glacierlab.errors import GridError, InputError
-from glacierlab.inference.calibration import fit_calibrator
 from glacierlab.outlines.area_error import (
     AreaErrorModel,
     area_table,

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from glacierlab.data.fetch import fetch
+from glacierlab.data.download import fetch
 from glacierlab.data.rasters import load_raster, open_raster
 from glacierlab.data.stack import stack_from_arrays, stack_region
 from glacierlab.data.terrain import slope_degrees

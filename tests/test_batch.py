@@ -28,7 +28,14 @@ distributed = pytest.importorskip(
 
 
 def squares_task(
-    task: str, *, out_dir: str, n: int, fail: bool = False, sleep: float = 0.0, overwrite: bool = False
+    task: str,
+    *,
+    out_dir: str,
+    n: int,
+    fail: bool = False,
+    sleep: float = 0.0,
+    overwrite: bool = False,
+    gate: str | None = None,
 ) -> Outcome:
     folder = Path(out_dir) / task
     if incomplete_reason(folder) is None and not overwrite:
@@ -38,6 +45,13 @@ def squares_task(
     with open(Path(out_dir) / "runs.log", "a") as f:  # O_APPEND: one line per execution, any process
         f.write(f"{task} {os.getpid()}\n")
     time.sleep(sleep)
+    if gate is not None:  # handshake: say "I am inside a task", then wait until the test opens the gate
+        Path(gate, f"started-{os.getpid()}-{task}").touch()
+        deadline = time.monotonic() + 120  # a safety net against a hung test, not part of the handshake
+        while not Path(gate, "open").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the test never opened {gate}")
+            time.sleep(0.01)
     if fail:
         raise ValueError(f"scene {task} has no valid pixels")
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,18 +187,26 @@ def test_reports_batch_on_cluster(client, tmp_path: Path) -> None:
 
 def test_killed_worker_mid_batch_still_completes(client, tmp_path: Path) -> None:
     pids = list(client.run(os.getpid).values())
-    tasks = {f"k{i}": {"n": 30 + i, "out_dir": str(tmp_path), "sleep": 1.0} for i in range(6)}
-    start = time.monotonic()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    tasks = {f"k{i}": {"n": 30 + i, "out_dir": str(tmp_path), "gate": str(gate)} for i in range(6)}
+    finished, killed = threading.Event(), threading.Event()
 
-    def kill_when_running() -> None:  # kill a worker while it is inside a task
-        while len(_runs(tmp_path)) < 2 and time.monotonic() - start < 30:
-            time.sleep(0.05)
-        os.kill(pids[0], signal.SIGKILL)
+    def kill_inside_a_task() -> None:  # the victim said it is inside a task and is waiting at the gate
+        while not finished.is_set():
+            if any(p.name.split("-")[1] == str(pids[0]) for p in gate.glob("started-*")):
+                os.kill(pids[0], signal.SIGKILL)
+                killed.set()
+                break
+            time.sleep(0.01)
+        (gate / "open").touch()  # let every other task (and the rerun of the killed one) finish
 
-    killer = threading.Thread(target=kill_when_running)
+    killer = threading.Thread(target=kill_inside_a_task)
     killer.start()
     results = run_tasks(squares_task, tasks, client=client, progress=False)
+    finished.set()
     killer.join()
+    assert killed.is_set(), "the victim worker never started a task"
     assert [r.status for r in results] == ["ok"] * 6, [r.error for r in results]
     for i in range(6):
         _check_output(tmp_path, f"k{i}", 30 + i)

@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glacierlab.errors import CheckpointError, InputError, UnknownNameError
-from glacierlab.inference.calibration import (
+from glacierlab.contract.calibration import (
     METHODS,
     Calibrator,
     ReliabilityTable,
@@ -12,7 +11,8 @@ from glacierlab.inference.calibration import (
     fit_calibrator,
     laplacian_predict,
 )
-from glacierlab.inference.confidence import confidence
+from glacierlab.contract.confidence import confidence
+from glacierlab.errors import CheckpointError, InputError, UnknownNameError
 
 
 def _sample(n: int, seed: int, sharpen: float) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +94,7 @@ def test_kernel_ridge_follows_the_paper_recipe() -> None:
 def test_kernel_ridge_solver_matches_sklearn_for_a_constant_penalty() -> None:
     from sklearn.kernel_ridge import KernelRidge
 
-    from glacierlab.inference.calibration import _fit_kernel_ridge
+    from glacierlab.contract.calibration import _fit_kernel_ridge
 
     rng = np.random.default_rng(6)
     x = np.sort(rng.random(40))

@@ -16,6 +16,7 @@ from affine import Affine
 from rasterio.features import rasterize
 from rasterio.windows import from_bounds
 
+from glacierlab.data.geometry import repair_geometries
 from glacierlab.errors import InputError
 from glacierlab.outlines.change import (
     TABLE_COLUMNS,
@@ -28,7 +29,7 @@ from glacierlab.outlines.change import (
     rasterize_stack,
     stack_to_outlines,
 )
-from glacierlab.outlines.polygons import mask_to_polygons, repair_geometries
+from glacierlab.outlines.polygons import mask_to_polygons
 
 UTM33 = "EPSG:32633"
 X0, Y0 = 400000.0, 5100000.0

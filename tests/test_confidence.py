@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from glacierlab.contract.confidence import binary_entropy, confidence, to_maxprob
 from glacierlab.errors import UnknownNameError
-from glacierlab.inference.confidence import binary_entropy, confidence, to_maxprob
 
 
 def test_entropy_confidence_matches_the_definition() -> None:

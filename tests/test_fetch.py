@@ -9,9 +9,9 @@ from pathlib import Path
 import pooch
 import pytest
 
-from glacierlab.data import fetch as fetch_mod
+from glacierlab.data import download as fetch_mod
 from glacierlab.data.catalog import load_catalog
-from glacierlab.data.fetch import cache_dir, fetch
+from glacierlab.data.download import cache_dir, fetch
 from glacierlab.errors import DataNotFoundError, HashMismatchError
 
 UNREACHABLE = "http://127.0.0.1:9/glacierlab-test/"  # discard port: connection refused, no network used

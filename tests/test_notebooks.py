@@ -216,8 +216,8 @@ def test_workshop_path_on_a_toa_region_without_editing_paths(
     assert trained.is_file()
     # the one table; whether a one-epoch tiny model beats "everything is glacier" varies: the red flag and the
     # later steps' default follow the comparison stored in the checkpoint
+    from glacierlab.contract.comparison import stored_comparison
     from glacierlab.models.header import header_of
-    from glacierlab.training.comparison import stored_comparison
 
     (table,) = [h for h in _html(executed) if "everything is glacier" in h]
     comparison = stored_comparison(header_of(trained))
@@ -241,8 +241,8 @@ def test_train_your_region_defaults_then_map_uses_the_model(
     tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The workshop defaults (glavitu_lite on Everest; docs/workshop.md has the measured time)."""
+    from glacierlab.contract.comparison import HeldOutComparison
     from glacierlab.models import load_checkpoint
-    from glacierlab.training.comparison import HeldOutComparison
 
     executed = _run("train_your_region", {}, tmp_path, monkeypatch)
     text = _stdout(executed)

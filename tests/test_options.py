@@ -8,15 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
-from glacierlab.inference.options import (
+from glacierlab.contract.options import (
     OPTION_NAMES,
     PAPER_OPTIONS,
     PredictOptions,
     options_for,
-    options_from_header,
     resolve_options,
 )
+from glacierlab.contract.record import TrainingRecord, options_from_header
+from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
 
 
 def test_defaults_and_validation() -> None:
@@ -53,9 +53,10 @@ def test_json_round_trip() -> None:
 
 def test_options_for_old_and_new_checkpoints() -> None:
     assert options_for(None) == PredictOptions()
-    trained = SimpleNamespace(metadata={"extra": {"training": {"window": 96}}})
+    trained = SimpleNamespace(options=None, record=TrainingRecord.from_extra({"training": {"window": 96}}))
     assert options_for(trained) == PredictOptions(window=96, stride=48, nodata="all")
-    stored = SimpleNamespace(metadata={"options": {"window": 128, "stride": 64}})
+    assert options_from_header({"extra": {"training": {"window": 96}}}) == options_for(trained)
+    stored = SimpleNamespace(options=PredictOptions(window=128, stride=64), record=TrainingRecord())
     assert options_for(stored).window == 128
     assert options_from_header({"extra": {"window": 64}}).stride == 32
     assert resolve_options(stored, None, tta=True).tta and resolve_options(stored, {"stride": 32}).stride == 32

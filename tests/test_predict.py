@@ -10,11 +10,11 @@ import torch
 import xarray as xr
 from torch import nn
 
+from glacierlab.contract.calibration import Calibrator
+from glacierlab.contract.confidence import confidence
 from glacierlab.data.normalise import normalise_group
 from glacierlab.errors import GridError, InputError, NoDataError, OutputExistsError, UnknownNameError
 from glacierlab.geo import rio_transform
-from glacierlab.inference.calibration import Calibrator
-from glacierlab.inference.confidence import confidence
 from glacierlab.inference.predict import predict_scene
 from glacierlab.inference.runner import TTA_TRANSFORMS, StreamingMedian, forward_tf, inverse_tf
 from glacierlab.inference.tiling import pad_to_window
@@ -64,12 +64,15 @@ class FailingModel(PixelModel):
 
 
 def _ckpt(model: nn.Module, calibration: dict | None = None) -> Any:
-    return SimpleNamespace(
-        model=model,
+    from glacierlab.models.checkpoint import Checkpoint
+
+    return Checkpoint(
+        model=model,  # type: ignore[arg-type]
+        variant="test",
+        config=None,
         bands={"optical": BANDS},
         normalisation=STATS,
         calibration=calibration or {},
-        variant="test",
     )
 
 
@@ -165,6 +168,44 @@ def test_tta_with_an_equivariant_model_changes_nothing(scene: xr.Dataset) -> Non
     plain = predict_scene(ckpt, scene, window=64, stride=40, device="cpu", progress=False)
     tta = predict_scene(ckpt, scene, window=64, stride=40, device="cpu", progress=False, tta=True)
     np.testing.assert_allclose(tta["probability"].values, plain["probability"].values, atol=1e-6)
+
+
+class GradientModel(PixelModel):
+    """A 3x3 model that sees the left-right and up-down gradient: flips and rotations change its output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(4, 2, 3, padding=1, bias=False)
+        with torch.no_grad():
+            self.head.weight.zero_()
+            self.head.weight[1, :, 1, 2], self.head.weight[1, :, 1, 0] = 2.0, -2.0  # right minus left
+            self.head.weight[1, :, 0, 1] = 1.0  # plus the pixel above
+
+
+class Transformed(nn.Module):
+    """``model`` seen through one TTA transform: inverse(model(forward(x)))."""
+
+    location_dim = 0
+
+    def __init__(self, model: nn.Module, name: str) -> None:
+        super().__init__()
+        self.model, self.name = model, name
+
+    def forward(self, inputs: dict[str, torch.Tensor], location: torch.Tensor | None = None) -> _Out:
+        out = self.model({g: forward_tf(t, self.name) for g, t in inputs.items()}).logits
+        return _Out(logits=inverse_tf(out, self.name))
+
+
+def test_tta_averages_the_eight_transforms_of_a_model_that_is_not_invariant(scene: xr.Dataset) -> None:
+    sub = scene.isel(x=slice(0, 150), y=slice(0, 130))
+    model = GradientModel()
+    kw = {"window": 64, "stride": 40, "device": "cpu", "progress": False}
+    plain = predict_scene(_ckpt(model), sub, **kw)["probability"].values
+    tta = predict_scene(_ckpt(model), sub, tta=True, **kw)["probability"].values
+    each = [predict_scene(_ckpt(Transformed(model, n)), sub, **kw)["probability"].values for n in TTA_TRANSFORMS]
+    assert np.nanmax(np.abs(tta - plain)) > 0.05  # TTA ignored would fail here
+    assert len({round(float(np.nanmean(e)), 6) for e in each}) > 1  # the transforms do differ
+    np.testing.assert_allclose(tta, np.mean(each, axis=0), atol=1e-5)
 
 
 def test_geotiff_paths_give_the_same_result_and_valid_cogs(
@@ -469,7 +510,7 @@ def test_paper_tiling_equals_the_authors_deploy_path(
 
 
 def test_options_stored_in_the_checkpoint_are_the_defaults(scene: xr.Dataset, tmp_path: Path) -> None:
-    from glacierlab.inference.options import PredictOptions
+    from glacierlab.contract.options import PredictOptions
     from glacierlab.models import build_model, load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)

@@ -133,7 +133,7 @@ def test_unknown_shipped_name_lists_the_valid_ones() -> None:
 
 
 def test_shipped_checkpoint_is_self_describing(shipped: tuple) -> None:
-    from glacierlab.training.scene_dataset import SpatialSplit
+    from glacierlab.contract.split import SpatialSplit
 
     ckpt, metrics, path = shipped
     extra = ckpt.metadata["extra"]
@@ -153,7 +153,7 @@ def test_shipped_checkpoint_is_self_describing(shipped: tuple) -> None:
 
 def test_same_test_blocks_as_the_first_shipped_model(shipped: tuple) -> None:
     """Issue 15: every Everest model is scored on the test blocks of the first shipped split."""
-    from glacierlab.training.scene_dataset import SpatialSplit
+    from glacierlab.contract.split import SpatialSplit
 
     split = SpatialSplit.from_dict(shipped[0].metadata["extra"]["spatial_split"])
     assert (split.shape, split.block_size, split.buffer) == ((655, 800), 160, 32)
@@ -162,7 +162,7 @@ def test_same_test_blocks_as_the_first_shipped_model(shipped: tuple) -> None:
 
 
 def test_shipped_calibrator_loads_and_maps_into_0_1(shipped: tuple) -> None:
-    from glacierlab.inference.calibration import Calibrator
+    from glacierlab.contract.calibration import Calibrator
 
     out = Calibrator.from_arrays(shipped[0].calibration)(np.linspace(0.0, 1.0, 11))
     assert np.all((out >= 0) & (out <= 1))
@@ -185,10 +185,10 @@ def test_model_card_states_the_metrics_file_figures(shipped: tuple) -> None:
 @pytest.fixture(scope="module")
 def scene_prediction(shipped: tuple, shared_data: Path) -> dict:
     """The shipped model's whole-frame probability with the stored settings (a few seconds on 2 cores)."""
+    from glacierlab.contract.split import SpatialSplit
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.predict import predict_scene
     from glacierlab.reports.evaluate import model_inputs
-    from glacierlab.training.scene_dataset import SpatialSplit
 
     ckpt, metrics, _ = shipped
     extra = ckpt.metadata["extra"]
@@ -228,8 +228,8 @@ def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, scene_predict
 
 def test_shipped_calibration_reproduces_the_test_ece(shipped: tuple, scene_prediction: dict) -> None:
     """The stored calibrator (fitted on validation blocks) gives the stated ECE on the test blocks."""
-    from glacierlab.inference.calibration import Calibrator, ReliabilityTable
-    from glacierlab.inference.confidence import confidence
+    from glacierlab.contract.calibration import Calibrator, ReliabilityTable
+    from glacierlab.contract.confidence import confidence
 
     ckpt, metrics, _ = shipped
     ref = np.asarray(scene_prediction["stack"]["reference"].values)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from glacierlab.contract.calibration import Calibrator
+from glacierlab.contract.sklearn_pickle import read_kernel_ridge
 from glacierlab.errors import CorruptFileError, DataNotFoundError
-from glacierlab.inference.calibration import Calibrator
-from glacierlab.inference.sklearn_pickle import read_kernel_ridge
 
 NAMES = ("global", "global_insar", "regionencoding")
 

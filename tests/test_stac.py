@@ -21,7 +21,7 @@ from rasterio.warp import transform_bounds
 from glacierlab.data import stac, stac_search
 from glacierlab.data.catalog import StacEndpoint, load_catalog
 from glacierlab.data.stac_cache import cached_asset
-from glacierlab.data.stac_items import make_grid
+from glacierlab.data.stac_items import bbox_geobox
 from glacierlab.data.stack import group
 from glacierlab.errors import ConfigError, InputError, NoDataError, StacError, UnknownNameError
 from glacierlab.geo import utm_epsg
@@ -74,7 +74,7 @@ def test_search_filters_and_ranks_by_ablation_season(api: Any) -> None:
 
 
 def test_best_scene_masks_qa_clouds_and_scales_to_reflectance(api: Any) -> None:
-    grid = make_grid(BOX, 10.0)
+    grid = bbox_geobox(BOX, 10.0)
     out = stac.load_optical(_scenes(api), grid, mode="best", resampling="nearest")
     assert list(out["band"].values) == ["blue", "green", "red", "nir"] and out.attrs["items"] == "LT_A"
     assert out.rio.crs.to_epsg() == 32645 and out.rio.resolution() == (10.0, -10.0)
@@ -88,7 +88,7 @@ def test_best_scene_masks_qa_clouds_and_scales_to_reflectance(api: Any) -> None:
 
 
 def test_composite_fills_cloudy_pixels_from_the_next_scene(api: Any) -> None:
-    grid = make_grid(BOX, 10.0)
+    grid = bbox_geobox(BOX, 10.0)
     out = stac.load_optical(_scenes(api), grid, mode="composite", resampling="nearest")
     assert out.attrs["items"] == "LT_A,LT_B"
     ok = {}
@@ -104,7 +104,7 @@ def test_composite_fills_cloudy_pixels_from_the_next_scene(api: Any) -> None:
 
 
 def test_scl_mask_keeps_snow_and_item_raster_scale_wins(api: Any) -> None:
-    grid = make_grid(BOX, 30.0)
+    grid = bbox_geobox(BOX, 30.0)
     scenes = stac.search_scenes(BOX, WINDOW, endpoint=api.endpoint, collections=["s2-like"])
     out = stac.load_optical(scenes, grid, resampling="nearest")
     scl = _on_grid(api.files / "S_scl.tif", out)
@@ -136,7 +136,7 @@ def test_dem_mosaic_matches_the_strips(api: Any) -> None:
     from glacierlab.data.mosaic import mosaic_on_grid
     from glacierlab.data.rasters import open_raster
 
-    grid = make_grid(BOX, 32.0)
+    grid = bbox_geobox(BOX, 32.0)
     elev = stac.load_dem(BOX, grid, endpoint=api.endpoint, collection="dem-like")
     strips = sorted((api.shared_data / "khumbu_dems_sentinel2").glob("*DEM_32m_trans.tif"))
     ref, _ = mosaic_on_grid([open_raster(p, ["elevation"]) for p in strips], elev)
@@ -146,13 +146,13 @@ def test_dem_mosaic_matches_the_strips(api: Any) -> None:
 
 
 def test_window_cache_and_search_cache_serve_offline(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    grid = make_grid(BOX, 30.0)
+    grid = bbox_geobox(BOX, 30.0)
     first = stac.load_optical(_scenes(api), grid, mode="composite").values
     monkeypatch.setenv("GLACIERLAB_OFFLINE", "1")
     again = stac.load_optical(_scenes(api), grid, mode="composite").values  # search + windows from cache
     np.testing.assert_array_equal(first, again)
     with pytest.raises(StacError, match="GLACIERLAB_OFFLINE"):
-        stac.load_optical(_scenes(api), make_grid(BOX, 60.0))  # another grid is not cached
+        stac.load_optical(_scenes(api), bbox_geobox(BOX, 60.0))  # another grid is not cached
 
 
 def test_asset_cache_downloads_once_whatever_the_signature(api: Any) -> None:
@@ -161,7 +161,7 @@ def test_asset_cache_downloads_once_whatever_the_signature(api: Any) -> None:
     paths = {cached_asset(href + "?sig=one"), cached_asset(href + "?sig=two"), cached_asset(href)}
     assert len(paths) == 1 and api.hits["/files/B_red.tif"] == before + 1
     assert Path(paths.pop()).read_bytes() == (api.files / "B_red.tif").read_bytes()
-    grid = make_grid(BOX, 30.0)
+    grid = bbox_geobox(BOX, 30.0)
     a = stac.load_optical(_scenes(api), grid, cache="assets").values
     b = stac.load_optical(_scenes(api), grid, cache="none").values  # lazy HTTP range reads
     np.testing.assert_array_equal(a, b)

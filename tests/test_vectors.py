@@ -8,7 +8,8 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, Polygon
 
-from glacierlab.data.vectors import load_outlines, repair_geometries
+from glacierlab.data.geometry import repair_geometries
+from glacierlab.data.vectors import load_outlines
 from glacierlab.errors import InputError, NoDataError
 
 # Third-party noise when tests call rioxarray directly (the library wraps its own calls); the lead is

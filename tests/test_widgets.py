@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from glacierlab.errors import GlacierLabWarning
 
 pytest.importorskip("ipywidgets")
 pytest.importorskip("leafmap")
@@ -150,19 +147,13 @@ def test_model_runner_runs_and_draws(stack, tiny_checkpoint: Path, tmp_path: Pat
     assert [n for n, x in runner.layers.items() if x.visible] == ["mask"]
     assert list(m.center) == [27.97, 86.83] and m.zoom == 13
     assert runner.result["probability"].shape == first.shape
-    # a lower precision is the user's choice, and the status says how close to float32 it came
-    runner.mc_samples.value, runner.out_dir = 0, None
-    runner.precision.value = "int8"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GlacierLabWarning)  # the untrained tiny model is far from 99.5 %
-        runner.run()
-    assert runner.result.attrs["precision"] == "int8" and "int8: " in runner.status.value
-    assert "% of sampled pixels as in float32" in runner.status.value
+    # int8 is experimental (below the 99.5 % agreement target): not on the menu
+    assert [v for _, v in runner.precision.options] == ["auto", "float32", "bfloat16"]
 
 
 def test_model_runner_starts_from_the_checkpoints_options(tmp_path: Path) -> None:
     """Choosing a checkpoint fills window/stride/TTA/MC from the options stored in it; explicit args win."""
-    from glacierlab.inference.options import PredictOptions
+    from glacierlab.contract.options import PredictOptions
     from glacierlab.models import build_model, save_checkpoint
     from glacierlab_widgets import ModelRunner
 

@@ -8,10 +8,10 @@ import threading
 import numpy as np
 import pytest
 
+from glacierlab.contract.options import PredictOptions
 from glacierlab.errors import GlacierLabWarning
-from glacierlab.inference.options import PredictOptions
 from glacierlab.inference.readers import open_inputs
-from glacierlab.inference.tiling import Window, make_grid
+from glacierlab.inference.tiling import Window, window_grid
 from glacierlab.inference.windows import Prefetcher, WindowBatch, read_windows
 
 
@@ -46,7 +46,7 @@ def _scene(h: int, w: int) -> dict:
 def test_strip_reads_equal_window_by_window_reads(opts: PredictOptions) -> None:
     readers = open_inputs(_scene(50, 83), {"optical": ["red", "nir"], "dem": ["elevation"]})
     stats = {"optical": {"min": [0, 0], "max": [100, 100]}, "dem": {"min": [0], "max": [50]}}
-    grid = make_grid(50, 83, opts.window, opts.stride, opts.tiling)
+    grid = window_grid(50, 83, opts.window, opts.stride, opts.tiling)
     for row in grid.rows:
         strip = read_windows(readers, stats, opts, grid, row)
         single = [read_windows(readers, stats, opts, grid, [w]) for w in row]

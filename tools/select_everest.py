@@ -38,24 +38,22 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(a.threads)
     import everest_parts as parts
 
+    from glacierlab.contract.calibration import METHODS
     from glacierlab.data.stack import stack_region
-    from glacierlab.inference.calibration import METHODS
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
     from glacierlab.reports.evaluate import heldout_counts, model_inputs, scores
-    from glacierlab.training import SpatialSplit
 
     stack = stack_region("everest", groups=("optical", "dem"))
     ref = np.asarray(stack["reference"].values)
     print(f"{'checkpoint':<44} tta  val IoU  val mIoU  LOBO-ECE " + " ".join(f"{m:>12}" for m in METHODS))
     for path in a.checkpoints:
         ck = load_checkpoint(path)
-        extra = ck.metadata["extra"]
-        split = SpatialSplit.from_dict(extra["spatial_split"])
+        split = ck.split
+        assert split is not None, f"{path} records no spatial split"
         inputs, _ = model_inputs(stack, ck.bands)
-        for window, tta in [
-            (w, t) for w in a.windows or [int(extra.get("window", 96))] for t in ((False, True) if a.tta else (False,))
-        ]:
+        windows = a.windows or [ck.record.training_window or 96]
+        for window, tta in [(w, t) for w in windows for t in ((False, True) if a.tta else (False,))]:
             out = predict_scene(
                 ck,
                 inputs,

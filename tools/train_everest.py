@@ -38,14 +38,14 @@ SPLIT = {"block_size": 160, "buffer": 32, "fractions": (0.6, 0.2, 0.2), "seed": 
 def everest_split(shape: tuple[int, int]) -> Any:
     """The shipped Everest split, rebuilt and checked against the shipped checkpoint's declaration."""
     from glacierlab.models import load_checkpoint
-    from glacierlab.training import SpatialSplit, make_spatial_split
+    from glacierlab.training import make_spatial_split
     from glacierlab.weights import shipped_checkpoint_path
 
     split = make_spatial_split(
         shape, SPLIT["block_size"], SPLIT["buffer"], SPLIT["fractions"], SPLIT["seed"]
     )
-    declared = load_checkpoint(shipped_checkpoint_path("glavitu_lite_everest")).metadata["extra"]
-    shipped = SpatialSplit.from_dict(declared["spatial_split"])
+    shipped = load_checkpoint(shipped_checkpoint_path("glavitu_lite_everest")).split
+    assert shipped is not None, "the shipped checkpoint records its spatial split"
     if not (
         np.array_equal(shipped.pixel_map(), split.pixel_map())
         and shipped.block_size == split.block_size
@@ -176,7 +176,7 @@ def _stamp_time(path: Path, seconds: float) -> None:
     from glacierlab.models import load_checkpoint, save_checkpoint
 
     ck = load_checkpoint(path)
-    extra = dict(ck.metadata.get("extra", {}))
+    extra = ck.record.to_extra()
     extra["train_seconds"] = round(seconds, 1)
     save_checkpoint(
         path,

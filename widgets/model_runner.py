@@ -4,7 +4,7 @@ Wraps :func:`glacierlab.inference.predict.predict_scene`; the result (probabilit
 [, uncertainty]) is kept in :attr:`ModelRunner.result` and drawn on the map through a
 :class:`~glacierlab_widgets.layers.LayerPanel` (one layer visible, a switcher, a legend, values on click;
 Run again replaces the layers and keeps the view). Choosing a checkpoint fills the controls from the
-inference options stored in it (:mod:`glacierlab.inference.options`), so the widget makes the same map as
+inference options stored in it (:mod:`glacierlab.contract.options`), so the widget makes the same map as
 the CLI and the reports; changed controls override them. Before predicting, the checkpoint is checked
 against the scene (:mod:`glacierlab.inference.compat`): product level, groups, bands.
 """
@@ -25,7 +25,7 @@ from glacierlab_widgets._base import WidgetBase
 if TYPE_CHECKING:
     import xarray as xr
 
-    from glacierlab.inference.options import PredictOptions
+    from glacierlab.contract.options import PredictOptions
 
 class Cancelled(GlacierLabError, RuntimeError):
     """The user pressed Cancel while the model was running."""
@@ -98,8 +98,8 @@ class ModelRunner(WidgetBase):
         self._min_area = outlines_min_area_m2
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        from glacierlab.accel.bfloat16 import cpu_bf16_support
         from glacierlab.inference.compat import checkpoint_choice_reason, choose_checkpoint, workshop_checkpoints
-        from glacierlab.models.bfloat16 import cpu_bf16_support
 
         self._default_why = ("", "")  # (path shown for "", why that model) - said while the box shows it
         try:  # the box shows the file the next Run uses: "" resolves to the trained or the shipped model
@@ -129,7 +129,6 @@ class ModelRunner(WidgetBase):
                 ("auto", "auto"),
                 ("float32 (exact)", "float32"),
                 ("bfloat16 (fast)" if cpu_bf16_support()[0] else "bfloat16 (GPU; slow on this CPU)", "bfloat16"),
-                ("int8 (CPU)", "int8"),
             ],
             value="auto",
             tooltip="auto: bf16 on a GPU, float32 on CPU. bfloat16 is about 2x faster on CPUs with AMX or "
@@ -183,7 +182,7 @@ class ModelRunner(WidgetBase):
 
     def _checkpoint_changed(self) -> None:
         """Fill the controls from the chosen checkpoint's stored options and say which model it is."""
-        from glacierlab.inference.options import options_for
+        from glacierlab.contract.options import options_for
 
         ck = self._checkpoint()
         opts = options_for(ck)
@@ -192,9 +191,8 @@ class ModelRunner(WidgetBase):
         self.stride.value = self._fixed["stride"] or opts.stride
         self.tta.value, self.mc_samples.value = opts.tta, opts.mc_samples
         win = opts.window
-        extra = ck.metadata.get("extra", {}) or {}
-        score = f", validation IoU {extra['val_iou']:.2f}" if isinstance(extra.get("val_iou"), float) else ""
-        where = extra.get("region_id", "unknown region")
+        score = f", validation IoU {ck.record.val_iou:.2f}" if ck.record.val_iou is not None else ""
+        where = ck.record.region_id or "unknown region"
         why = self._default_why[1] if self.checkpoint.value.strip() == self._default_why[0] else ""
         self._say(
             f"checkpoint {self._checkpoint_path().name} (trained on {where}{score}, {win} px windows); press Run"
@@ -370,8 +368,9 @@ class ModelRunner(WidgetBase):
         if self.panel is None:
             return
         from glacierlab.data.stack import group
+        from glacierlab.inference.writers import output_path
 
-        files = {n: self.out_dir / f"{n}.tif" for n in result.data_vars} if self.out_dir else {}
+        files = {n: output_path(self.out_dir, str(n)) for n in result.data_vars} if self.out_dir else {}
         self.panel.extra = {k: stack[k] for k in ("reference", "thermal") if k in stack}
         if "dem" in stack:
             self.panel.extra["elevation"] = group(stack, "dem").sel(band="elevation")

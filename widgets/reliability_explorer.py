@@ -1,7 +1,7 @@
 """Reliability explorer: reliability diagrams before/after recalibration, a bins slider, ECE.
 
-Wraps :class:`glacierlab.inference.calibration.ReliabilityTable`,
-:func:`glacierlab.inference.calibration.fit_calibrator` and
+Wraps :class:`glacierlab.contract.calibration.ReliabilityTable`,
+:func:`glacierlab.contract.calibration.fit_calibrator` and
 :func:`glacierlab.reports.plot_reliability.reliability_diagram`. The calibrator is fitted on the
 ``fit_*`` pixels (a held-out part of the scene) and judged on the evaluation pixels; without ``fit_*`` it is
 fitted and judged on the same pixels, which the status line says (in-sample, optimistic).
@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from glacierlab.contract.calibration import METHODS, N_BINS, ReliabilityTable, fit_calibrator
+from glacierlab.contract.confidence import CONVENTION_TEXT, check_convention, confidence_correctness
 from glacierlab.errors import InputError
-from glacierlab.inference.calibration import METHODS, N_BINS, ReliabilityTable, fit_calibrator
-from glacierlab.inference.confidence import CONVENTION_TEXT, check_convention, confidence_correctness
 from glacierlab_widgets._base import WidgetBase
 
 #: Bin counts offered by the slider (divisors of the 100-bin table).
@@ -42,7 +42,7 @@ class ReliabilityExplorer(WidgetBase):
         fit_probability: Probability of the pixels the calibrator is fitted on (None: the same pixels).
         fit_reference: Reference of ``fit_probability``.
         convention: Confidence convention of the raw confidence (``"entropy"`` paper, ``"maxprob"``).
-        method: Initial calibration method (``"none"`` or one of ``glacierlab.inference.calibration.METHODS``).
+        method: Initial calibration method (``"none"`` or one of ``glacierlab.contract.calibration.METHODS``).
         n_bins: Initial number of bins drawn (a divisor of 100).
 
     Attributes:

@@ -118,8 +118,10 @@ def predict_scene_task(
     kwargs = {"progress": False, **dict(predict or {})}
     result = predict_scene(ckpt, inputs, device=device, out_dir=folder, overwrite=True, **kwargs)
     # exactly this run's outputs (never an older run's file or a hidden temporary left by a killed run)
+    from glacierlab.inference.writers import output_path
+
     prefix = str(kwargs.get("prefix", ""))
-    files = [folder / f"{prefix}{name}.tif" for name in result.data_vars]
+    files = [output_path(folder, str(name), prefix) for name in result.data_vars]
     missing = [f for f in files if not f.is_file()]
     if not files or missing:
         raise ConfigError(

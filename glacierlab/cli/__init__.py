@@ -37,7 +37,7 @@ def _cmd_regions(args: argparse.Namespace) -> int:
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from glacierlab.data.catalog import load_catalog
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
 
     cat = load_catalog(args.catalog)
     region = cat.region(args.region)

@@ -1,4 +1,4 @@
-"""Command-line flags for :class:`~glacierlab.inference.options.PredictOptions` (shared by predict commands).
+"""Command-line flags for :class:`~glacierlab.contract.options.PredictOptions` (shared by predict commands).
 
 Every flag defaults to "not given", so the checkpoint's stored options apply unless overridden.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from glacierlab.inference.options import (
+from glacierlab.contract.confidence import CONVENTIONS
+from glacierlab.contract.options import (
     CALIBRATION_CHOICES,
-    CONVENTIONS,
     NODATA_POLICIES,
     PAD_MODES,
     PRECISIONS,
@@ -47,8 +47,8 @@ def add_option_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="auto (bf16 on CUDA, float32 on CPU), float32 (exact), bfloat16 (on CPU about 2x faster with AMX / "
-        "AVX512-BF16) or int8 (CPU); low precision is checked against float32 on sampled windows and recorded",
+        help="auto (bf16 on CUDA, float32 on CPU), float32 (exact) or bfloat16 (on CPU about 2x faster with AMX / "
+        "AVX512-BF16); low precision is checked against float32 on sampled windows and recorded",
     )
 
 

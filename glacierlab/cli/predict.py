@@ -76,10 +76,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check=not args.no_check,
         **option_overrides(args),
     )
+    from glacierlab.inference.writers import output_path
+
     a = result.attrs
     total = int(a["pixels"])
     opts = json.loads(a["options"])
-    print(f"wrote {', '.join(str(out / f'{args.prefix}{v}.tif') for v in result.data_vars)}")
+    print(f"wrote {', '.join(str(output_path(out, str(v), args.prefix)) for v in result.data_vars)}")
     print("options: " + ", ".join(f"{k}={v}" for k, v in opts.items()))
     print(
         f"pixels: {total}; glacier {a['pixels_glacier']} ({100 * int(a['pixels_glacier']) / total:.1f} %); "

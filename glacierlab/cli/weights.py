@@ -72,12 +72,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def published_calibrator(name: str) -> Path | None:
+    """Local path of registry entry ``name``'s published calibrator, or None if it has none.
+
+    Found in the seed folder or cache, else downloaded and sha256-checked through the data catalog.
+
+    Raises:
+        UnknownNameError: Unknown entry. DataNotFoundError: The calibrator cannot be found or downloaded.
+    """
+    from glacierlab.data.download import fetch
+    from glacierlab.models.weights_registry import weights_entry
+
+    source = weights_entry(name).calibrator
+    return None if source in (None, "checkpoint") else fetch(str(source))
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a registered published file with the entry's metadata and calibrator."""
     from glacierlab.models.model_card import card_text, model_card
     from glacierlab.models.paper_import import import_weights
 
-    cal: Any = None if args.no_calibration else (args.calibration or "auto")
+    cal: Any = None if args.no_calibration else (args.calibration or published_calibrator(args.name))
     out = import_weights(args.name, args.file, args.out, calibration=cal, overwrite=args.overwrite)
     print(f"wrote {out}")
     print(card_text(model_card(out)))

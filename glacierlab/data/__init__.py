@@ -12,7 +12,7 @@ from glacierlab import lazy_exports
 if TYPE_CHECKING:
     from glacierlab.data.catalog import Catalog, Region, Scene, Source, load_catalog, validate_catalog
     from glacierlab.data.contents import region_contents, regions_for
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
     from glacierlab.data.labels import rasterize_outlines
     from glacierlab.data.normalise import normalise_group
     from glacierlab.data.rasters import load_netcdf, load_raster, open_raster
@@ -30,7 +30,7 @@ _EXPORTS = {
     "Source": "catalog",
     "load_catalog": "catalog",
     "validate_catalog": "catalog",
-    "fetch": "fetch",
+    "fetch": "download",
     "region_contents": "contents",
     "regions_for": "contents",
     "stack_from_files": "user_files",

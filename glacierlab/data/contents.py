@@ -245,7 +245,7 @@ def scene_footprint(region_id: str, scene: str | None = None, catalog: Catalog |
     import rasterio
     from rasterio.warp import transform_bounds
 
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
 
     cat = catalog or load_catalog()
     sc = cat.region(region_id).scene(scene)

@@ -10,10 +10,10 @@ import xarray as xr
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 
+from glacierlab.data.geometry import repair_geometries, require_crs
 from glacierlab.data.mosaic import to_grid
 from glacierlab.errors import GridError, InputError
 from glacierlab.geo import on_grid_of
-from glacierlab.outlines.polygons import repair_geometries, require_crs
 from glacierlab.quiet import quiet_third_party
 from glacierlab.vocabulary import NODATA
 

@@ -12,7 +12,7 @@ from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 
 from glacierlab.data.catalog import Catalog, Source, load_catalog
-from glacierlab.data.fetch import fetch
+from glacierlab.data.download import fetch
 from glacierlab.errors import CatalogError, CorruptFileError, GridError, NoDataError, unknown_name
 from glacierlab.geo import BBox, on_grid_of
 from glacierlab.quiet import quiet_third_party

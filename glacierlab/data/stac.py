@@ -25,7 +25,7 @@ from odc.geo.geobox import GeoBox
 
 from glacierlab.data.catalog import Catalog, StacCollection, StacEndpoint, load_catalog
 from glacierlab.data.stac_cache import cached_search
-from glacierlab.data.stac_items import CacheMode, item_elevation, item_reflectance, make_grid
+from glacierlab.data.stac_items import CacheMode, bbox_geobox, item_elevation, item_reflectance
 from glacierlab.data.stac_search import (
     MODES,
     Season,
@@ -237,7 +237,7 @@ def stack_bbox(
     if dates is None and dem_collection is None:
         raise ConfigError("nothing to stack: give dates= (optical scenes) and/or dem_collection=")
     ep = get_endpoint(endpoint, cat)
-    grid = make_grid(box, resolution, crs)
+    grid = bbox_geobox(box, resolution, crs)
     _check_size(grid, resolution, dates is not None, dem_collection is not None)
     optical = dem = None
     colls: list[StacCollection] = []

@@ -45,7 +45,7 @@ LOCAL_HINT = (
 
 
 def stac_cache_dir() -> Path:
-    """The STAC cache folder: ``<GLACIERLAB_CACHE_DIR>/stac`` (see :func:`glacierlab.data.fetch.cache_dir`)."""
+    """The STAC cache folder: ``<GLACIERLAB_CACHE_DIR>/stac`` (see :func:`glacierlab.data.download.cache_dir`)."""
     return cache_dir() / "stac"
 
 

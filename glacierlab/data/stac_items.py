@@ -39,7 +39,7 @@ CACHE_MODES: tuple[str, ...] = ("windows", "assets", "none")
 
 
 @quiet_third_party
-def make_grid(bbox: BBox, resolution: float = 10.0, crs: int | None = None) -> GeoBox:
+def bbox_geobox(bbox: BBox, resolution: float = 10.0, crs: int | None = None) -> GeoBox:
     """The pixel grid covering a lon/lat box: local UTM (or ``crs``) at ``resolution`` metres.
 
     Edges snap outwards to multiples of the resolution, so equal boxes give equal grids (and cache keys).
@@ -124,7 +124,7 @@ def load_item(
     Args:
         item: The STAC item.
         assets: Asset keys to read (one band each).
-        grid: Target grid (:func:`make_grid`).
+        grid: Target grid (:func:`bbox_geobox`).
         resampling: Per asset key: ``"nearest"`` (default), ``"bilinear"``, ``"cubic"``...
         cache: ``"windows"``, ``"assets"`` or ``"none"`` (see the module docstring).
         sign: Optional href -> URL function (Planetary Computer signing).
@@ -197,7 +197,7 @@ def item_reflectance(
     Args:
         item: The STAC item.
         coll: Its catalog collection (band map, scale/offset, mask rule).
-        grid: Target grid (:func:`make_grid`).
+        grid: Target grid (:func:`bbox_geobox`).
         resampling: For the reflectance bands (the mask band always uses nearest).
         cache: See :mod:`glacierlab.data.stac_cache`.
 

@@ -12,6 +12,7 @@ import shapely
 from pyproj import CRS
 
 from glacierlab.data.catalog import Catalog, Source, load_catalog
+from glacierlab.data.geometry import repair_geometries
 from glacierlab.errors import (
     CatalogError,
     CorruptFileError,
@@ -22,7 +23,6 @@ from glacierlab.errors import (
     unknown_name,
 )
 from glacierlab.geo import BBox, check_lonlat, lonlat_problem
-from glacierlab.outlines.polygons import repair_geometries
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def load_outlines(
         CatalogError: The source is not a vector source.
         NoDataError: No feature has the requested date.
     """
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
 
     cat = catalog or load_catalog()
     src = cat.source(source_id)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
-    from glacierlab.inference.calibration import (
+    from glacierlab.contract.calibration import (
         METHODS,
         N_BINS,
         Calibrator,
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         expected_calibration_error,
         fit_calibrator,
     )
-    from glacierlab.inference.confidence import CONVENTIONS, binary_entropy, confidence
+    from glacierlab.contract.confidence import CONVENTIONS, binary_entropy, confidence
     from glacierlab.inference.predict import predict_scene
     from glacierlab.inference.tiling import gaussian_weights, iter_windows, window_starts
 
@@ -27,15 +27,15 @@ _EXPORTS = {
     "gaussian_weights": "tiling",
     "window_starts": "tiling",
     "iter_windows": "tiling",
-    "confidence": "confidence",
-    "binary_entropy": "confidence",
-    "CONVENTIONS": "confidence",
-    "Calibrator": "calibration",
-    "ReliabilityTable": "calibration",
-    "expected_calibration_error": "calibration",
-    "fit_calibrator": "calibration",
-    "METHODS": "calibration",
-    "N_BINS": "calibration",
+    "confidence": "glacierlab.contract.confidence",
+    "binary_entropy": "glacierlab.contract.confidence",
+    "CONVENTIONS": "glacierlab.contract.confidence",
+    "Calibrator": "glacierlab.contract.calibration",
+    "ReliabilityTable": "glacierlab.contract.calibration",
+    "expected_calibration_error": "glacierlab.contract.calibration",
+    "fit_calibrator": "glacierlab.contract.calibration",
+    "METHODS": "glacierlab.contract.calibration",
+    "N_BINS": "glacierlab.contract.calibration",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from glacierlab.vocabulary import (
     check_product_level,
     from_stack_dims,
 )
+
+if TYPE_CHECKING:
+    from glacierlab.contract.record import CheckpointContract
 
 SENTINEL = 1e30
 """Values at or beyond ±1e30 are nodata sentinels (float32's -3.4e38), never measurements."""
@@ -54,16 +57,13 @@ def level_fit(model: str | None, scene: str | None) -> str:
     return "may bias" if _KIND.get(model) == _KIND.get(scene) else "refuse"
 
 
-def model_level(checkpoint: Any) -> str | None:
-    """The optical product level a checkpoint was trained on (header ``inputs``), or None if unrecorded."""
-    header = getattr(checkpoint, "metadata", None) or {}
-    level = ((header.get("inputs") or {}).get("optical") or {}).get("product_level")
-    if not level:
-        level = (header.get("extra") or {}).get("product_level")  # training records it there too
+def model_level(checkpoint: CheckpointContract) -> str | None:
+    """The optical product level a checkpoint was trained on (header ``inputs``, else its training record)."""
+    level = (checkpoint.inputs.get("optical") or {}).get("product_level") or checkpoint.record.product_level
     return check_product_level(str(level)) if level else None
 
 
-def optional_groups(checkpoint: Any) -> tuple[str, ...]:
+def optional_groups(checkpoint: CheckpointContract) -> tuple[str, ...]:
     """The input groups a checkpoint was trained to map without (its training record), else none.
 
     A group is optional only when training blanked it *whole* in some samples: the header's
@@ -72,10 +72,8 @@ def optional_groups(checkpoint: Any) -> tuple[str, ...]:
     ``nodata`` option: a checkpoint without the record needs every group, so a pixel without any value
     of a group is no data (mask 255), never mapped from the other groups alone.
     """
-    header = getattr(checkpoint, "metadata", None) or {}
-    groups = (header.get("extra") or {}).get("trained_without_groups") or ()
-    bands = getattr(checkpoint, "bands", None) or {}
-    return tuple(str(g) for g in groups if str(g) in bands)
+    groups = checkpoint.record.trained_without_groups or ()
+    return tuple(str(g) for g in groups if str(g) in checkpoint.bands)
 
 
 def declared_level(inputs: Any, group: str = "optical", given: str | None = None) -> str | None:

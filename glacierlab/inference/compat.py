@@ -21,21 +21,24 @@ from glacierlab.vocabulary import PRODUCT_LEVELS
 if TYPE_CHECKING:
     import xarray as xr
 
+    from glacierlab.contract.record import CheckpointContract
+    from glacierlab.models.checkpoint import Checkpoint
+
 #: Optical normalisation maxima above this are digital numbers, not reflectance (TOA can reach ~1.5).
 _DN_THRESHOLD = 2.0
 _REFLECTANCE = ("toa", "surface")
 
 
-def checkpoint_product_level(checkpoint: Any) -> str | None:
+def checkpoint_product_level(checkpoint: CheckpointContract) -> str | None:
     """The optical product level a checkpoint was trained on, or None when it cannot be told.
 
-    Uses the header's ``inputs["optical"]["product_level"]``, else ``extra["product_level"]`` (written by
-    :func:`glacierlab.training.train_scene`) when present,
+    Uses the header's ``inputs["optical"]["product_level"]``, else the training record's ``product_level``
+    (written by :func:`glacierlab.training.train_scene`) when present,
     else the optical normalisation statistics: maxima above 2 mean digital numbers (``"dn8"``), maxima
     up to 2 mean reflectance (``"reflectance"``, TOA or surface not known).
 
     Args:
-        checkpoint: A loaded checkpoint (``.metadata``, ``.normalisation``).
+        checkpoint: A loaded checkpoint (``.inputs``, ``.record``, ``.normalisation``).
 
     Returns:
         ``"toa"``, ``"surface"``, ``"dn8"``, ``"reflectance"`` or None (no optical group or statistics).
@@ -45,17 +48,14 @@ def checkpoint_product_level(checkpoint: Any) -> str | None:
     stored = model_level(checkpoint)  # the header's inputs (every checkpoint written since options travel)
     if stored is not None:
         return stored
-    extra = (getattr(checkpoint, "metadata", {}) or {}).get("extra", {}) or {}
-    if extra.get("product_level") in PRODUCT_LEVELS:
-        return str(extra["product_level"])
-    stats = (getattr(checkpoint, "normalisation", None) or {}).get("optical") or {}
+    stats = (checkpoint.normalisation or {}).get("optical") or {}
     hi = stats.get("max")
     if hi is None or not len(np.atleast_1d(hi)):
         return None
     return "dn8" if float(np.max(hi)) > _DN_THRESHOLD else "reflectance"
 
 
-def check_product_level(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint") -> None:
+def check_product_level(checkpoint: CheckpointContract, stack: xr.Dataset, name: str = "the checkpoint") -> None:
     """Refuse a scene whose optical product level differs in kind from the checkpoint's.
 
     Reflectance (TOA or surface) vs digital numbers is refused; TOA vs surface reflectance is allowed
@@ -72,7 +72,9 @@ def check_product_level(checkpoint: Any, stack: xr.Dataset, name: str = "the che
         raise InputError(problem)
 
 
-def product_level_problem(checkpoint: Any, scene_level: str, where: str = "", name: str = "the checkpoint") -> str:
+def product_level_problem(
+    checkpoint: CheckpointContract, scene_level: str, where: str = "", name: str = "the checkpoint"
+) -> str:
     """Why a checkpoint does not fit imagery of ``scene_level`` (a catalog ``product_level``), or "" if it does.
 
     The same rule as :func:`check_product_level`, for callers that know the level without loading the scene
@@ -184,9 +186,9 @@ def trained_checkpoint_problem(path: str | os.PathLike[str]) -> str:
     through :func:`glacierlab.training.heldout.record_comparison`) shows it does not beat "everything is
     glacier" on its test blocks is not used; one without a comparison (or with an unreadable header) is.
     """
+    from glacierlab.contract.comparison import stored_comparison
     from glacierlab.errors import GlacierLabError
     from glacierlab.models.header import header_of
-    from glacierlab.training.comparison import stored_comparison
 
     try:
         comparison = stored_comparison(header_of(path))
@@ -202,10 +204,10 @@ def trained_checkpoint_problem(path: str | os.PathLike[str]) -> str:
 
 def checkpoint_choice_reason(checkpoint: str | os.PathLike[str] | None = "") -> str:
     """One sentence: which model :func:`choose_checkpoint` picks for ``checkpoint`` and why."""
+    from glacierlab.contract.comparison import stored_comparison
     from glacierlab.errors import GlacierLabError
     from glacierlab.models.header import header_of
     from glacierlab.settings import TRAINED_CHECKPOINT, workspace
-    from glacierlab.training.comparison import stored_comparison
     from glacierlab.weights import shipped_checkpoint_path
 
     path = choose_checkpoint(checkpoint)
@@ -236,7 +238,9 @@ def workshop_checkpoints() -> list[Path]:
     return ([trained] if trained.is_file() else []) + [shipped_checkpoint_path()]
 
 
-def fit_problem(checkpoint: Any, stack: xr.Dataset, name: str = "the checkpoint", *, fill_missing: bool = True) -> str:
+def fit_problem(
+    checkpoint: CheckpointContract, stack: xr.Dataset, name: str = "the checkpoint", *, fill_missing: bool = True
+) -> str:
     """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
 
     Checks the product level (:func:`check_product_level`) and that every input group, and at least one
@@ -274,11 +278,11 @@ def checkpoint_for(stack: xr.Dataset | None, checkpoint: str | os.PathLike[str] 
 
 
 def predict_if_fits(
-    checkpoint: Any, stack: xr.Dataset, *, name: str = "the checkpoint", **overrides: Any
+    checkpoint: Checkpoint, stack: xr.Dataset, *, name: str = "the checkpoint", **overrides: Any
 ) -> tuple[xr.Dataset | None, str]:
     """Predict a stack when the checkpoint fits it, else say why in one sentence (no prediction).
 
-    The checkpoint's stored options apply (:func:`glacierlab.inference.options.options_for`); bands the
+    The checkpoint's stored options apply (:func:`glacierlab.contract.options.options_for`); bands the
     scene lacks (e.g. NIR of an RGB image) are fed as no data with ``nodata="all"`` (see :func:`model_inputs`).
 
     Args:

@@ -4,7 +4,7 @@
 ``"bfloat16"`` (same window grid, blending and no-data policy) and compares the masks;
 ``benchmarks/bench_model.py --only lowp-check`` prints it for every shipped model and
 ``tests/models/test_low_precision.py`` checks it against
-:data:`glacierlab.inference.precision.PRECISION_TARGETS`.
+:data:`glacierlab.accel.copy.PRECISION_TARGETS`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glacierlab.accel.copy import PRECISION_TARGETS
 from glacierlab.errors import InputError
-from glacierlab.inference.precision import PRECISION_TARGETS
 from glacierlab.vocabulary import GLACIER, NODATA
 
 if TYPE_CHECKING:

@@ -3,10 +3,10 @@
 Memory stays bounded as the scene grows: windows are read lazily one row of windows at a time, the
 blended sums live in a buffer one window tall and one frame wide, and rows that no later window can
 touch are finished (probability, mask, confidence) and flushed to the outputs straight away. The same
-streaming serves both tiling modes (:func:`glacierlab.inference.tiling.make_grid`): ``"paper"`` runs
+streaming serves both tiling modes (:func:`glacierlab.inference.tiling.window_grid`): ``"paper"`` runs
 the authors' ``deploy.py`` grid on a virtual zero-padded frame, so nothing is padded in memory.
 
-Settings come from the checkpoint (:mod:`glacierlab.inference.options`); keyword arguments override.
+Settings come from the checkpoint (:mod:`glacierlab.contract.options`); keyword arguments override.
 Pixels without a valid input (no value of a group the checkpoint needs), and pixels where the model
 returned NaN/inf, are no data (mask 255, probability NaN), never "ice-free"; the result's attributes count
 both, and the pixels mapped without a group the checkpoint was trained to do without.
@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glacierlab.contract.calibration import Calibrator
+from glacierlab.contract.confidence import confidence
+from glacierlab.contract.options import PredictOptions, resolve_options
 from glacierlab.errors import ConfigError, GlacierLabWarning, NoDataError
-from glacierlab.inference.calibration import Calibrator
 from glacierlab.inference.checks import check_inputs, declared_level, model_level, optional_groups
-from glacierlab.inference.confidence import confidence
 from glacierlab.inference.location import check_location, window_locations
-from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.readers import GroupReader, open_inputs
 from glacierlab.inference.runner import Runner, StreamingMedian, set_mc_dropout, torch_threads
-from glacierlab.inference.tiling import gaussian_weights, make_grid
+from glacierlab.inference.tiling import gaussian_weights, window_grid
 from glacierlab.inference.windows import Prefetcher, WindowBatch, check_scene_memory, read_windows
 from glacierlab.inference.writers import Layer, RasterSink, as_dataset
 from glacierlab.models.checkpoint import as_checkpoint
@@ -76,7 +76,7 @@ def predict_scene(
 
     Each window's softmax is weighted by :func:`~glacierlab.inference.tiling.gaussian_weights` and the
     weighted sum divided by the summed weights (docs/GLAVITU_SPEC.md §5). The mask is ``probability > 0.5`` (argmax),
-    optionally median-filtered; confidence follows :mod:`glacierlab.inference.confidence` and is
+    optionally median-filtered; confidence follows :mod:`glacierlab.contract.confidence` and is
     calibrated when the options ask for it (then it estimates P(predicted class is right)).
 
     Args:
@@ -86,7 +86,7 @@ def predict_scene(
             paths whose bands are concatenated) or DataArray. Bands are selected by name (band
             coordinate / GeoTIFF descriptions); unnamed inputs must have exactly the checkpoint's bands
             in order. NaN, the rasters' nodata value and values beyond ±1e30 mark no data.
-        options: The :class:`~glacierlab.inference.options.PredictOptions` to use; None = the
+        options: The :class:`~glacierlab.contract.options.PredictOptions` to use; None = the
             checkpoint's own (``options_for(checkpoint)``).
         out_dir: Folder for ``<prefix>{probability,mask,confidence[,uncertainty]}.tif`` COGs; None keeps
             the result in memory (then memory grows with the scene).
@@ -170,7 +170,7 @@ class _Job:
         self.ckpt, self.readers, self.stats, self.o = ckpt, readers, stats, opts
         self.calibrator, self.fixed_loc, self.device = calibrator, fixed_loc, device
         self.h, self.w = readers[0].height, readers[0].width
-        self.grid = make_grid(self.h, self.w, opts.window, opts.stride, opts.tiling)
+        self.grid = window_grid(self.h, self.w, opts.window, opts.stride, opts.tiling)
         shape = (opts.window, self.grid.frame_width)
         self.acc_p, self.acc_s, self.acc_w = (np.zeros(shape, np.float64) for _ in range(3))
         self.valid = np.zeros(shape, bool)

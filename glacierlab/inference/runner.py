@@ -49,25 +49,19 @@ def set_mc_dropout(model: torch.nn.Module, enabled: bool) -> None:
 
 @contextlib.contextmanager
 def torch_threads(device: str) -> Iterator[None]:
-    """CPU settings for the duration: one torch thread per available core, freed tensors kept for reuse.
+    """CPU settings for the duration: one torch thread per available core; the old count restored after.
 
     ``OMP_NUM_THREADS`` wins when set (Dask workers set it to their thread count, so that two workers on
-    two cores do not each start two threads). Freed activations stay in the heap
-    (:func:`glacierlab.models.heap.reuse_freed_memory`) instead of being unmapped and faulted in again
-    for every window. The old thread count and heap settings are restored after.
+    two cores do not each start two threads). The process's allocator is left alone: keeping freed
+    activations in the heap is opt-in (``with glacierlab.accel.reuse_freed_memory(): predict_scene(...)``).
     """
     old = torch.get_num_threads()
-    heap: contextlib.AbstractContextManager[bool] = contextlib.nullcontext(False)
     if device == "cpu":
-        from glacierlab.models.heap import reuse_freed_memory
-
         env = os.environ.get("OMP_NUM_THREADS", "")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(int(env) if env.isdigit() and int(env) > 0 else cores)
-        heap = reuse_freed_memory()
     try:
-        with heap:
-            yield
+        yield
     finally:
         torch.set_num_threads(old)
 
@@ -80,7 +74,7 @@ class Runner:
     ) -> None:
         self.device, self.tta, self.mc = device, tta, mc_samples
         self.cuda = device.startswith("cuda")
-        model_precision = getattr(model, "precision", "float32")  # "int8" for models.quantize copies
+        model_precision = getattr(model, "precision", "float32")  # "int8" for accel.quantize copies
         if model_precision != "float32" and (self.cuda or mc_samples or compile_model):
             raise ConfigError(
                 f"a {model_precision} model runs on CPU without MC dropout or torch.compile; got "
@@ -93,24 +87,24 @@ class Runner:
         model.eval()
         self.base = model
         # CPU without MC dropout: BatchNorm folded, oneDNN weights prepacked, conv epilogues fused,
-        # channels-last (models.packed; plain BN folding where torch lacks oneDNN), the fastest CPU path
+        # channels-last (accel.packed; plain BN folding where torch lacks oneDNN), the fastest CPU path
         # of benchmarks/bench_model.py; results equal the plain model to float32 rounding.
         self.fused = not self.cuda and mc_samples < 2
+        from glacierlab.accel.copy import fast_copy
+        from glacierlab.accel.rewrites import autocast_safe, subpixel_upsampling
+
         if self.cuda:
-            model = model.to(memory_format=torch.channels_last)
-        elif model_precision != "float32":  # already a CPU inference copy (models.quantize)
+            model = subpixel_upsampling(model).to(memory_format=torch.channels_last)
+        elif model_precision != "float32":  # already a CPU inference copy (accel.quantize)
             self.fused = True
         elif self.fused:
-            from glacierlab.models.fuse import fuse_for_inference
-            from glacierlab.models.packed import pack_for_cpu, packing_available
-
-            packable = (  # torch.compile does its own fusion and cannot trace opaque oneDNN weights;
-                packing_available()  # bf16 autocast only reaches aten convolutions
-                and not compile_model
-                and not self.bf16
-                and all(p.dtype == torch.float32 for p in model.parameters())
-            )
-            model = pack_for_cpu(model) if packable else fuse_for_inference(model, channels_last=True)
+            # torch.compile does its own fusion and cannot trace opaque oneDNN weights; bf16 autocast only
+            # reaches aten convolutions: both get BN folding only
+            model, _ = fast_copy(model, "float32", prepack=not compile_model and not self.bf16)
+        else:  # CPU with MC dropout: the model itself, up-convolutions as transposed convolutions
+            model = subpixel_upsampling(model)
+        if self.bf16 and not self.cuda and model_precision == "float32":
+            model = autocast_safe(model)  # the convolutions oneDNN gets wrong in bf16 stay float32
         self.model = torch.compile(model) if compile_model else model
         self.max_batch = 0  # windows per forward pass that fitted after an out-of-memory error (0: any)
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from glacierlab.contract.options import PredictOptions
 from glacierlab.errors import ConfigError, NoDataError
-from glacierlab.inference.options import PredictOptions
 from glacierlab.inference.readers import GroupReader, open_inputs
-from glacierlab.inference.tiling import make_grid
+from glacierlab.inference.tiling import window_grid
 from glacierlab.inference.windows import read_windows
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def sample_windows(
     Raises:
         ConfigError: ``count`` or ``batch_size`` below 1. NoDataError: no window has a valid pixel.
     """
-    from glacierlab.inference.options import resolve_options
+    from glacierlab.contract.options import resolve_options
     from glacierlab.models.checkpoint import as_checkpoint
 
     checkpoint = as_checkpoint(checkpoint)
@@ -85,7 +85,7 @@ def located_windows(
     import torch
 
     ref = readers[0]
-    grid = make_grid(ref.height, ref.width, opts.window, opts.stride, opts.tiling)
+    grid = window_grid(ref.height, ref.width, opts.window, opts.stride, opts.tiling)
     wins = [w for row in grid.rows for w in row]
     candidates = np.unique(np.linspace(0, len(wins) - 1, num=min(len(wins), 4 * count)).round().astype(int))
     order = [int(k) for k in np.concatenate([candidates[s::4] for s in range(4)])]

@@ -12,7 +12,7 @@ pixels. Edges are handled without padding the scene where possible:
 
 The reference code (``deploy.py``, spec §5) instead zero-pads the whole scene, centred, to
 ``window * (size // window + 1)`` (always at least one extra window) and tiles from the padded origin;
-:func:`make_grid` with ``mode="paper"`` reproduces that grid exactly (the authors' maps), ``"edge"``
+:func:`window_grid` with ``mode="paper"`` reproduces that grid exactly (the authors' maps), ``"edge"``
 gives the model real context at the edges and needs no padding (glacierlab's default). Both are
 described by a :class:`Grid` in a *frame*: the scene placed at ``(top, left)`` inside a padded canvas.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glacierlab.contract.options import PAD_MODES, TILING_MODES
 from glacierlab.errors import ConfigError, unknown_name
-from glacierlab.inference.options import PAD_MODES, TILING_MODES
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ def paper_padding(size: int, window: int) -> tuple[int, int]:
     return padded, (padded - size) // 2
 
 
-def make_grid(height: int, width: int, window: int, stride: int, mode: str = "edge") -> Grid:
-    """The window grid of a scene for a tiling mode (:data:`~glacierlab.inference.options.TILING_MODES`).
+def window_grid(height: int, width: int, window: int, stride: int, mode: str = "edge") -> Grid:
+    """The window grid of a scene for a tiling mode (:data:`~glacierlab.contract.options.TILING_MODES`).
 
     Args:
         height: Scene rows.

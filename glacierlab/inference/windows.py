@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from glacierlab.contract.options import PredictOptions
 from glacierlab.inference.checks import SENTINEL
-from glacierlab.inference.options import PredictOptions
 from glacierlab.inference.readers import GroupReader
 from glacierlab.inference.tiling import Grid, Window, pad_to_window
 

@@ -32,6 +32,11 @@ GDAL_CACHE_MB = 128  # GDAL block cache while writing outputs, MB
 OUTPUT_LAYERS = ("probability", "mask", "confidence", "uncertainty")
 
 
+def output_path(out_dir: str | os.PathLike[str], layer: str, prefix: str = "") -> Path:
+    """Where ``predict_scene(out_dir=..., prefix=...)`` writes ``layer``: ``<out_dir>/<prefix><layer>.tif``."""
+    return Path(out_dir) / f"{prefix}{layer}.tif"
+
+
 def _open_raw(name: str, profile: dict[str, Any]) -> Any:
     """Open a row file for writing: ZSTD level 1, or uncompressed where GDAL was built without ZSTD."""
     import rasterio
@@ -104,15 +109,15 @@ class RasterSink:
         if prefix:  # file names are <prefix><layer>.tif: a prefix must not lead out of out_dir
             safe_name(prefix, "output prefix")
         self.overwrite = overwrite
-        self.paths = {ly.name: Path(out_dir) / f"{prefix}{ly.name}.tif" for ly in layers}
+        self.paths = {ly.name: output_path(out_dir, ly.name, prefix) for ly in layers}
         for p in self.paths.values():  # fail before any work
             check_writable(p, overwrite)
         # outputs of an earlier run that this run does not write (e.g. uncertainty.tif of an MC run):
         # refused without overwrite, removed once this run's outputs are in place with it
         self.stale = [
-            Path(out_dir) / f"{prefix}{name}.tif"
+            output_path(out_dir, name, prefix)
             for name in OUTPUT_LAYERS
-            if name not in self.paths and (Path(out_dir) / f"{prefix}{name}.tif").exists()
+            if name not in self.paths and output_path(out_dir, name, prefix).exists()
         ]
         if self.stale and not overwrite:
             raise OutputExistsError(

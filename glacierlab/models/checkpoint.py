@@ -3,7 +3,7 @@
 The header (safetensors metadata key ``"glacierlab"``) holds the variant, the config, the input
 groups with band names, normalisation statistics, the inputs' units and product level (``inputs``),
 the inference settings the checkpoint is meant to be run with (``options``, a
-:class:`~glacierlab.inference.options.PredictOptions`), class names, the glacierlab version and extra
+:class:`~glacierlab.contract.options.PredictOptions`), class names, the glacierlab version and extra
 metadata. Weights are stored as ``model.<name>`` tensors and calibration arrays as
 ``calibration.<name>`` tensors in the same file. A torch ``.pt`` file with the same content
 (``{"glacierlab": <json>, "tensors": {...}}``) is also accepted; it is read only with
@@ -23,16 +23,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from glacierlab.contract.options import PredictOptions, training_defaults
+from glacierlab.contract.record import TrainingRecord, options_from_header
+from glacierlab.contract.split import SpatialSplit
 from glacierlab.errors import CheckpointError, GlacierLabError, InputError
 from glacierlab.files import atomic_path
-from glacierlab.inference.options import PredictOptions, options_from_header
 from glacierlab.models.base import SegmentationModel
 from glacierlab.models.config import config_to_dict
 from glacierlab.models.header import (
     FORMAT,
     FORMAT_VERSION,
     input_spec,
-    inputs_from_extra,
+    inputs_from_record,
     sniff_checkpoint,
     validate_header,
 )
@@ -56,6 +58,12 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     options: PredictOptions | None = None
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    record: TrainingRecord = field(default_factory=TrainingRecord)
+
+    @property
+    def split(self) -> SpatialSplit | None:
+        """The spatial train/val/test split the model was trained on (None for imported weights)."""
+        return self.record.spatial_split
 
 
 #: What every entry point accepts as a model: a loaded :class:`Checkpoint` or the path of one.
@@ -134,13 +142,13 @@ def _header(
     bands: Mapping[str, Sequence[str]],
     normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None,
     class_names: Sequence[str],
-    extra: Mapping[str, Any] | None,
+    extra: TrainingRecord | Mapping[str, Any] | None,
     options: PredictOptions | Mapping[str, Any] | None = None,
     inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from glacierlab import __version__
 
-    groups = model.input_groups
+    record, groups = _record(extra), model.input_groups
     if list(bands) != list(groups):
         raise InputError(
             f"bands must name exactly the model's groups in order {list(groups)}, got {list(bands)}."
@@ -181,18 +189,22 @@ def _header(
         "input_groups": [[g, c, list(bands[g])] for g, c in groups.items()],
         "normalisation": norm,
         "class_names": list(class_names),
-        "inputs": input_spec(bands, inputs if inputs is not None else inputs_from_extra(extra, bands)),
-        "options": _options(options, extra).to_dict(),
-        "extra": dict(extra or {}),
+        "inputs": input_spec(bands, inputs if inputs is not None else inputs_from_record(record, bands)),
+        "options": (
+            options if isinstance(options, PredictOptions)
+            else training_defaults(record.training_window) if options is None
+            else PredictOptions.from_dict(options)
+        ).to_dict(),
+        "extra": record.to_extra(),
     }
 
 
-def _options(options: PredictOptions | Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> PredictOptions:
-    if isinstance(options, PredictOptions):
-        return options
-    if options is not None:
-        return PredictOptions.from_dict(options)
-    return options_from_header({"extra": dict(extra or {})})
+def _record(extra: TrainingRecord | Mapping[str, Any] | None) -> TrainingRecord:
+    """The training record to store, checked (a fact of the wrong type is refused before writing)."""
+    try:
+        return extra if isinstance(extra, TrainingRecord) else TrainingRecord.from_extra(extra)
+    except CheckpointError as err:
+        raise InputError(f"extra: {err}") from err
 
 
 def save_checkpoint(
@@ -203,7 +215,7 @@ def save_checkpoint(
     normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
     calibration: Mapping[str, Any] | None = None,
     class_names: Sequence[str] = DEFAULT_CLASS_NAMES,
-    extra: Mapping[str, Any] | None = None,
+    extra: TrainingRecord | Mapping[str, Any] | None = None,
     overwrite: bool = False,
     options: PredictOptions | Mapping[str, Any] | None = None,
     inputs: Mapping[str, Mapping[str, Any]] | None = None,
@@ -217,14 +229,14 @@ def save_checkpoint(
         normalisation: Optional group -> ``{"min": [...], "max": [...]}`` per band.
         calibration: Optional name -> numeric array (e.g. calibrator knots), stored as tensors.
         class_names: One name per class.
-        extra: JSON-serialisable metadata (training run, data sources...).
+        extra: How the model was made (a :class:`~glacierlab.contract.record.TrainingRecord` or its dict).
         overwrite: Replace an existing file.
         options: The inference settings the checkpoint should be run with (every entry point starts
-            from them). None: the training window of ``extra["training"]["window"]`` (or
-            ``extra["window"]``) with stride window/2 and ``nodata="all"``, else the defaults.
+            from them). None: the record's training window with stride window/2 and ``nodata="all"``,
+            else the defaults.
         inputs: Per group ``{"product_level": "toa"|"surface"|"dn8", "units": [...]}`` (units default
-            to :data:`~glacierlab.vocabulary.BAND_UNITS`); None takes ``extra["inputs"]``, else the
-            optical ``extra["product_level"]`` that training records.
+            to :data:`~glacierlab.vocabulary.BAND_UNITS`); None takes the record's ``inputs``, else its
+            optical ``product_level`` that training records.
 
     Returns:
         The written path.
@@ -346,6 +358,10 @@ def load_checkpoint(
         opts = options_from_header(header)
     except (GlacierLabError, TypeError) as err:
         raise CheckpointError(f"{path}: the stored inference options are invalid ({err}).") from err
+    try:
+        record = TrainingRecord.from_extra(header.get("extra"))
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from err
     return Checkpoint(
         model=model,
         variant=model.variant,
@@ -357,6 +373,7 @@ def load_checkpoint(
         metadata=header,
         options=opts,
         inputs=dict(header.get("inputs") or {}),
+        record=record,
     )
 
 

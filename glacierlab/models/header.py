@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
 from glacierlab.models.config import config_from_dict
 from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, check_product_level
+
+if TYPE_CHECKING:
+    from glacierlab.contract.record import TrainingRecord
 
 FORMAT = "glacierlab-checkpoint"
 FORMAT_VERSION = 1
@@ -155,14 +158,20 @@ def validate_header(header: Any, path: str | os.PathLike[str]) -> dict[str, Any]
         )
     if not isinstance(header.get("extra", {}), dict):
         raise _fail(p, "'extra' must be an object")
+    from glacierlab.contract.record import TrainingRecord
+
+    try:
+        TrainingRecord.from_extra(header.get("extra"))
+    except CheckpointError as err:
+        raise CheckpointError(f"{p}: {err}") from err
     _check_options_and_inputs(header, p, dict(pairs))
     return {**header, "_config": config}
 
 
 def _check_options_and_inputs(header: dict[str, Any], p: Path, channels: dict[str, int]) -> None:
     """The stored inference options and input semantics (units, product level), if present."""
+    from glacierlab.contract.options import PredictOptions
     from glacierlab.errors import GlacierLabError
-    from glacierlab.inference.options import PredictOptions
     from glacierlab.vocabulary import PRODUCT_LEVELS
 
     if "options" in header:
@@ -220,12 +229,11 @@ def check_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"{p}: corrupt glacierlab header ({err}).") from err
 
 
-def inputs_from_extra(extra: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``extra["inputs"]``, else the training scene's ``extra["product_level"]`` for the optical group."""
-    extra = extra or {}
-    if extra.get("inputs"):
-        return dict(extra["inputs"])
-    level = extra.get("product_level")
+def inputs_from_record(record: TrainingRecord, bands: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record's ``inputs``, else the training scene's ``product_level`` for the optical group."""
+    if record.inputs:
+        return dict(record.inputs)
+    level = record.product_level
     return {"optical": {"product_level": level}} if level and "optical" in bands else None
 
 

@@ -16,18 +16,6 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
 
 
-def bf16_exact(conv: nn.Conv2d) -> bool:
-    """Whether oneDNN computes this convolution correctly in bf16 on CPU (torch 2.13).
-
-    It does not for a kernel equal to a stride of 8 or more on fewer than 32 input channels (a ViT patch
-    embedding on the fused maps of ``glavitu_lite``): the outputs differ from float32 by more than their
-    own size. Such convolutions stay float32 in bf16 copies (:func:`glacierlab.models.packed.pack_for_cpu`)
-    and under CPU autocast (:meth:`glacierlab.models.vit.ViTEncoder.embed`).
-    """
-    k, s = tuple(conv.kernel_size), tuple(conv.stride)
-    return not (k == s and min(s) >= 8 and conv.in_channels < 32)
-
-
 def batch_norm(channels: int, dims: int = 2) -> nn.Module:
     """BatchNorm with the Keras defaults (eps 1e-3, PyTorch momentum 0.01 = Keras 0.99)."""
     cls = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
@@ -204,37 +192,14 @@ class ResBlock(nn.Module):
 
 
 class UpConv(nn.Module):
-    """Nearest x2, conv 2x2 "same" (TF padding: 0 top/left, 1 bottom/right) without bias, BatchNorm.
-
-    Without autograd (no_grad / inference_mode) it is computed as the equivalent stride-2 transposed 3x3 conv
-    on the small map (same function, 9/16 of the multiply-adds); ``fast=False`` forces the literal path.
-    """
+    """Nearest x2, conv 2x2 "same" (TF padding: 0 top/left, 1 bottom/right) without bias, BatchNorm."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 2, bias=False)
         self.bn = batch_norm(c_out)
-        self.fast = True
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample x2: (N, C_in, H, W) -> (N, C_out, 2H, 2W)."""
-        if self.fast and not torch.is_grad_enabled():
-            y = F.conv_transpose2d(
-                x, _subpixel_kernel(self.conv.weight), self.conv.bias, stride=2, padding=1, output_padding=1
-            )
-        else:
-            y = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            y = self.conv(F.pad(y, (0, 1, 0, 1)))
-        return self.bn(y)
-
-
-def _subpixel_kernel(w: Tensor) -> Tensor:
-    """Turn a 2x2 conv kernel (O, I, 2, 2) applied after nearest x2 into a conv-transpose kernel (I, O, 3, 3).
-
-    Along one axis the transposed conv gives out[2i] = K[1] x[i] and out[2i+1] = K[2] x[i] + K[0] x[i+1];
-    nearest x2 followed by the 2-tap kernel (w0, w1) gives out[2i] = (w0 + w1) x[i] and
-    out[2i+1] = w0 x[i] + w1 x[i+1]. Hence K = (w1, w0 + w1, w0) per axis.
-    """
-    rows = torch.stack([w[:, :, 1], w[:, :, 0] + w[:, :, 1], w[:, :, 0]], dim=2)  # (O, I, 3, 2)
-    k = torch.stack([rows[..., 1], rows[..., 0] + rows[..., 1], rows[..., 0]], dim=3)  # (O, I, 3, 3)
-    return k.transpose(0, 1).contiguous()
+        y = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return self.bn(self.conv(F.pad(y, (0, 1, 0, 1))))

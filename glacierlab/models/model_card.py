@@ -66,12 +66,12 @@ def model_card(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
         JSON-ready dict: ``properties`` hold the ``mlm:*`` fields, ``license``, ``sci:citation`` and
         ``glacierlab:*`` (options, product level, strategy, reported IoU); ``assets.weights`` the file.
     """
-    from glacierlab.inference.options import options_from_header
+    from glacierlab.contract.record import TrainingRecord, options_from_header
 
     path = Path(checkpoint)
     h = header_of(path)
-    extra = h.get("extra") or {}
-    weights = extra.get("weights") or _registered(path)
+    record = TrainingRecord.from_extra(h.get("extra"))
+    weights = record.weights or _registered(path)
     opts = options_from_header(h)
     inputs = h.get("inputs") or {}
     norm = h.get("normalisation") or {}
@@ -125,7 +125,7 @@ def model_card(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
         "mlm:framework_version": _torch_version(),
         "mlm:total_parameters": _parameters(path),
         "mlm:pretrained": True,
-        "mlm:pretrained_source": extra.get("source") or "glacierlab training",
+        "mlm:pretrained_source": record.source or "glacierlab training",
         "mlm:batch_size_suggestion": opts.batch_size,
         "mlm:accelerator": None,
         "mlm:accelerator_constrained": False,
@@ -150,7 +150,7 @@ def model_card(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
         "glacierlab:licence": weights.get("licence"),
         "glacierlab:options": opts.to_dict(),
         "glacierlab:product_level": (inputs.get("optical") or {}).get("product_level"),
-        "glacierlab:strategy": weights.get("strategy") or extra.get("strategy"),
+        "glacierlab:strategy": weights.get("strategy") or record.strategy,
         "glacierlab:reported_iou": weights.get("iou") or {},
         "glacierlab:reported_iou_source": weights.get("iou_source"),
         "glacierlab:version": h.get("glacierlab_version"),

@@ -34,8 +34,8 @@ def strategy_of(config: GlaViTUConfig, file_name: str) -> tuple[str, str | None]
     from glacierlab.models.location import REGION_ALIASES, REGION_CODES
 
     regions = [p for p in parts if p in REGION_CODES or p in REGION_ALIASES]
-    for strategy in ("finetuning", "regional"):
-        if strategy in parts:
+    for word, strategy in (("finetuning", "finetune"), ("regional", "regional")):  # the authors' file names
+        if word in parts:
             return strategy, regions[0] if regions else None
     return "global", None
 
@@ -59,7 +59,7 @@ def import_keras(
     encoding; otherwise global, fine-tuning or regional from the published file-name template). The
     checkpoint stores the paper's band names and units, the optical product level (top-of-atmosphere
     L1C reflectance), the paper's min/max statistics, the authors' calibrator when given, and the
-    paper's inference options (:data:`~glacierlab.inference.options.PAPER_OPTIONS`), so that
+    paper's inference options (:data:`~glacierlab.contract.options.PAPER_OPTIONS`), so that
     ``glacierlab predict`` reproduces the authors' ``deploy.py`` maps.
 
     Args:
@@ -70,7 +70,7 @@ def import_keras(
         normalisation: ``"paper"`` (the training dataset's statistics, from the weights registry),
             per-group ``{"min": [...], "max": [...]}``, or None (inputs fed unscaled; not the paper's).
         calibration: The authors' KernelRidge calibration pickle (read with a restricted unpickler,
-            :mod:`glacierlab.inference.sklearn_pickle`), or None.
+            :mod:`glacierlab.contract.sklearn_pickle`), or None.
         product_level: Optical product level the weights expect (the paper: ``"toa"``).
         entry: The :class:`~glacierlab.models.weights_registry.WeightsEntry` the file is (found by its
             file name when None); its structure is checked against the file and its metadata stored.
@@ -84,8 +84,8 @@ def import_keras(
             whose groups / location input contradict ``entry``.
         CorruptFileError: A calibration pickle that is not a KernelRidge or names forbidden globals.
     """
-    from glacierlab.inference.calibration import Calibrator
-    from glacierlab.inference.options import PAPER_OPTIONS
+    from glacierlab.contract.calibration import Calibrator
+    from glacierlab.contract.options import PAPER_OPTIONS
     from glacierlab.models import weights_registry as reg
     from glacierlab.models.checkpoint import assign_state, save_checkpoint
     from glacierlab.models.registry import build_from_config
@@ -178,7 +178,7 @@ def import_weights(
     file: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    calibration: str | os.PathLike[str] | None = "auto",
+    calibration: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Convert the published file of entry ``name`` into a checkpoint that carries the entry's metadata.
@@ -187,14 +187,13 @@ def import_weights(
         name: A ``keras_h5`` registry entry (``glacierlab weights list``).
         file: The downloaded ``.h5`` (``glacierlab weights info NAME`` says where to get it).
         out: Output ``.safetensors``.
-        calibration: ``"auto"``: the entry's published calibrator (from the seed folder / cache, else
-            downloaded and sha256-checked); a path to the calibration pickle; None: none.
+        calibration: The calibration pickle (the entry's published one is the catalog source
+            ``weights_entry(name).calibrator``: ``glacierlab weights import`` fetches it), or None: none.
         overwrite: Replace ``out``.
 
     Raises:
         UnknownNameError: Unknown entry. ConfigError: A shipped entry (nothing to import).
         CheckpointError: The file's structure does not match the entry (groups, location input).
-        DataNotFoundError: ``calibration="auto"`` and the calibrator cannot be found or downloaded.
     """
     from glacierlab.models.weights_registry import weights_entry
 
@@ -204,16 +203,4 @@ def import_weights(
             f"{name!r} is shipped with glacierlab (glacierlab.weights.shipped_checkpoint_path({name!r})); "
             "there is nothing to import."
         )
-    cal: str | os.PathLike[str] | None = calibration
-    if calibration == "auto":
-        cal = calibrator_path(entry)
-    return import_keras(file, out, entry=entry, calibration=cal, overwrite=overwrite)
-
-
-def calibrator_path(entry: Any) -> Path | None:
-    """Local path of an entry's published calibrator (fetched through the data catalog), or None if it has none."""
-    if entry.calibrator in (None, "checkpoint"):
-        return None
-    from glacierlab.data.fetch import fetch
-
-    return fetch(str(entry.calibrator))
+    return import_keras(file, out, entry=entry, calibration=calibration, overwrite=overwrite)

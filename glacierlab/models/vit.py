@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glacierlab.errors import ConfigError
-from glacierlab.models.layers import Dropout, batch_norm, bf16_exact, glorot_
+from glacierlab.models.layers import Dropout, batch_norm, glorot_
 
 LN_EPS = 1e-3
 
@@ -127,16 +127,7 @@ class ViTEncoder(nn.Module):
         return pos.reshape(-1, h * w).T
 
     def embed(self, x: Tensor) -> Tensor:
-        """The patch embedding, (N, C, H, W) -> (N, dim, H/p, W/p).
-
-        Under CPU bf16 autocast it runs in float32 when oneDNN would compute it wrongly in bf16
-        (:func:`~glacierlab.models.layers.bf16_exact`: ``glavitu_lite``'s 16 fused channels;
-        ``tests/models/test_low_precision.py``). The layer is cheap: one multiply-add per input value
-        and output channel.
-        """
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not bf16_exact(self.patch_embedding):
-            with torch.autocast("cpu", enabled=False):
-                return self.patch_embedding(x.float())
+        """The patch embedding, (N, C, H, W) -> (N, dim, H/p, W/p)."""
         return self.patch_embedding(x)
 
     def forward(self, x: Tensor) -> Tensor:

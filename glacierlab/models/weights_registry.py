@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from glacierlab.errors import CatalogError, DataNotFoundError, unknown_name
-from glacierlab.vocabulary import BAND_UNITS, PRODUCT_LEVELS
+from glacierlab.vocabulary import BAND_UNITS, PRODUCT_LEVELS, STRATEGIES
 
 REGISTRY_PATH = Path(__file__).with_name("weights_registry.yaml")
 KINDS = ("keras_h5", "shipped")
-STRATEGIES = ("global", "regional", "finetuning", "region_encoding", "coordinate_encoding")
 DRIVE_FILE_URL = "https://drive.google.com/uc?id={}"
 
 

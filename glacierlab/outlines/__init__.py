@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
+    from glacierlab.data.geometry import repair_geometries, require_crs
     from glacierlab.outlines.area_error import (
         AreaErrorModel,
         area_table,
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
         mask_to_polygons,
         metric_crs,
         partition_inventory,
-        repair_geometries,
-        require_crs,
         split_by_inventory,
         write_outlines,
     )
@@ -56,9 +55,9 @@ _EXPORTS = {
     "partition_inventory": "polygons",
     "area_km2": "polygons",
     "write_outlines": "polygons",
-    "repair_geometries": "polygons",
+    "repair_geometries": "glacierlab.data.geometry",
     "metric_crs": "polygons",
-    "require_crs": "polygons",
+    "require_crs": "glacierlab.data.geometry",
     "compare_outlines": "change",
     "change_polygons": "change",
     "area_time_series": "change",

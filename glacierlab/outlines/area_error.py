@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-    from glacierlab.inference.calibration import Calibrator
+    from glacierlab.contract.calibration import Calibrator
 
 #: Interval levels reported by default (1 sigma, 90 %, 95 %).
 LEVELS = (0.68, 0.9, 0.95)
@@ -82,7 +82,7 @@ def glacier_probability(probability: np.ndarray, calibrator: Calibrator | None =
     """Calibrated probability that each pixel is glacier, from the model's glacier probability.
 
     The checkpoint's calibrators map the confidence of the predicted class to P(predicted class is right)
-    (:mod:`glacierlab.inference.calibration`); the glacier probability is that value where the model says
+    (:mod:`glacierlab.contract.calibration`); the glacier probability is that value where the model says
     glacier (p > 0.5) and one minus it elsewhere.
 
     Args:
@@ -95,7 +95,7 @@ def glacier_probability(probability: np.ndarray, calibrator: Calibrator | None =
     p = np.asarray(probability, dtype=np.float64)
     if calibrator is None:
         return np.clip(p, 0.0, 1.0)
-    from glacierlab.inference.confidence import confidence
+    from glacierlab.contract.confidence import confidence
 
     c = np.asarray(calibrator(confidence(p, calibrator.convention)), dtype=np.float64)
     out = np.where(p > 0.5, c, 1.0 - c)
@@ -330,8 +330,9 @@ def glacier_zones(
     """
     from rasterio.features import rasterize
 
+    from glacierlab.data.geometry import repair_geometries
     from glacierlab.geo import rio_transform
-    from glacierlab.outlines.polygons import partition_inventory, repair_geometries
+    from glacierlab.outlines.polygons import partition_inventory
 
     if max_distance_m < 0:
         raise InputError(f"max_distance_m must be >= 0; got {max_distance_m!r}.")

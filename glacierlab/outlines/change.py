@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from glacierlab.data.geometry import repair_geometries, require_crs
 from glacierlab.errors import InputError, unknown_name
-from glacierlab.outlines.polygons import mask_to_polygons, metric_crs, repair_geometries, require_crs, rio_transform
+from glacierlab.outlines.polygons import mask_to_polygons, metric_crs, rio_transform
 
 if TYPE_CHECKING:
     import xarray as xr

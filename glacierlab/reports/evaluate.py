@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
+from glacierlab.contract.calibration import METHODS, Calibrator, ReliabilityTable, fit_calibrator
+from glacierlab.contract.confidence import CONVENTIONS, confidence_correctness
+from glacierlab.contract.options import PredictOptions, resolve_options
 from glacierlab.errors import InputError, NoDataError
-from glacierlab.inference.calibration import METHODS, Calibrator, ReliabilityTable, fit_calibrator
 from glacierlab.inference.compat import model_inputs  # noqa: F401  (re-exported; its home is compat)
-from glacierlab.inference.confidence import CONVENTIONS, confidence_correctness
-from glacierlab.inference.options import PredictOptions, resolve_options
 from glacierlab.inference.tiling import window_starts
 from glacierlab.metrics import ConfusionCounts, confusion_counts
 from glacierlab.vocabulary import NODATA
@@ -151,7 +151,7 @@ class CalibrationReport:
         ece_raw: Convention -> ECE of the uncalibrated confidence (``entropy`` = the paper's 1 − H₂(p),
             ``maxprob`` = max(p, 1 − p)).
         ece_calibrated: Method -> ECE after that calibrator (fitted on the fitting area).
-        calibrators: Method -> fitted :class:`~glacierlab.inference.calibration.Calibrator`.
+        calibrators: Method -> fitted :class:`~glacierlab.contract.calibration.Calibrator`.
         tables: ``"fit"``, ``"raw"`` and each method -> the 100-bin reliability table behind the numbers.
         pixels_fit: Pixels used for fitting.
         pixels_eval: Pixels the ECE is computed on.
@@ -191,7 +191,7 @@ def calibration_ece(
         reference: (H, W) uint8 reference (0, 1; 255 no data).
         fit_area: (H, W) bool pixels for fitting (validation blocks; never the evaluation area).
         eval_area: (H, W) bool pixels for the ECE (test blocks).
-        methods: Calibration methods of :data:`glacierlab.inference.calibration.METHODS`.
+        methods: Calibration methods of :data:`glacierlab.contract.calibration.METHODS`.
         convention: Raw confidence the calibrators take as input (the paper: ``"entropy"``).
 
     Returns:

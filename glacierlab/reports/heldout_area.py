@@ -1,6 +1,6 @@
 """Does the area interval hold? Fit the area error model on validation blocks, check it on test blocks.
 
-Uses the spatial split stored in a checkpoint (``extra["spatial_split"]``, its region ``extra["region_id"]``):
+Uses the spatial split stored in a checkpoint (its training record's ``spatial_split`` and ``region_id``):
 the correlation length of :mod:`glacierlab.outlines.area_error` is fitted on the validation blocks, then on
 the test blocks each unit's interval (a tile, a whole block, the part of a glacier inside the test blocks)
 is compared with the reference (RGI) area. The result is cached per checkpoint sha256 in the download
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-    from glacierlab.inference.calibration import Calibrator
+    from glacierlab.contract.calibration import Calibrator
+    from glacierlab.contract.record import CheckpointContract
+    from glacierlab.contract.split import SpatialSplit
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -105,27 +107,20 @@ class HeldoutAreaCheck:
         )
 
 
-def checkpoint_calibrator(ck: Any) -> Calibrator | None:
+def checkpoint_calibrator(ck: CheckpointContract) -> Calibrator | None:
     """The calibrator a checkpoint's stored options select (``"auto"``: its default), or None without one."""
-    from glacierlab.inference.calibration import Calibrator
-    from glacierlab.inference.options import options_for
+    from glacierlab.contract.calibration import Calibrator
+    from glacierlab.contract.options import options_for
 
-    arrays = getattr(ck, "calibration", None) or {}
+    arrays = ck.calibration
     method = options_for(ck).calibration
     if not arrays or method in (None, "none"):
         return None
     return Calibrator.from_arrays(arrays, method=None if method == "auto" else method)
 
 
-def _split(ck: Any) -> Any:
-    from glacierlab.training.scene_dataset import SpatialSplit
-
-    extra = (getattr(ck, "metadata", {}) or {}).get("extra", {}) or {}
-    return SpatialSplit.from_dict(extra["spatial_split"]) if extra.get("spatial_split") else None
-
-
 def _units(
-    split: Any, ref: np.ndarray, zones: np.ndarray, zone_ids: list[Any], pixel_km2: float
+    split: SpatialSplit, ref: np.ndarray, zones: np.ndarray, zone_ids: list[Any], pixel_km2: float
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Unit label raster over the test blocks and (kind, unit id) per label."""
     test = split.mask("test") & ((ref == 0) | (ref == 1))
@@ -156,7 +151,7 @@ def _units(
 def evaluate_split(
     p: np.ndarray,
     ref: np.ndarray,
-    split: Any,
+    split: SpatialSplit,
     zones: np.ndarray,
     zone_ids: list[Any],
     pixel_km2: float,
@@ -250,7 +245,7 @@ def heldout_area_check(
     """The area error model of a checkpoint and its measured coverage on the held-out test blocks.
 
     Args:
-        checkpoint: Checkpoint path (its ``extra`` holds ``spatial_split`` and ``region_id``).
+        checkpoint: Checkpoint path (its training record holds ``spatial_split`` and ``region_id``).
         stack: The training region's full stack when already loaded (else loaded here).
         probability: Raw glacier probability of that whole stack when already predicted with the
             checkpoint's stored options (as ``map_stack`` does without overrides); else the whole training
@@ -280,11 +275,10 @@ def heldout_area_check(
             log.warning("ignoring unreadable area check cache %s: %s", cached, err)
     t0 = time.perf_counter()
     ck = load_checkpoint(path)
-    split = _split(ck)
+    split = ck.split
     if split is None:
         return None
-    extra = ck.metadata.get("extra", {}) or {}
-    region = str(extra.get("region_id") or "everest")
+    region = ck.record.region_id or "everest"
     same = (
         stack is not None
         and stack.attrs.get("region") == region

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from glacierlab.inference.calibration import ReliabilityTable
+from glacierlab.contract.calibration import ReliabilityTable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,7 +21,7 @@ def reliability_diagram(table: ReliabilityTable, n_bins: int = 10, title: str = 
     100-bin table; fewer bins give a smaller or equal ECE).
 
     Args:
-        table: Accumulated :class:`~glacierlab.inference.calibration.ReliabilityTable` (not empty).
+        table: Accumulated :class:`~glacierlab.contract.calibration.ReliabilityTable` (not empty).
         n_bins: Bins shown (must divide ``table.n_bins``; the paper plots 10).
         title: Optional prefix of the title (e.g. the model name).
 

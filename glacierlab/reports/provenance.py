@@ -85,7 +85,7 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
 def input_files(source_ids: Iterable[str]) -> list[dict[str, Any]]:
     """Every file of the given catalog sources: id, file name, catalog sha256, measured sha256, match."""
     from glacierlab.data.catalog import load_catalog
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
 
     cat = load_catalog()
     rows = []

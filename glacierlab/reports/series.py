@@ -95,8 +95,9 @@ class Extent:
 def _vector_extents(src: Any, bbox: BBox | None, band: Any) -> list[Extent]:
     import geopandas as gpd
 
+    from glacierlab.data.geometry import repair_geometries
     from glacierlab.data.vectors import load_outlines
-    from glacierlab.outlines.polygons import metric_crs, repair_geometries
+    from glacierlab.outlines.polygons import metric_crs
 
     gdf = load_outlines(src.id, bbox=bbox)
     if bbox is not None and not gdf.empty:  # areas of the window only, as for rasters

@@ -20,19 +20,13 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
+    from glacierlab.contract.split import SpatialSplit, make_spatial_split
     from glacierlab.training.augment import AugmentConfig, augment_sample
     from glacierlab.training.benchmark_h5 import BenchmarkPatches, filter_tiles, read_tiles
     from glacierlab.training.config import TrainConfig
     from glacierlab.training.losses import focal_loss, total_loss
-    from glacierlab.training.scene_dataset import (
-        Scene,
-        ScenePatches,
-        SpatialSplit,
-        make_spatial_split,
-        scene_from_stack,
-    )
+    from glacierlab.training.scene_dataset import Scene, ScenePatches, scene_from_stack
     from glacierlab.training.strategies import (
-        STRATEGIES,
         Strategy,
         make_strategy,
         run_strategy,
@@ -40,6 +34,7 @@ if TYPE_CHECKING:
         train_scene,
     )
     from glacierlab.training.trainer import TrainResult, train
+    from glacierlab.vocabulary import STRATEGIES
 
 _EXPORTS = {
     "AugmentConfig": "augment",
@@ -51,10 +46,10 @@ _EXPORTS = {
     "total_loss": "losses",
     "Scene": "scene_dataset",
     "ScenePatches": "scene_dataset",
-    "SpatialSplit": "scene_dataset",
-    "make_spatial_split": "scene_dataset",
+    "SpatialSplit": "glacierlab.contract.split",
+    "make_spatial_split": "glacierlab.contract.split",
     "scene_from_stack": "scene_dataset",
-    "STRATEGIES": "strategies",
+    "STRATEGIES": "glacierlab.vocabulary",
     "Strategy": "strategies",
     "make_strategy": "strategies",
     "run_strategy": "strategies",

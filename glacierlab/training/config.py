@@ -11,6 +11,9 @@ from typing import Any
 from glacierlab.errors import ConfigError, unknown_name
 from glacierlab.files import safe_name
 
+#: Training window side in pixels when none is given (``train_scene``, ``glacierlab train``, ``fit_split``):
+#: the shipped model's; a multiple of every variant's size multiple.
+TRAIN_WINDOW = 96
 SCHEDULES = ("restarts", "cosine")
 MONITORS = ("iou", "pixel_iou", "loss")
 

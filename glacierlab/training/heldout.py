@@ -5,7 +5,7 @@ on the same pixels, "everything is glacier" (IoU = the glacier share of the test
 random forest fitted on the training blocks of the same split (:mod:`glacierlab.training.baselines`) and
 the shipped Everest model where it fits the imagery (saying when its own training blocks overlap these
 test blocks). :func:`record_comparison` stores the result in the checkpoint (``extra.heldout``) and
-:func:`glacierlab.training.comparison.stored_comparison` reads it back, so the later workshop steps
+:func:`glacierlab.contract.comparison.stored_comparison` reads it back, so the later workshop steps
 (:func:`glacierlab.inference.compat.choose_checkpoint`) skip a model that does not beat the baseline.
 """
 
@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glacierlab.errors import GlacierLabError, InputError
-from glacierlab.training.comparison import (
+from glacierlab.contract.comparison import (
     ALL_GLACIER,
     EXTRA_KEY,
     FOREST,
@@ -27,6 +26,7 @@ from glacierlab.training.comparison import (
     HeldOutComparison,
     MethodScore,
 )
+from glacierlab.errors import GlacierLabError, InputError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -44,13 +44,10 @@ def method_score(
 
 def _shipped_note(shipped: Any, stack: xr.Dataset, test: np.ndarray) -> str:
     """Whether the shipped model's training blocks cover any of these test pixels, in one sentence."""
-    from glacierlab.training.scene_dataset import SpatialSplit
-
-    extra = shipped.metadata.get("extra", {}) or {}
-    split = extra.get("spatial_split")
-    same = extra.get("region_id") == stack.attrs.get("region")
-    if split and same and tuple(split["shape"]) == tuple(test.shape):
-        seen = SpatialSplit.from_dict(split).mask("train") & test
+    split = shipped.record.spatial_split
+    same = shipped.record.region_id == stack.attrs.get("region")
+    if split is not None and same and tuple(split.shape) == tuple(test.shape):
+        seen = split.mask("train") & test
         if not seen.any():
             return "its training blocks do not touch these test blocks (same split)"
         return f"trained on {seen.sum() / max(test.sum(), 1):.0%} of these test pixels: not a held-out score"
@@ -92,18 +89,17 @@ def compare_heldout(
     from glacierlab.models import load_checkpoint
     from glacierlab.models.checkpoint import Checkpoint
     from glacierlab.training.baselines import fit_random_forest, pixel_features
-    from glacierlab.training.scene_dataset import SpatialSplit, scene_from_stack
+    from glacierlab.training.scene_dataset import scene_from_stack
     from glacierlab.weights import shipped_checkpoint_path
 
     ck = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-    extra = ck.metadata.get("extra", {}) or {}
     ref = np.asarray(stack["reference"].values)
-    if not extra.get("spatial_split"):
+    if ck.record.spatial_split is None:
         raise InputError(
             "this checkpoint stores no spatial split (extra.spatial_split), so it has no declared test blocks; "
             "compare a checkpoint written by glacierlab.training.train_scene."
         )
-    split = SpatialSplit.from_dict(extra["spatial_split"])
+    split = ck.record.spatial_split
     if split.shape != tuple(ref.shape):
         raise InputError(
             f"the checkpoint's split is {split.shape[0]} x {split.shape[1]} px but the stack is "
@@ -144,7 +140,7 @@ def compare_heldout(
                 )
     scored = test & ((ref == 0) | (ref == 1)) & (mask != 255)
     return HeldOutComparison(
-        str(stack.attrs.get("region", extra.get("region_id", ""))),
+        str(stack.attrs.get("region", ck.record.region_id or "")),
         int(scored.sum()),
         float((ref[scored] == 1).mean()),
         tuple(rows),
@@ -156,7 +152,7 @@ def record_comparison(path: str | os.PathLike[str], comparison: HeldOutCompariso
     from glacierlab.models import load_checkpoint, save_checkpoint
 
     ck = load_checkpoint(path)
-    extra = dict(ck.metadata.get("extra", {}) or {}) | {EXTRA_KEY: comparison.to_dict()}
+    extra = ck.record.to_extra() | {EXTRA_KEY: comparison.to_dict()}
     return save_checkpoint(
         path,
         ck.model,

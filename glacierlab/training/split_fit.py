@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glacierlab.contract.split import make_spatial_split
 from glacierlab.errors import ConfigError, NoDataError
-from glacierlab.training.scene_dataset import grid_positions, make_spatial_split, window_positions
+from glacierlab.training.config import TRAIN_WINDOW
+from glacierlab.training.scene_dataset import grid_positions, window_positions
 from glacierlab.vocabulary import NODATA
 
 #: Fallback (window, block, buffer) sizes in px, largest first; windows are multiples of 16 (glavitu_lite).
@@ -47,7 +49,7 @@ def _counts(
 def fit_split(
     reference: np.ndarray,
     *,
-    window: int = 96,
+    window: int = TRAIN_WINDOW,
     block_size: int = 160,
     buffer: int = 32,
     fractions: Sequence[float] = (0.6, 0.2, 0.2),

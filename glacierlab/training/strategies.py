@@ -24,19 +24,14 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from glacierlab.contract.split import SpatialSplit, make_spatial_split
 from glacierlab.errors import ConfigError, InputError, unknown_name
 from glacierlab.files import atomic_path
 from glacierlab.training.augment import AugmentConfig, unknown_region_vector
-from glacierlab.training.scene_dataset import (
-    Scene,
-    ScenePatches,
-    SpatialSplit,
-    make_spatial_split,
-    scene_from_stack,
-)
+from glacierlab.training.config import TRAIN_WINDOW
+from glacierlab.training.scene_dataset import Scene, ScenePatches, scene_from_stack
 from glacierlab.training.trainer import TrainConfig, TrainResult, train
-
-STRATEGIES: tuple[str, ...] = ("global", "regional", "finetune", "region_encoding", "coordinate_encoding")
+from glacierlab.vocabulary import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -270,7 +265,7 @@ def train_scene(
     region_id: str,
     strategy: str | Strategy = "global",
     *,
-    window: int = 128,
+    window: int = TRAIN_WINDOW,
     block_size: int = 160,
     buffer: int | None = None,
     fractions: Sequence[float] = (0.6, 0.2, 0.2),
@@ -380,7 +375,7 @@ def _parser() -> Any:
     p.add_argument("--checkpoint", default=None, help="checkpoint to fine-tune (finetune strategy)")
     p.add_argument("--variant", default="glavitu_lite", help="model variant (default glavitu_lite)")
     p.add_argument("--epochs", type=int, default=150, help="epochs (default 150 = restarts after 10/30/70)")
-    p.add_argument("--window", type=int, default=128, help="window side in pixels (default 128)")
+    p.add_argument("--window", type=int, default=TRAIN_WINDOW, help=f"window side in pixels (default {TRAIN_WINDOW})")
     p.add_argument("--batch-size", type=int, default=8, help="windows per step (default 8)")
     p.add_argument("--samples-per-epoch", type=int, default=256, help="random training windows per epoch")
     p.add_argument("--lr", type=float, default=None, help="start learning rate (default 5e-4; finetune 5e-5)")

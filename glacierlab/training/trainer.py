@@ -165,9 +165,9 @@ def _check_cpu_bf16(model: torch.nn.Module, sample: Mapping[str, Any], device: t
 
     torch 2.13 (CPU, oneDNN) computes bf16 convolutions with fewer than 32 input channels and a
     kernel = stride of 8 or more (a 16 px ViT patch embedding on 16 fused channels, as in
-    ``glavitu_lite``) wrongly: the outputs differ from float32 by more than their own size. The ViT runs
-    that layer in float32 under CPU autocast (:meth:`glacierlab.models.vit.ViTEncoder.embed`); this
-    guard refuses any other such layer, since a model trained on a wrong function fails in float32.
+    ``glavitu_lite``) wrongly: the outputs differ from float32 by more than their own size. Such layers
+    run in float32 under CPU autocast (:func:`glacierlab.accel.rewrites.autocast_safe`); this guard
+    refuses any other wrong layer, since a model trained on a wrong function fails in float32.
     """
     batch = {k: torch.as_tensor(np.asarray(v))[None].to(device) for k, v in sample["inputs"].items()}
     loc = sample.get("location")
@@ -261,10 +261,13 @@ def _train(
     first = train_data[0]
     groups = {g: int(a.shape[0]) for g, a in first["inputs"].items()}
     torch.manual_seed(config.seed)
-    model = build_training_model(config, groups).to(device)
+    from glacierlab.accel.rewrites import autocast_safe, subpixel_upsampling
+
+    # the same parameters: validation (no autograd) runs the up-convolutions as transposed convolutions
+    model = subpixel_upsampling(build_training_model(config, groups)).to(device)
     amp = _use_amp(config, device)
     if amp and device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = autocast_safe(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         _check_cpu_bf16(model, first, device)
     pin = device.type == "cuda"
     loader = DataLoader(

@@ -113,7 +113,7 @@ def test_5_by_5_degree_bbox_at_10_m_is_refused_before_any_search(sandbox, monkey
 
 
 def test_28_byte_pickle_declaring_1e11_elements_is_refused_before_allocating(sandbox) -> None:
-    from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+    from glacierlab.contract.sklearn_pickle import read_kernel_ridge
 
     bomb = sandbox.add_input("bomb.pickle", b"cnumpy\nndarray\n(I100000000000\ntR.")
     assert bomb.stat().st_size == 34 or bomb.stat().st_size < 40
@@ -126,7 +126,7 @@ def test_28_byte_pickle_declaring_1e11_elements_is_refused_before_allocating(san
 
 
 def test_object_dtype_arrays_are_refused(sandbox) -> None:
-    from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+    from glacierlab.contract.sklearn_pickle import read_kernel_ridge
 
     path = sandbox.add_input("objects.pickle", pickle.dumps(np.array([1, "x"], dtype=object)))
     with pytest.raises(CorruptFileError, match="dtype object refused"):
@@ -136,7 +136,7 @@ def test_object_dtype_arrays_are_refused(sandbox) -> None:
 def test_13_kb_kernel_ridge_with_shared_references_expanding_to_7_gib_is_refused(sandbox) -> None:
     from sklearn.kernel_ridge import KernelRidge
 
-    from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+    from glacierlab.contract.sklearn_pickle import read_kernel_ridge
 
     inner = [[0.5] for _ in range(1000)]  # memo references: 1000 x 1000 x 1000 numbers in ~13 kB
     kr = KernelRidge(kernel="laplacian")
@@ -156,7 +156,7 @@ def test_13_kb_kernel_ridge_with_shared_references_expanding_to_7_gib_is_refused
 def test_self_referencing_list_is_refused(sandbox) -> None:
     from sklearn.kernel_ridge import KernelRidge
 
-    from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+    from glacierlab.contract.sklearn_pickle import read_kernel_ridge
 
     kr = KernelRidge(kernel="laplacian")
     loop: list = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from glacierlab.data.catalog import Source, load_catalog
-from glacierlab.data.fetch import fetch
+from glacierlab.data.download import fetch
 from glacierlab.errors import CatalogError, DataNotFoundError, HashMismatchError, WriteError
 
 
@@ -70,7 +70,7 @@ def test_corrupt_cached_file_is_reported_and_replaced(
     cached = cache / "remote" / "dem.tif"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"real elevation bytes" * 25)  # an interrupted earlier download
-    with caplog.at_level(logging.WARNING, logger="glacierlab.data.fetch"):
+    with caplog.at_level(logging.WARNING, logger="glacierlab.data.download"):
         got = fetch(_source(url, sha, size))
     assert got == cached and cached.read_bytes() == b"real elevation bytes" * 50
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -102,7 +102,7 @@ def test_two_fetches_into_one_cache(sandbox, remote) -> None:
     (cache / "remote" / "dem.tif").write_bytes(data[:1000])  # a corrupt copy both will find and replace
     code = f"""
         from glacierlab.data.catalog import Source
-        from glacierlab.data.fetch import fetch
+        from glacierlab.data.download import fetch
         src = Source(id="dem_x", kind="raster", origin="t", url={url!r}, seed_path="remote/dem.tif",
                      sha256={sha!r}, size={size}, licence="CC0", citation="t",
                      bands=({{"name": "elevation", "role": "dem"}},))

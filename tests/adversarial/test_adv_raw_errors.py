@@ -126,7 +126,7 @@ def test_gdal_write_failed_is_a_write_error(sandbox, tiny_checkpoint, monkeypatc
 # --- read-only cache holding a corrupt file ------------------------------------------------------------
 def test_read_only_cache_with_a_corrupt_file_says_how_to_fix_it(sandbox, monkeypatch, remote) -> None:
     from glacierlab.data.catalog import Source
-    from glacierlab.data.fetch import fetch
+    from glacierlab.data.download import fetch
 
     cache = sandbox.root / "cache"
     monkeypatch.setenv("GLACIERLAB_CACHE_DIR", str(cache))

@@ -166,10 +166,10 @@ class _NaNWhereBright(torch.nn.Module):
 
 
 def test_partial_nan_output_is_nodata_and_counted() -> None:
-    from types import SimpleNamespace
+    from glacierlab.models.checkpoint import Checkpoint
 
-    ckpt = SimpleNamespace(
-        model=_NaNWhereBright(), bands={"optical": BANDS}, calibration={}, variant="test",
+    ckpt = Checkpoint(
+        model=_NaNWhereBright(), bands={"optical": BANDS}, calibration={}, variant="test", config=None,  # type: ignore[arg-type]
         normalisation={"optical": {"min": [0.0] * 4, "max": [1.0] * 4}},
     )
     values = _reflectance(1)

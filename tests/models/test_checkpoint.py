@@ -159,3 +159,39 @@ def test_malicious_pickle_does_not_execute(tmp_path: Path, writer: str) -> None:
     with pytest.raises(CheckpointError, match="weights_only"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_training_record_is_typed_and_checked(tmp_path: Path) -> None:
+    """The header's ``extra`` is read once, into typed fields; a fact of the wrong type is refused."""
+    from glacierlab.contract.record import TrainingRecord
+    from glacierlab.contract.split import make_spatial_split
+
+    split = make_spatial_split((64, 96), 32, 8, seed=3)
+    extra = {
+        "strategy": "global",
+        "region_id": "everest",
+        "val_iou": 0.5,
+        "epoch": 3,
+        "spatial_split": split.to_dict(),
+        "training": {"window": 96},
+        "product_level": "dn8",
+        "run": "test",
+    }
+    path = save_checkpoint(tmp_path / "m.safetensors", _trained_tiny(), bands=BANDS, normalisation=NORM, extra=extra)
+    ck = load_checkpoint(path)
+    rec = ck.record
+    assert (rec.strategy, rec.region_id, rec.val_iou, rec.epoch, rec.training_window) == (
+        "global",
+        "everest",
+        0.5,
+        3,
+        96,
+    )
+    assert rec.other == {"run": "test"} and rec.source is None
+    assert ck.split is not None and np.array_equal(ck.split.pixel_map(), split.pixel_map())
+    assert ck.inputs["optical"]["product_level"] == "dn8" and ck.options is not None and ck.options.window == 96
+    assert rec.to_extra() == extra == ck.metadata["extra"]  # the record round-trips what was stored
+    with pytest.raises(InputError, match="val_iou"):
+        save_checkpoint(tmp_path / "bad.safetensors", _trained_tiny(), bands=BANDS, extra={"val_iou": "high"})
+    with pytest.raises(CheckpointError, match="spatial_split"):
+        TrainingRecord.from_extra({"spatial_split": [1, 2]})

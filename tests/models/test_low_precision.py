@@ -15,20 +15,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from glacierlab.accel.bfloat16 import bfloat16_for_cpu
+from glacierlab.accel.fuse import fuse_for_inference
+from glacierlab.accel.packed import onednn_bf16_supported, packing_available
+from glacierlab.accel.qlayers import phase_kernel
+from glacierlab.accel.quantize import ENGINES, quantize_for_cpu, window_agreement
+from glacierlab.accel.rewrites import autocast_safe, bf16_exact
 from glacierlab.errors import ConfigError, GlacierLabWarning, InputError
 from glacierlab.models import build_model, region_vector
-from glacierlab.models.bfloat16 import bfloat16_for_cpu
-from glacierlab.models.fuse import fuse_for_inference
-from glacierlab.models.layers import UpConv, bf16_exact
-from glacierlab.models.packed import packing_available
-from glacierlab.models.qlayers import phase_kernel
-from glacierlab.models.quantize import ENGINES, quantize_for_cpu, window_agreement
+from glacierlab.models.layers import UpConv
 
 pytestmark = pytest.mark.skipif(
     torch.backends.quantized.engine not in ENGINES or not packing_available(),
     reason=f"needs an x86 quantized engine {ENGINES} and oneDNN (torch.ops.mkldnn)",
 )
-BF16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+BF16 = onednn_bf16_supported()
 needs_bf16 = pytest.mark.skipif(not BF16, reason="needs oneDNN bf16 support (torch.ops.mkldnn, x86-64 AVX-512)")
 
 
@@ -98,13 +99,16 @@ def test_quantize_refuses_what_it_cannot_do(monkeypatch: pytest.MonkeyPatch) -> 
 
 @needs_bf16
 def test_bf16_convolutions_oneDNN_gets_wrong_stay_float32() -> None:
-    """torch 2.13's CPU bf16 patch embedding (kernel = stride 16, 16 channels) is wrong; the model avoids it."""
+    """torch 2.13's CPU bf16 patch embedding (kernel = stride 16, 16 channels) is wrong; autocast_safe avoids it."""
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(16, 64, 16, stride=16)
     x = torch.randn(2, 16, 96, 96)
     assert not bf16_exact(conv) and bf16_exact(torch.nn.Conv2d(16, 64, 3, padding=1))
     assert bf16_exact(torch.nn.Conv2d(64, 64, 16, stride=16))
     model = build_model("glavitu_lite", input_groups={"optical": 4, "dem": 2}).eval()
+    keys = list(model.state_dict())
+    model = autocast_safe(model)
+    assert list(model.state_dict()) == keys  # the same parameters under the same names
     batch = {k: torch.rand(2, c, 96, 96) for k, c in model.input_groups.items()}
     with torch.inference_mode():
         ref = model.vit.embed(x[:, : model.vit.patch_embedding.in_channels])
@@ -163,7 +167,7 @@ def test_predict_with_a_low_precision_copy_tags_its_outputs(
 def test_bf16_on_a_cpu_without_bf16_instructions_warns_that_it_is_slower(
     tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import glacierlab.models.bfloat16 as bf16
+    import glacierlab.accel.bfloat16 as bf16
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
 
@@ -241,7 +245,7 @@ def everest_checks(shared_data: Path) -> dict[tuple[str, str], dict]:
 
 
 def test_low_precision_everest_maps_keep_the_iou(everest_checks: dict[tuple[str, str], dict]) -> None:
-    from glacierlab.inference.precision import PRECISION_TARGETS
+    from glacierlab.accel.copy import PRECISION_TARGETS
 
     for key, r in everest_checks.items():
         assert r["pixels"] > 400_000, key
@@ -252,7 +256,7 @@ def test_low_precision_everest_maps_keep_the_iou(everest_checks: dict[tuple[str,
 @needs_bf16
 def test_bf16_everest_map_agrees_with_float32(everest_checks: dict[tuple[str, str], dict]) -> None:
     """The issue-18 target for a fast CPU path: >= 99.5 % of the pixels as float32, IoU within 0.005."""
-    from glacierlab.inference.precision import PRECISION_TARGETS
+    from glacierlab.accel.copy import PRECISION_TARGETS
 
     for (name, precision), r in everest_checks.items():
         if precision == "bfloat16":
@@ -268,7 +272,7 @@ def test_bf16_everest_map_agrees_with_float32(everest_checks: dict[tuple[str, st
     "CPUs with AMX / AVX512-BF16. Remove this marker when the int8 path meets it.",
 )
 def test_int8_everest_map_agrees_with_float32(everest_checks: dict[tuple[str, str], dict]) -> None:
-    from glacierlab.inference.precision import PRECISION_TARGETS
+    from glacierlab.accel.copy import PRECISION_TARGETS
 
     for (name, precision), r in everest_checks.items():
         if precision == "int8":

@@ -7,10 +7,8 @@ import copy
 import pytest
 import torch
 
-from glacierlab.errors import ConfigError
-from glacierlab.models import build_model, region_vector
-from glacierlab.models.heap import reuse_freed_memory
-from glacierlab.models.packed import (
+from glacierlab.accel.heap import reuse_freed_memory
+from glacierlab.accel.packed import (
     PackedConv,
     PackedFusion,
     PackedResBlock,
@@ -18,6 +16,8 @@ from glacierlab.models.packed import (
     pack_for_cpu,
     packing_available,
 )
+from glacierlab.errors import ConfigError
+from glacierlab.models import build_model, region_vector
 
 pytestmark = pytest.mark.skipif(
     not packing_available(), reason="torch build without oneDNN fused convolutions (torch.ops.mkldnn)"
@@ -114,3 +114,28 @@ def test_reuse_freed_memory_nests_and_restores() -> None:
         del a
     with reuse_freed_memory():
         assert float(torch.ones(10).sum()) == 10.0
+
+
+def test_prediction_leaves_the_allocator_alone_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU runner changes no process-wide allocator setting; reuse_freed_memory is opt-in and restores."""
+    from glacierlab.accel import heap
+    from glacierlab.inference.runner import torch_threads
+
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    class FakeLibc:
+        def mallopt(self, *args: int) -> int:
+            calls.append(("mallopt", args))
+            return 1
+
+        def malloc_trim(self, *args: int) -> int:
+            calls.append(("malloc_trim", args))
+            return 1
+
+    monkeypatch.setattr(heap, "_libc", FakeLibc)
+    with torch_threads("cpu"):
+        assert float(torch.ones(4).sum()) == 4.0
+    assert calls == []
+    with heap.reuse_freed_memory() as active:
+        assert active and len(calls) == 2
+    assert [c[0] for c in calls[2:]] == ["mallopt", "mallopt", "malloc_trim"]  # restored on exit

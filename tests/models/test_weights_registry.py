@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from glacierlab.cli.weights import published_calibrator
 from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
 from glacierlab.models import load_checkpoint
 from glacierlab.models import weights_registry as reg
@@ -122,12 +123,14 @@ def test_strategy_detection_from_the_published_name_template(global_h5: Path, tm
 
     config, _ = keras_to_state_dict(global_h5)
     assert strategy_of(config, "glavitu_global_weights.h5") == ("global", None)
-    assert strategy_of(config, "glavitu_finetuning_HMA_weights.h5") == ("finetuning", "HMA")
+    assert strategy_of(config, "glavitu_finetuning_HMA_weights.h5") == ("finetune", "HMA")
     assert strategy_of(config, "glavitu_regional_ALP_weights.h5") == ("regional", "ALP")
 
 
 def test_weights_import_checks_the_file_and_attaches_metadata(global_h5: Path, tmp_path: Path) -> None:
-    out = import_weights("glavitu_global", global_h5, tmp_path / "g.safetensors")
+    out = import_weights(
+        "glavitu_global", global_h5, tmp_path / "g.safetensors", calibration=published_calibrator("glavitu_global")
+    )
     ck = load_checkpoint(out)
     assert ck.normalisation == reg.statistics("glavitu_dataset", ["optical", "dem"])
     assert {k.split("/")[0] for k in ck.calibration} == {"kernel_ridge"}  # the published calibrator

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from glacierlab.contract.split import make_spatial_split
 from glacierlab.metrics import confusion_counts
 from glacierlab.training import train_main
 from glacierlab.training.baselines import (
@@ -10,7 +11,7 @@ from glacierlab.training.baselines import (
     predict_random_forest,
     ratio_features,
 )
-from glacierlab.training.scene_dataset import make_spatial_split, scene_from_stack
+from glacierlab.training.scene_dataset import scene_from_stack
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@ import json
 import numpy as np
 import pytest
 
+from glacierlab.contract.split import SpatialSplit, make_spatial_split
 from glacierlab.errors import ConfigError, NoDataError, UnknownNameError
 from glacierlab.training.augment import AugmentConfig
 from glacierlab.training.scene_dataset import (
     ScenePatches,
-    SpatialSplit,
     grid_positions,
-    make_spatial_split,
     scene_from_stack,
     window_positions,
 )

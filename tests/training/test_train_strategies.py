@@ -15,12 +15,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from glacierlab.contract.split import make_spatial_split
 from glacierlab.errors import CheckpointError, ConfigError, UnknownNameError
 from glacierlab.models import load_checkpoint
 from glacierlab.models.vit import ViTEncoder
 from glacierlab.training import BenchmarkPatches, make_strategy, run_strategy, train_scene
 from glacierlab.training.losses import total_loss
-from glacierlab.training.scene_dataset import make_spatial_split, scene_from_stack
+from glacierlab.training.scene_dataset import scene_from_stack
 from glacierlab.training.strategies import UnknownRegionCopies, scene_datasets
 from glacierlab.training.trainer import build_training_model
 

@@ -2,11 +2,11 @@
 
 On CPUs with AMX or AVX512-BF16 (Intel Xeon since Cooper Lake / Sapphire Rapids, recent AMD EPYC)
 oneDNN's bf16 convolutions are about twice as fast as float32 (``benchmarks/bench_model.py --only
-lowp``). The copy made by :func:`bfloat16_for_cpu` is :func:`~glacierlab.models.packed.pack_for_cpu`
+lowp``). The copy made by :func:`bfloat16_for_cpu` is :func:`~glacierlab.accel.packed.pack_for_cpu`
 with bf16 weights and maps, except what stays float32:
 
 * the class heads (they set the 0.5 decision);
-* the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.models.layers.bf16_exact`);
+* the convolutions oneDNN gets wrong in bf16 (:func:`~glacierlab.accel.rewrites.bf16_exact`);
 * the ViT encoder (:class:`Float32Island`: on its few hundred tokens, casts cost more than bf16 saves).
 
 The deep-supervision head, a training aid, is skipped (``aux_logits`` is None).
@@ -111,10 +111,10 @@ def bfloat16_for_cpu(model: nn.Module) -> BFloat16CPU:
     Raises:
         ConfigError: The model is not float32, or this torch build has no oneDNN bf16 support.
     """
-    from glacierlab.models.fuse import fuse_for_inference, require_float32
-    from glacierlab.models.packed import PackedConv, pack_for_cpu, packing_available
+    from glacierlab.accel.fuse import fuse_for_inference, require_float32
+    from glacierlab.accel.packed import PackedConv, onednn_bf16_supported, pack_for_cpu, packing_available
 
-    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+    if not onednn_bf16_supported():
         raise ConfigError(
             "bf16 CPU inference needs oneDNN with bf16 support, which this torch build or CPU lacks; "
             "use precision='float32' (or 'int8')."

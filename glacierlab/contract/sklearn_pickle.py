@@ -11,7 +11,7 @@ whatever the file names, so a tampered file could run code. :class:`RestrictedUn
 
 Anything else (``os.system``, ``builtins.eval``, ``subprocess``...) is refused before it is looked up.
 The recorded state is checked (Laplacian kernel, 1-D fitted points, finite coefficients) and becomes a
-glacierlab :class:`~glacierlab.inference.calibration.Calibrator` (plain arrays, stored in checkpoints).
+glacierlab :class:`~glacierlab.contract.calibration.Calibrator` (plain arrays, stored in checkpoints).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
   int8: ``quint8`` activations, ``qint8`` weights, PyTorch's x86 quantized kernels (oneDNN / FBGEMM,
   using VNNI or AMX int8 instructions where the CPU has them);
 * the fusion block, the transformer branch, the PUP decoder and the 1x1 heads stay float32 (the packed
-  oneDNN path of :mod:`glacierlab.models.packed`). Quantizing the fusion convolutions as well costs
+  oneDNN path of :mod:`glacierlab.accel.packed`). Quantizing the fusion convolutions as well costs
   more in quantize/dequantize passes than it saves, and adds error.
 
 Activation ranges come from a histogram observer (the range that minimises the L2 quantization error)
@@ -27,11 +27,11 @@ import torch
 from torch import Tensor, nn
 from torch.ao.quantization.observer import HistogramObserver
 
+from glacierlab.accel.fuse import fuse_for_inference, require_float32
+from glacierlab.accel.packed import pack_for_cpu
+from glacierlab.accel.qlayers import QParams, QResUNet, quantization_points
 from glacierlab.errors import ConfigError, InputError
-from glacierlab.models.fuse import fuse_for_inference, require_float32
 from glacierlab.models.glavitu import GlaViTU
-from glacierlab.models.packed import pack_for_cpu
-from glacierlab.models.qlayers import QParams, QResUNet, quantization_points
 from glacierlab.quiet import quiet_third_party
 
 Batch = Mapping[str, Tensor] | tuple[Mapping[str, Tensor], Tensor | None]

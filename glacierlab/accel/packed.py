@@ -1,13 +1,13 @@
 """Fastest exact CPU inference copy: BatchNorm folded, oneDNN weights prepacked, conv epilogues fused.
 
-``pack_for_cpu(model)`` starts from :func:`glacierlab.models.fuse.fuse_for_inference` (BatchNorm folded
+``pack_for_cpu(model)`` starts from :func:`glacierlab.accel.fuse.fuse_for_inference` (BatchNorm folded
 into the convolutions, channels-last) and then replaces
 
 * every conv -> LeakyReLU unit by one oneDNN convolution with the bias and the LeakyReLU in its epilogue;
 * every residual block's ``main(x) + proj(x)`` by a 1x1 convolution that accumulates into ``main(x)``
   in place (oneDNN "sum" post-op);
 * every up-conv (nearest x2 + 2x2 conv) by one stride-2 transposed 3x3 convolution, its kernel built
-  once (:func:`glacierlab.models.layers._subpixel_kernel`, 9/16 of the literal multiply-adds);
+  once (:func:`glacierlab.accel.rewrites.subpixel_kernel`, 9/16 of the literal multiply-adds);
 * the fusion block's gated sum by an in-place multiply and multiply-add;
 * every other 2-D convolution (heads, patch embedding, PUP decoder) by a prepacked oneDNN convolution.
 
@@ -24,9 +24,10 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from glacierlab.accel.fuse import fuse_for_inference, require_float32
+from glacierlab.accel.rewrites import bf16_exact, subpixel_kernel
 from glacierlab.errors import ConfigError
-from glacierlab.models.fuse import fuse_for_inference, require_float32
-from glacierlab.models.layers import ConvBNAct, FusionBlock, ResBlock, UpConv, _subpixel_kernel, bf16_exact
+from glacierlab.models.layers import ConvBNAct, FusionBlock, ResBlock, UpConv
 
 _CL = torch.channels_last
 
@@ -46,6 +47,12 @@ def packing_available() -> bool:
         return bool(y[0, 0, 1, 1] == 18.0)
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
+
+
+@functools.cache
+def onednn_bf16_supported() -> bool:
+    """Whether oneDNN can run bf16 convolutions on this CPU (natively or emulated)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class PackedConv(nn.Module):
@@ -127,7 +134,7 @@ class PackedUpConv(nn.Module):
     def __init__(self, up: UpConv, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         conv = up.conv
-        kernel = _subpixel_kernel(conv.weight.detach().float()).to(dtype).contiguous()  # (C_in, C_out, 3, 3)
+        kernel = subpixel_kernel(conv.weight.detach().float()).to(dtype).contiguous()  # (C_in, C_out, 3, 3)
         self.in_channels, self.out_channels, self.dtype = conv.in_channels, conv.out_channels, dtype
         self.packed_weight = torch.ops.mkldnn._reorder_convolution_transpose_weight(
             kernel, [1, 1], [1, 1], [2, 2], [1, 1], 1
@@ -234,9 +241,9 @@ def pack_for_cpu(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Mod
     Args:
         model: A float32 glacierlab model (left unchanged).
         dtype: ``torch.float32`` (exact) or ``torch.bfloat16``: the convolutions then take and return bf16
-            maps, except the class heads and those :func:`~glacierlab.models.layers.bf16_exact` rules
+            maps, except the class heads and those :func:`~glacierlab.accel.rewrites.bf16_exact` rules
             out. Run a bf16 copy under ``torch.autocast("cpu", torch.bfloat16)``
-            (:func:`glacierlab.models.bfloat16.bfloat16_for_cpu` does) so that the other layers follow.
+            (:func:`glacierlab.accel.bfloat16.bfloat16_for_cpu` does) so that the other layers follow.
 
     Returns:
         The packed copy in eval mode; call it like the model with channels-last (or any) inputs.
@@ -244,12 +251,12 @@ def pack_for_cpu(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Mod
 
     Raises:
         ConfigError: torch was built without the oneDNN operators (use
-            :func:`~glacierlab.models.fuse.fuse_for_inference` there), or the model is not float32.
+            :func:`~glacierlab.accel.fuse.fuse_for_inference` there), or the model is not float32.
     """
     if not packing_available():
         raise ConfigError(
             "this torch build lacks the oneDNN fused convolutions (torch.ops.mkldnn); use "
-            "glacierlab.models.fuse.fuse_for_inference(model) instead."
+            "glacierlab.accel.fuse.fuse_for_inference(model) instead."
         )
     require_float32(model, "pack_for_cpu")
     packed = fuse_for_inference(model, channels_last=True)

@@ -4,7 +4,7 @@ Activations between the layers are ``quint8`` tensors (per-tensor affine, channe
 ``qint8`` (symmetric, per output channel). The up-convs run as one 2x2 convolution giving the four
 output phases plus a pixel shuffle (PyTorch's quantized transposed convolution is several times slower
 and only takes per-tensor weights). Every module is built from a BatchNorm-folded float module
-plus the activation ranges observed on calibration windows (:mod:`glacierlab.models.quantize`).
+plus the activation ranges observed on calibration windows (:mod:`glacierlab.accel.quantize`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch.ao.nn.quantized as nnq
 from torch import Tensor, nn
 from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
 
+from glacierlab.accel.packed import PackedConv
 from glacierlab.models.layers import ConvBNAct, ResBlock, UpConv
-from glacierlab.models.packed import PackedConv
 from glacierlab.models.resunet import ResUNet
 
 #: (scale, zero point) of a quint8 tensor.

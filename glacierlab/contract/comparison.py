@@ -187,8 +187,10 @@ class HeldOutComparison:
 
 
 def stored_comparison(header_or_extra: Any) -> HeldOutComparison | None:
-    """The comparison a checkpoint carries (from its header, metadata or ``extra``), or None when it has none."""
+    """The comparison a checkpoint carries (from its header or its ``extra``), or None when it has none."""
+    from glacierlab.contract.record import TrainingRecord
+
     d = header_or_extra or {}
     extra = d.get("extra", d) if isinstance(d, dict) else {}
-    record = (extra or {}).get(EXTRA_KEY)
+    record = TrainingRecord.from_extra(extra).heldout
     return None if record is None else HeldOutComparison.from_dict(record)

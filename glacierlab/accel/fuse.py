@@ -54,9 +54,12 @@ def fuse_for_inference(model: nn.Module, *, channels_last: bool = True) -> nn.Mo
         channels_last: Also convert to channels-last memory format (faster oneDNN convolutions on CPU).
 
     Returns:
-        The fused copy, in eval mode, with ``requires_grad`` off.
+        The fused copy, in eval mode, with ``requires_grad`` off; its up-convolutions run as transposed
+        convolutions (:func:`~glacierlab.accel.rewrites.subpixel_upsampling`).
     """
-    fused = copy.deepcopy(model).eval()
+    from glacierlab.accel.rewrites import subpixel_upsampling
+
+    fused = subpixel_upsampling(copy.deepcopy(model).eval())
     for m in fused.modules():
         if isinstance(m, ConvBNAct | UpConv):
             _fold(m.conv, m.bn)  # type: ignore[arg-type]

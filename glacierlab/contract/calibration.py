@@ -5,7 +5,7 @@ updated scene by scene (streaming), so ECE and calibrators can be computed over 
 Bins are equal-width on [0, 1]; unlike the reference code (half-open bins, so a confidence of
 exactly 1.0 fell in no bin), **a confidence of 1.0 is counted in the last bin**.
 
-Calibrators map raw confidence (either convention of :mod:`glacierlab.inference.confidence`) to an estimate of
+Calibrators map raw confidence (either convention of :mod:`glacierlab.contract.confidence`) to an estimate of
 the probability that the predicted class is right, and are stored as plain float arrays
 (``{"<method>/<name>": np.ndarray}``, the checkpoint's ``calibration`` field; no pickles):
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from glacierlab.contract.confidence import CONVENTIONS, check_convention, to_maxprob
 from glacierlab.errors import CheckpointError, InputError, unknown_name
-from glacierlab.inference.confidence import CONVENTIONS, check_convention, to_maxprob
 
 METHODS = ("kernel_ridge", "isotonic", "temperature")
 N_BINS = 100
@@ -87,9 +87,9 @@ class ReliabilityTable:
         Args:
             probability: Glacier probability in [0, 1] (NaN = no data).
             reference: Reference labels of the same shape (e.g. ``stack["reference"]``, 255 = no data).
-            convention: Confidence convention (see :mod:`glacierlab.inference.confidence`).
+            convention: Confidence convention (see :mod:`glacierlab.contract.confidence`).
         """
-        from glacierlab.inference.confidence import confidence_correctness
+        from glacierlab.contract.confidence import confidence_correctness
 
         self.update(*confidence_correctness(probability, reference, convention))
 
@@ -223,7 +223,7 @@ class Calibrator:
         if not stored:
             raise CheckpointError(
                 f"no calibrator in the arrays (keys {sorted(arrays)}); fit one with "
-                "glacierlab.inference.calibration.fit_calibrator() and save it in the checkpoint's calibration field."
+                "glacierlab.contract.calibration.fit_calibrator() and save it in the checkpoint's calibration field."
             )
         if method is None:
             method = (
@@ -243,10 +243,10 @@ class Calibrator:
     def from_sklearn_pickle(cls, path: str | os.PathLike[str]) -> Calibrator:
         """The authors' KernelRidge calibration pickle as a ``kernel_ridge`` calibrator (entropy confidence).
 
-        Read with :func:`glacierlab.inference.sklearn_pickle.read_kernel_ridge` (a restricted unpickler:
+        Read with :func:`glacierlab.contract.sklearn_pickle.read_kernel_ridge` (a restricted unpickler:
         numpy arrays and the KernelRidge state only; nothing in the file is executed).
         """
-        from glacierlab.inference.sklearn_pickle import read_kernel_ridge
+        from glacierlab.contract.sklearn_pickle import read_kernel_ridge
 
         return cls("kernel_ridge", "entropy", read_kernel_ridge(path))
 

@@ -6,7 +6,7 @@ Two conventions, both in [0, 1] and both computed from the glacier probability `
   ``H₂(p) = −p log₂ p − (1 − p) log₂(1 − p)`` and ``p`` clipped to ``[1e-6, 1 − 1e-6]``. It is 0 at
   p = 0.5 and about 0.99997 at the clip limits. It is *not* a probability: a perfectly calibrated
   pixel with p = 0.9 is right 90 % of the time but has entropy confidence 0.53, so raw values look
-  strongly under-confident on a reliability diagram until recalibrated (:mod:`glacierlab.inference.calibration`).
+  strongly under-confident on a reliability diagram until recalibrated (:mod:`glacierlab.contract.calibration`).
 * ``"maxprob"``: ``max(p, 1 − p)``, the probability of the predicted class, in [0.5, 1]. For a
   calibrated model it *is* the probability of being right; it is the usual convention in the
   calibration literature (Guo et al. 2017).

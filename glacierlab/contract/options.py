@@ -19,8 +19,9 @@ import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from glacierlab.contract.confidence import CONVENTIONS
 from glacierlab.errors import ConfigError, UnknownNameError, unknown_name
 
 TILING_MODES = ("edge", "paper")
@@ -29,9 +30,12 @@ default, no padding for scenes at least one window large); ``"paper"``: the auth
 (centred zero padding to ``window * (size // window + 1)``, windows from the padded origin)."""
 PAD_MODES = ("reflect", "constant")
 NODATA_POLICIES = ("any", "all")
-CONVENTIONS = ("entropy", "maxprob")  # the same names as glacierlab.inference.confidence.CONVENTIONS
 CALIBRATION_CHOICES = ("auto", "none", "kernel_ridge", "isotonic", "temperature")
-PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+PRECISIONS = ("auto", "float32", "bfloat16")
+"""The precisions on offer (CLI ``--precision``, the model-runner widget, notebook parameters)."""
+EXPERIMENTAL_PRECISIONS = ("int8",)
+"""Accepted by the library but on no menu: int8 misses the 99.5 % agreement target on the shipped model
+(``tests/models/test_low_precision.py``); its record says ``experimental``."""
 FILL_MODES = ("after_scaling", "before_scaling")
 """Where missing values (NaN) become 0: ``"after_scaling"`` (glacierlab: a missing band is 0 in the
 model's normalised space) or ``"before_scaling"`` (the authors' ``compile_features``: raw 0, then min-max
@@ -63,10 +67,9 @@ class PredictOptions:
             ``"unknown"`` (region encoding), or a vector of numbers.
         precision: ``"auto"`` (bfloat16 autocast on CUDA, float32 on CPU), ``"float32"`` (exact),
             ``"bfloat16"`` (CUDA: autocast; CPU: oneDNN bf16 convolutions, about 2x faster with AMX or
-            AVX512-BF16) or ``"int8"`` (CPU, GlaViTU: the residual U-Net in int8, calibrated on windows
-            of the scene). Low precision is faster, not identical to float32: on CPU each run is checked
-            against float32 on sampled windows and the outputs record it, see
-            :mod:`glacierlab.inference.precision`.
+            AVX512-BF16); ``"int8"`` is experimental and on no menu (:data:`EXPERIMENTAL_PRECISIONS`).
+            Low precision is faster, not identical to float32: on CPU each run is checked against float32
+            on sampled windows and the outputs record it, see :func:`glacierlab.accel.fast_copy`.
         fill_missing: Where missing values become 0 (see :data:`FILL_MODES`); the authors' path uses
             ``"before_scaling"``.
     """
@@ -106,7 +109,7 @@ class PredictOptions:
             ("nodata", NODATA_POLICIES),
             ("confidence", CONVENTIONS),
             ("calibration", CALIBRATION_CHOICES),
-            ("precision", PRECISIONS),
+            ("precision", PRECISIONS + EXPERIMENTAL_PRECISIONS),
             ("fill_missing", FILL_MODES),
         ):
             if getattr(self, name) not in valid:
@@ -184,6 +187,24 @@ inputs set to 0 before min-max scaling (as their ``compile_features``), every pi
 (``nodata="all"``), float32, entropy confidence."""
 
 
+class _Record(Protocol):
+    @property
+    def training_window(self) -> int | None:
+        """Training window side in pixels, or None."""
+
+
+class StoredOptions(Protocol):
+    """What :func:`options_for` reads of a checkpoint (:class:`~glacierlab.contract.record.CheckpointContract`)."""
+
+    @property
+    def options(self) -> PredictOptions | None:
+        """The stored inference settings (None: written before options travelled with checkpoints)."""
+
+    @property
+    def record(self) -> _Record:
+        """How the checkpoint was made (its training window)."""
+
+
 def check_option_names(names: Mapping[str, Any] | Sequence[str]) -> None:
     """Raise :class:`~glacierlab.errors.UnknownNameError` for a name that is not a :class:`PredictOptions` field."""
     for name in names:
@@ -195,42 +216,35 @@ def check_option_names(names: Mapping[str, Any] | Sequence[str]) -> None:
             )
 
 
-def options_from_header(header: Mapping[str, Any]) -> PredictOptions:
-    """The options a checkpoint header asks for.
+def training_defaults(window: int | None) -> PredictOptions:
+    """The options of a checkpoint that stores none.
 
-    Its ``options`` field when present; otherwise (checkpoints written before options travelled with
-    them) the training window of ``extra.training.window`` (or ``extra.window``) with stride
-    ``window // 2`` and ``nodata="all"`` for glacierlab-trained models, and the defaults for others.
-
-    Raises:
-        UnknownNameError, ConfigError: The stored options are invalid.
+    Its training window in pixels (stride window/2, every pixel predicted) for glacierlab-trained models
+    (``TrainingRecord.training_window``), the library defaults for others (None).
     """
-    if isinstance(header.get("options"), Mapping):
-        return PredictOptions.from_dict(header["options"])
-    extra = header.get("extra") or {}
-    window = (extra.get("training") or {}).get("window") or extra.get("window")
     if window:
         return PredictOptions(window=int(window), stride=max(1, int(window) // 2), nodata="all")
     return PredictOptions()
 
 
-def options_for(checkpoint: Any) -> PredictOptions:
-    """The options a checkpoint should be run with (its stored ``options``; see :func:`options_from_header`).
+def options_for(checkpoint: StoredOptions | None) -> PredictOptions:
+    """The options a checkpoint should be run with (its stored ``options``, else its training window).
 
     Args:
-        checkpoint: A loaded :class:`~glacierlab.models.checkpoint.Checkpoint` (or anything with an
-            ``options`` attribute or a ``metadata`` header dict), or None for the library defaults.
+        checkpoint: A loaded :class:`~glacierlab.models.checkpoint.Checkpoint`, or None for the library
+            defaults.
     """
     if checkpoint is None:
         return PredictOptions()
-    stored = getattr(checkpoint, "options", None)
-    if isinstance(stored, PredictOptions):
-        return stored
-    return options_from_header(getattr(checkpoint, "metadata", None) or {})
+    if checkpoint.options is not None:
+        return checkpoint.options
+    return training_defaults(checkpoint.record.training_window)
 
 
 def resolve_options(
-    checkpoint: Any, options: PredictOptions | Mapping[str, Any] | None = None, **overrides: Any
+    checkpoint: StoredOptions | None,
+    options: PredictOptions | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> PredictOptions:
     """The options of one run: ``options`` (or the checkpoint's own, :func:`options_for`) with ``overrides``.
 
