@@ -48,12 +48,6 @@ THIRD_PARTY_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
         "torch 2.13 deprecates quantized tensors (future: torchao); the pinned torch still has them and "
         "glacierlab.accel.quantize (int8 CPU path) uses them; revisit when torch is upgraded",
     ),
-    (
-        r"Please use quant_min and quant_max to specify the range for observers",
-        UserWarning,
-        "torch 2.13 deprecates reduce_range, which glacierlab.accel.quantize sets on CPUs without VNNI "
-        "(7-bit activations avoid overflow there); revisit when torch is upgraded",
-    ),
 )
 
 
