@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glacierlab.errors import InputError
+from glacierlab.vocabulary import NODATA
 
 
 def _ratio(num: int, den: int) -> float:
@@ -155,3 +156,34 @@ def per_patch_iou(prediction: object, reference: object, valid: object | None = 
     inter = np.count_nonzero(pred & ref, axis=(1, 2)).astype(np.float64)
     union = np.count_nonzero(pred | ref, axis=(1, 2)).astype(np.float64)
     return np.where(union > 0, inter / np.maximum(union, 1.0), 1.0)
+
+
+def heldout_counts(prediction: np.ndarray, reference: np.ndarray, area: np.ndarray) -> ConfusionCounts:
+    """Confusion counts of a predicted mask on ``area`` where both prediction and reference have data.
+
+    Args:
+        prediction: (H, W) glacier mask: bool or uint8 (1 glacier, 0 ice-free, 255 no data), or a float
+            glacier probability in [0, 1] (glacier where > 0.5, NaN = no data).
+        reference: (H, W) uint8 reference (0 ice-free, 1 glacier, 255 no data).
+        area: (H, W) bool pixels to score (e.g. ``SpatialSplit.mask("test")``).
+
+    Returns:
+        The counts over pixels of ``area`` with a valid reference and a valid prediction.
+
+    Raises:
+        InputError: The three arrays do not have one shape.
+    """
+    pred = np.asarray(prediction)
+    ref = np.asarray(reference)
+    area = np.asarray(area, dtype=bool)
+    if not (pred.shape == ref.shape == area.shape):
+        raise InputError(
+            f"prediction {pred.shape}, reference {ref.shape} and area {area.shape} must have one shape; "
+            "predict on the reference's grid."
+        )
+    if pred.dtype.kind == "f":
+        valid_pred, mask = np.isfinite(pred), pred > 0.5
+    else:
+        valid_pred, mask = pred != NODATA, pred == 1
+    valid = area & valid_pred & ((ref == 0) | (ref == 1))
+    return confusion_counts(mask, ref == 1, valid)

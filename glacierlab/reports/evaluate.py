@@ -30,8 +30,7 @@ from glacierlab.contract.options import PredictOptions, resolve_options
 from glacierlab.errors import InputError, NoDataError
 from glacierlab.inference.compat import model_inputs  # noqa: F401  (re-exported; its home is compat)
 from glacierlab.inference.tiling import window_starts
-from glacierlab.metrics import ConfusionCounts, confusion_counts
-from glacierlab.vocabulary import NODATA
+from glacierlab.metrics import ConfusionCounts, heldout_counts  # noqa: F401  (re-exported; its home is metrics)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -39,37 +38,6 @@ if TYPE_CHECKING:
     from glacierlab.models.checkpoint import CheckpointLike
 
 SCORE_NAMES = ("iou", "precision", "recall", "f1", "background_iou", "mean_iou")
-
-
-def heldout_counts(prediction: np.ndarray, reference: np.ndarray, area: np.ndarray) -> ConfusionCounts:
-    """Confusion counts of a predicted mask on ``area`` where both prediction and reference have data.
-
-    Args:
-        prediction: (H, W) glacier mask: bool or uint8 (1 glacier, 0 ice-free, 255 no data), or a float
-            glacier probability in [0, 1] (glacier where > 0.5, NaN = no data).
-        reference: (H, W) uint8 reference (0 ice-free, 1 glacier, 255 no data).
-        area: (H, W) bool pixels to score (e.g. ``SpatialSplit.mask("test")``).
-
-    Returns:
-        The counts over pixels of ``area`` with a valid reference and a valid prediction.
-
-    Raises:
-        InputError: The three arrays do not have one shape.
-    """
-    pred = np.asarray(prediction)
-    ref = np.asarray(reference)
-    area = np.asarray(area, dtype=bool)
-    if not (pred.shape == ref.shape == area.shape):
-        raise InputError(
-            f"prediction {pred.shape}, reference {ref.shape} and area {area.shape} must have one shape; "
-            "predict on the reference's grid."
-        )
-    if pred.dtype.kind == "f":
-        valid_pred, mask = np.isfinite(pred), pred > 0.5
-    else:
-        valid_pred, mask = pred != NODATA, pred == 1
-    valid = area & valid_pred & ((ref == 0) | (ref == 1))
-    return confusion_counts(mask, ref == 1, valid)
 
 
 def scores(counts: ConfusionCounts) -> dict[str, float]:

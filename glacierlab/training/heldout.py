@@ -27,6 +27,7 @@ from glacierlab.contract.comparison import (
     MethodScore,
 )
 from glacierlab.errors import GlacierLabError, InputError
+from glacierlab.metrics import heldout_counts
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -36,8 +37,6 @@ def method_score(
     method: str, prediction: np.ndarray, reference: np.ndarray, area: np.ndarray, note: str = ""
 ) -> MethodScore:
     """Score one (H, W) prediction (mask 0/1/255 or probability) against the reference on ``area``."""
-    from glacierlab.reports.evaluate import heldout_counts
-
     c = heldout_counts(prediction, reference, area)
     return MethodScore(method, c.iou, c.precision, c.recall, (c.tp + c.fp) / max(c.total, 1), note)
 
