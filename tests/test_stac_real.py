@@ -7,7 +7,9 @@ stores them (``stac_real_pixels``), read through the same odc-stac path users ru
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -268,6 +270,39 @@ print(round(float(np.nanmax(a.sel(band="red"))), 4), a.rio.crs, b.rio.crs, c.rio
 """
     env_path = str(Path(__file__).parent)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "PYTHONPATH": env_path})
+                          env={**os.environ, "PYTHONPATH": env_path})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[0] == "0.74" and done.stdout.count("EPSG:32634") == 3
+
+
+class _Declares:
+    """A client stand-in declaring a fixed set of conformance classes (as pystac_client reads them)."""
+
+    def __init__(self, *uris: str) -> None:
+        from pystac_client.conformance import ConformanceClasses
+
+        self.classes = [getattr(ConformanceClasses, u) for u in uris]
+
+    def conforms_to(self, cls: Any) -> bool:
+        return cls in self.classes
+
+
+def test_search_sends_only_what_the_api_declares() -> None:
+    from glacierlab.data.stac_api import search_params
+
+    base = {"bbox": [9, 47, 10, 48], "collections": ["x"], "max_items": 40, "max_cloud": 20.0}
+    cql2 = search_params(_Declares("FILTER"), base)
+    assert cql2["filter"] == {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 20.0]}
+    assert cql2["filter_lang"] == "cql2-json" and "query" not in cql2 and "sortby" not in cql2
+    assert cql2["limit"] == 40 and "max_cloud" not in cql2
+    bare = search_params(_Declares(), base)
+    assert set(bare) == {"bbox", "collections", "max_items", "limit"}  # the cloud limit is checked locally
+
+
+def test_same_tile_twice_a_day_at_high_latitude_is_not_a_duplicate() -> None:
+    a = load("es_s2l2a__S2A_32TMT_20200305_1")
+    b = a.clone()
+    b.id = "S2A_32TMT_20200305_later_orbit"
+    assert a.datetime is not None
+    b.datetime = a.datetime + dt.timedelta(minutes=100)
+    assert len(stac_search.dedupe([a, b])) == 2

@@ -36,20 +36,21 @@ def search_params(client: Any, params: dict[str, Any]) -> dict[str, Any]:
             optionally ``max_cloud`` (percent): the ``eo:cloud_cover`` upper limit.
 
     Returns:
-        The keywords: ``limit`` = :data:`PAGE_LIMIT` (at most ``max_items``); ``sortby`` cloud cover
-        ascending, then date descending, where the API declares the sort extension (so the first pages hold
-        the least cloudy scenes, not only the newest); the cloud filter as ``query`` where the API declares
-        the query extension, else as CQL2-JSON ``filter`` where it declares the filter extension, else not
-        sent (:func:`glacierlab.data.stac_search.search_scenes` checks it locally anyway).
+        The keywords: ``limit`` = :data:`PAGE_LIMIT` (at most ``max_items``); with ``max_cloud``,
+        ``sortby`` cloud cover ascending, then date descending, where the API declares the sort extension
+        (so the first pages hold the least cloudy scenes, not only the newest), and the cloud filter as
+        ``query`` where the API declares the query extension, else as CQL2-JSON ``filter`` where it
+        declares the filter extension, else not sent (:func:`glacierlab.data.stac_search.search_scenes`
+        checks it locally anyway).
     """
     from pystac_client.conformance import ConformanceClasses
 
     out = {k: v for k, v in params.items() if k != "max_cloud"}
     out["limit"] = min(PAGE_LIMIT, int(params.get("max_items") or PAGE_LIMIT))
-    if client.conforms_to(ConformanceClasses.SORT):
-        out["sortby"] = SORT_BY
     cloud = params.get("max_cloud")
-    if cloud is not None:
+    if cloud is not None:  # optical searches only: DEM tiles have no cloud cover to sort or filter by
+        if client.conforms_to(ConformanceClasses.SORT):
+            out["sortby"] = SORT_BY
         if client.conforms_to(ConformanceClasses.QUERY):
             out["query"] = {"eo:cloud_cover": {"lte": cloud}}
         elif client.conforms_to(ConformanceClasses.FILTER):

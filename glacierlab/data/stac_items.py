@@ -139,7 +139,9 @@ def _probe(item: pystac.Item, asset: str, patch_url: Callable[[str], str] | None
     """Open one asset's header (as odc-stac will) so that access errors name the item, asset and remedy."""
     href = item.assets[asset].href
     url = patch_url(href) if patch_url else href
-    env = {"AWS_NO_SIGN_REQUEST": "YES"} if unsigned else {}
+    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}  # as odc-stac reads: no listing of the folder
+    if unsigned:
+        env["AWS_NO_SIGN_REQUEST"] = "YES"
     try:
         with quiet(), rasterio.Env(**env), rasterio.open(url):
             pass
