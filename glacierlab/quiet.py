@@ -48,6 +48,17 @@ THIRD_PARTY_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
         "torch 2.13 deprecates quantized tensors (future: torchao); the pinned torch still has them and "
         "glacierlab.accel.quantize (int8 CPU path) uses them; revisit when torch is upgraded",
     ),
+    (
+        r"Could not parse bucket/account from href",
+        UserWarning,
+        "pystac 1.15 migrating real Earth Search items' storage extension v1 -> v2 (https hrefs have no "
+        "bucket to parse); glacierlab reads no storage:* field",
+    ),
+    (
+        r"Support for class-based `config` is deprecated",
+        DeprecationWarning,
+        "planetary-computer 1.0.0 declares its settings with pydantic v1-style class Config",
+    ),
 )
 
 

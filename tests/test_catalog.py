@@ -69,7 +69,8 @@ def test_stac_endpoints_map_model_band_names() -> None:
     cat = load_catalog()
     es = cat.stac_endpoint("earth_search")
     assert es.url == "https://earth-search.aws.element84.com/v1" and es.sign == "none"
-    assert {c.id for c in es.collections} == {"sentinel-2-l2a", "landsat-c2-l2", "cop-dem-glo-30"}
+    assert {c.id for c in es.collections} == {"sentinel-2-c1-l2a", "sentinel-2-l2a", "landsat-c2-l2", "cop-dem-glo-30"}
+    assert [c.id for c in es.collections if c.default and c.role == "optical"] == ["sentinel-2-c1-l2a"]
     s2 = next(c for c in es.collections if c.id == "sentinel-2-l2a")
     assert set(s2.bands) == set(OPTICAL_BANDS)
     assert cat.stac_endpoint("planetary_computer").sign == "planetary_computer"

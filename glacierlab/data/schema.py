@@ -263,6 +263,10 @@ class StacCollection(_Strict):
     scale: float = 1.0
     offset: float = 0.0
     nodata: float | None = None
+    # DN -> value rule, glacierlab.data.stac_scaling.DN_RULES (evidence per provider in docs/stac.md)
+    dn_rule: Literal["item_metadata", "sentinel2_esa", "earthsearch_boa"] = "item_metadata"
+    default: bool = False  # searched when stack_bbox/search_scenes get collections=None
+    s3_public: bool = False  # s3:// assets lie in a public bucket: read unsigned (AWS_NO_SIGN_REQUEST)
     mask: StacMask | None = None
     product_level: ProductLevel | None = None  # vocabulary.PRODUCT_LEVELS
     licence: str = ""

@@ -24,7 +24,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from glacierlab.data.catalog import Catalog, StacCollection, StacEndpoint, load_catalog
-from glacierlab.data.stac_cache import cached_search
+from glacierlab.data.stac_cache import cached_search, signer
 from glacierlab.data.stac_items import CacheMode, bbox_geobox, item_elevation, item_reflectance
 from glacierlab.data.stac_search import (
     MODES,
@@ -62,6 +62,7 @@ def load_optical(
     Raises:
         UnknownNameError: Unknown mode.
         NoDataError: No scenes, or no band shared by all scenes' collections.
+        StacError: An item's metadata contradicts its collection's DN rule, or an asset cannot be read.
     """
     if mode not in MODES:
         raise unknown_name("mode", mode, MODES)
@@ -73,7 +74,9 @@ def load_optical(
     else:
         chosen = list(scenes[: max(1, max_scenes)])
     arrays = [
-        item_reflectance(s.item, s.collection, grid, resampling=resampling, cache=cache) for s in chosen
+        item_reflectance(s.item, s.collection, grid, resampling=resampling, cache=cache,
+                         sign=signer(s.sign, s.endpoint))
+        for s in chosen
     ]
     common = [b for b in OPTICAL_BANDS if all(b in a["band"].values for a in arrays)]
     if not common:
@@ -120,11 +123,25 @@ def load_dem(
     items = cached_search(ep, {"bbox": list(box), "collections": [collection], "max_items": 100})
     if not items:
         raise NoDataError(f"no {collection!r} tile at {ep.id!r} covers {box}; is the box over the sea?")
-    tiles = [item_elevation(it, coll, grid, cache=cache) for it in items]
+    sign = signer(ep.sign, ep.id)
+    tiles = [item_elevation(it, coll, grid, cache=cache, sign=sign) for it in items]
     elev = functools.reduce(lambda a, b: a.fillna(b), tiles).astype(np.float32)
     elev = georeference(elev, str(grid.crs), grid.affine)
     elev.attrs = {"items": ",".join(i.id for i in items), "sources": "", "units": "m"}
     return elev
+
+
+def _computed(da: xr.DataArray) -> xr.DataArray:
+    """``da.compute()``; a read error of a lazy STAC array becomes a StacError naming its items."""
+    from glacierlab.data.stac_cache import read_error
+    from glacierlab.errors import GlacierLabError
+
+    try:
+        return da.compute()
+    except GlacierLabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rasterio/GDAL/HTTP errors raised inside dask tasks
+        raise read_error(str(da.attrs.get("items", "?")), ["(lazy read)"], [], exc) from exc
 
 
 def glacier_bbox(
@@ -181,7 +198,7 @@ def stack_bbox(
     glacier_id: str | None = None,
     outline_source: str | None = None,
     endpoint: str | StacEndpoint = "earth_search",
-    collections: Sequence[str] = ("sentinel-2-l2a",),
+    collections: Sequence[str] | None = None,
     dem_collection: str | None = "cop-dem-glo-30",
     reference: str | gpd.GeoDataFrame | None = None,
     max_cloud: float = 30.0,
@@ -202,7 +219,8 @@ def stack_bbox(
         glacier_id: RGI/GLIMS id resolved to a box with :func:`glacier_bbox` (``outline_source`` to look in).
         outline_source: Catalog outline source holding ``glacier_id``.
         endpoint: Catalog ``stac_endpoints`` id or a :class:`StacEndpoint`.
-        collections: Optical collections (Sentinel-2 L2A by default; ``"landsat-c2-l2"`` too).
+        collections: Optical collections; None = the endpoint's defaults (Earth Search: Sentinel-2
+            Collection 1 ``sentinel-2-c1-l2a``; ``"sentinel-2-l2a"`` and ``"landsat-c2-l2"`` too).
         dem_collection: DEM collection of the endpoint (None: no ``dem`` group).
         reference: Outlines for the ``reference`` layer: a catalog outline source id (e.g. an RGI 7.0
             source) or a GeoDataFrame; clipped to the box. None: no reference.
@@ -246,9 +264,9 @@ def stack_bbox(
         scenes = search_scenes(
             box, dates, endpoint=ep, collections=collections, max_cloud=max_cloud, season=season, catalog=cat
         )
-        optical = load_optical(
+        optical = _computed(load_optical(
             scenes, grid, mode=mode, max_scenes=max_scenes, resampling=resampling, cache=cache
-        ).compute()
+        ))
         colls += [collection_of(ep, c, "optical") for c in optical.attrs["collections"].split(",")]
         ds_dates = sorted(set(optical.attrs["dates"].split(",")))
         attrs.update(
@@ -257,8 +275,7 @@ def stack_bbox(
             date=ds_dates[0] if len(ds_dates) == 1 else f"{ds_dates[0]}/{ds_dates[-1]}",
         )
     if dem_collection is not None:
-        dem = load_dem(box, grid, endpoint=ep, collection=dem_collection, cache=cache, catalog=cat).compute()
-        assert dem is not None  # noqa: S101 - .compute() of a DataArray returns a DataArray
+        dem = _computed(load_dem(box, grid, endpoint=ep, collection=dem_collection, cache=cache, catalog=cat))
         colls.append(collection_of(ep, dem_collection, "dem"))
         attrs["dem_items"] = dem.attrs["items"]
     ref = _reference(reference, box, cat)

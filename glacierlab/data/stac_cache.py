@@ -30,8 +30,10 @@ import pystac
 from odc.geo.geobox import GeoBox
 
 from glacierlab.data.catalog import StacEndpoint
+from glacierlab.data.stac_api import open_client, search_params
 from glacierlab.errors import StacError
 from glacierlab.files import atomic_path
+from glacierlab.quiet import quiet
 from glacierlab.settings import cache_dir, offline
 
 log = logging.getLogger(__name__)
@@ -61,18 +63,55 @@ def is_remote(href: str) -> bool:
     return len(scheme) > 1 and scheme != "file"
 
 
-def cached_asset(href: str, sign: Callable[[str], str] | None = None) -> str:
+def public_https(href: str) -> str:
+    """The public HTTPS address of an ``s3://bucket/key`` href (other hrefs unchanged).
+
+    For buckets that allow anonymous reads (catalog ``s3_public``): ``https://bucket.s3.amazonaws.com/key``
+    serves the same object without AWS credentials.
+    """
+    parts = urlsplit(href)
+    if parts.scheme != "s3":
+        return href
+    return f"https://{parts.netloc}.s3.amazonaws.com{parts.path}"
+
+
+def read_error(item_id: str, assets: Sequence[str], hrefs: Sequence[str], exc: BaseException) -> StacError:
+    """A :class:`StacError` for a failed read naming the item, the assets, the cause and the remedy."""
+    shown = [strip_query(h) for h in hrefs]
+    msg = f"{type(exc).__name__}: {exc}"
+    if any(h.startswith("s3://") for h in shown):
+        fix = ("s3:// assets need AWS access: a public bucket is read unsigned only where data_catalog.yaml "
+               "marks the collection s3_public; otherwise set AWS credentials (AWS_ACCESS_KEY_ID/"
+               "AWS_SECRET_ACCESS_KEY, AWS_REQUEST_PAYER=requester for requester-pays buckets such as "
+               "usgs-landsat; AWS_S3_ENDPOINT for Copernicus Data Space) or use another endpoint "
+               "(endpoint='planetary_computer').")
+    elif any(is_remote(h) for h in shown):
+        fix = ("Check the network and that the URL still exists (signed URLs expire: search again), or use "
+               "cache='windows' after one successful read.")
+    else:
+        fix = "Check that the file exists and is a readable GeoTIFF."
+    return StacError(f"could not read asset(s) {list(assets)} of item {item_id!r} ({', '.join(shown)}): "
+                     f"{msg}. {fix} {LOCAL_HINT}")
+
+
+def cached_asset(href: str, sign: Callable[[str], str] | None = None, *,
+                 https: Callable[[str], str] | None = None, item_id: str = "?", asset: str = "?") -> str:
     """A local copy of a remote asset, downloaded once into the shared cache (local hrefs are returned as is).
 
     Args:
-        href: The asset href (``http(s)://...``); its query string is not part of the cache key.
+        href: The asset href (``http(s)://...``, or ``s3://`` with ``https``); its query string is not part
+            of the cache key.
         sign: Optional function turning the href into a downloadable URL (e.g. Planetary Computer signing).
+        https: Optional ``s3://`` -> public HTTPS function (:func:`public_https`) for public buckets.
+        item_id: The item, for messages.
+        asset: The asset key, for messages.
 
     Returns:
         A local file path.
 
     Raises:
-        StacError: The download failed or ``GLACIERLAB_OFFLINE`` is set and the file is not cached.
+        StacError: The download failed, the href cannot be downloaded (a non-public ``s3://``), or
+            ``GLACIERLAB_OFFLINE`` is set and the file is not cached; the message names item and asset.
     """
     if not is_remote(href):
         return urlsplit(href).path if href.startswith("file://") else href
@@ -82,8 +121,13 @@ def cached_asset(href: str, sign: Callable[[str], str] | None = None) -> str:
     if (folder / name).is_file():
         return str(folder / name)
     if offline():
-        raise StacError(f"asset {key} is not in the cache {folder} and GLACIERLAB_OFFLINE is set.")
-    url = sign(href) if sign else href
+        raise StacError(f"asset {asset!r} of item {item_id!r} ({key}) is not in the cache {folder} and "
+                        "GLACIERLAB_OFFLINE is set; unset it or use local GeoTIFFs (stack_from_arrays).")
+    url = https(href) if https else href
+    if urlsplit(url).scheme not in ("http", "https", "ftp"):
+        raise read_error(item_id, [asset], [href], ValueError(
+            "cache='assets' downloads over HTTP(S) only; use cache='windows' or 'none' (GDAL reads s3://)"))
+    url = sign(url) if sign else url
     try:
         logger, level = pooch.get_logger(), pooch.get_logger().level
         logger.setLevel("WARNING")  # no "use this known_hash" hint: hrefs have no published sha256
@@ -93,8 +137,9 @@ def cached_asset(href: str, sign: Callable[[str], str] | None = None) -> str:
             logger.setLevel(level)
     except Exception as exc:  # noqa: BLE001 - any transport error means "not available"
         raise StacError(
-            f"could not download asset {key} ({type(exc).__name__}: {exc}). Check the network, or use "
-            "cache='none' to read it remotely, or local GeoTIFFs with glacierlab.data.stack.stack_from_arrays."
+            f"could not download asset {asset!r} of item {item_id!r} ({key}): {type(exc).__name__}: {exc}. "
+            "Check the network, or use cache='none' to read it remotely, or local GeoTIFFs with "
+            "glacierlab.data.stack.stack_from_arrays."
         ) from exc
     return str(path)
 
@@ -138,23 +183,56 @@ def write_window(key: str, values: np.ndarray) -> None:
         np.save(tmp, values, allow_pickle=False)
 
 
-def _modifier(ep: StacEndpoint) -> Callable[[Any], Any] | None:
-    if ep.sign != "planetary_computer":
+def signer(mode: str, endpoint_id: str = "?") -> Callable[[str], str] | None:
+    """The href -> URL signing function of an endpoint's ``sign`` mode, or None (``"none"``).
+
+    ``"planetary_computer"``: :func:`planetary_computer.sign` (its SAS tokens are cached in memory by the
+    package and fetched again when they expire, so every read gets a valid token). Hrefs are signed at read
+    time only; search results are cached unsigned.
+
+    Raises:
+        StacError: The optional package ``planetary-computer`` is not installed (``pip install
+            glacierlab[stac]``).
+    """
+    if mode != "planetary_computer":
         return None
     try:
-        import planetary_computer
+        with quiet():
+            import planetary_computer
     except ImportError as exc:
         raise StacError(
-            f"endpoint {ep.id!r} needs Planetary Computer URL signing, but the package 'planetary-computer' "
-            "is not installed: pip install planetary-computer, or use endpoint='earth_search'."
+            f"endpoint {endpoint_id!r} needs Planetary Computer URL signing, but the package "
+            "'planetary-computer' is not installed: pip install planetary-computer (or glacierlab[stac]), "
+            "or use endpoint='earth_search'."
         ) from exc
-    return planetary_computer.sign_inplace  # type: ignore[no-any-return]
+
+    def sign(href: str) -> str:
+        return str(planetary_computer.sign(strip_query(href)))  # an old (expired) token is dropped first
+
+    return sign
+
+
+def _unsigned(items: list[pystac.Item]) -> list[pystac.Item]:
+    """Items with every asset href's query string (signing tokens) removed, for the search cache."""
+    for it in items:
+        for a in it.assets.values():
+            if is_remote(a.href):
+                if "sig=" in urlsplit(a.href).query:
+                    a.href = strip_query(a.href)
+    return items
 
 
 def cached_search(ep: StacEndpoint, params: dict[str, Any]) -> list[pystac.Item]:
     """Run one ``pystac_client`` item search; cache the result and reuse it when the endpoint fails.
 
-    The cached result is also used when ``GLACIERLAB_OFFLINE`` is set.
+    The cached result is also used when ``GLACIERLAB_OFFLINE`` is set. Asset hrefs are cached unsigned
+    (tokens expire); :func:`signer` signs them when they are read.
+
+    Args:
+        ep: The endpoint.
+        params: ``pystac_client.Client.search`` keywords (``bbox``, ``datetime``, ``collections``,
+            ``max_items``, ``limit``, ``sortby``, ``query`` or ``filter``...), or a callable-free dict built
+            by :func:`search_params`.
 
     Raises:
         StacError: The endpoint failed and no earlier result of the same search is cached; the message
@@ -162,18 +240,17 @@ def cached_search(ep: StacEndpoint, params: dict[str, Any]) -> list[pystac.Item]
     """
     key = hashlib.sha256(json.dumps([ep.url, params], sort_keys=True).encode()).hexdigest()[:32]
     path = stac_cache_dir() / "search" / f"{key}.json"
+    signer(ep.sign, ep.id)  # a missing signing package is said now, not after the search
     try:
         if offline():
             raise StacError("GLACIERLAB_OFFLINE is set")
-        from pystac_client import Client
-
-        client = Client.open(ep.url, modifier=_modifier(ep))
-        items = list(client.search(**params).items())
+        with quiet():
+            client = open_client(ep)
+            items = _unsigned(list(client.search(**search_params(client, params)).items()))
     except Exception as exc:  # noqa: BLE001 - transport, HTTP and JSON errors all mean "endpoint failed"
-        if isinstance(exc, StacError) and "planetary-computer" in str(exc):
-            raise
         if path.is_file():
-            return list(pystac.ItemCollection.from_file(str(path)))
+            with quiet():
+                return list(pystac.ItemCollection.from_file(str(path)))
         raise StacError(
             f"STAC endpoint {ep.id!r} ({ep.url}) failed: {type(exc).__name__}: {exc}. No earlier result of "
             f"this search is cached in {path.parent}. {LOCAL_HINT}"

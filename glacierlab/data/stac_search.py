@@ -31,6 +31,7 @@ class StacScene:
     endpoint: str
     collection: StacCollection
     in_season: bool
+    sign: str = "none"  # the endpoint's signing mode (glacierlab.data.stac_cache.signer), used at read time
 
     @property
     def id(self) -> str:
@@ -86,6 +87,15 @@ def get_endpoint(endpoint: str | StacEndpoint, catalog: Catalog | None = None) -
     return (catalog or load_catalog()).stac_endpoint(endpoint)
 
 
+def default_collections(ep: StacEndpoint, role: str = "optical") -> tuple[str, ...]:
+    """The collections of ``ep`` with ``role`` marked ``default: true`` in the catalog (ConfigError if none)."""
+    found = tuple(c.id for c in ep.collections if c.role == role and c.default)
+    if not found:
+        raise ConfigError(f"endpoint {ep.id!r} marks no {role} collection as default; pass collections=("
+                          f"{', '.join(repr(c.id) for c in ep.collections if c.role == role)}).")
+    return found
+
+
 def collection_of(ep: StacEndpoint, cid: str, role: str) -> StacCollection:
     """The collection ``cid`` of endpoint ``ep`` with role ``"optical"`` or ``"dem"`` (UnknownNameError)."""
     valid = [c.id for c in ep.collections if c.role == role]
@@ -100,13 +110,18 @@ def search_scenes(
     dates: str | Sequence[str | dt.date],
     *,
     endpoint: str | StacEndpoint = "earth_search",
-    collections: Sequence[str] = ("sentinel-2-l2a",),
+    collections: Sequence[str] | None = None,
     max_cloud: float = 30.0,
     season: Season = "prefer",
     max_items: int = 200,
     catalog: Catalog | None = None,
 ) -> list[StacScene]:
     """Find optical scenes over a box and rank them.
+
+    The API is asked for its least cloudy scenes first where it declares the sort extension
+    (:func:`glacierlab.data.stac_api.search_params`). Scenes returned twice (same tile and acquisition time,
+    different processing, e.g. Earth Search's ``_0_L2A``/``_1_L2A``) are reduced to one, the newest processing
+    baseline, before ranking (:func:`dedupe`).
 
     Ranking: in the end-of-ablation season (:func:`ablation_months` of the box centre) first when
     ``season="prefer"``; then scene cloud cover (ascending, unknown last); then the later date.
@@ -115,7 +130,8 @@ def search_scenes(
         bbox: ``(lon_min, lat_min, lon_max, lat_max)`` in EPSG:4326.
         dates: Date window ``"YYYY-MM-DD/YYYY-MM-DD"`` or ``(start, end)``, inclusive.
         endpoint: A ``stac_endpoints`` id of the catalog or a :class:`StacEndpoint`.
-        collections: Optical collection ids of that endpoint (e.g. ``"landsat-c2-l2"``).
+        collections: Optical collection ids of that endpoint (e.g. ``"landsat-c2-l2"``); None = the
+            endpoint's default ones (Earth Search: ``sentinel-2-c1-l2a``, Collection 1).
         max_cloud: Keep scenes with ``eo:cloud_cover`` <= this percentage (0..100).
         season: ``"prefer"`` (rank in-season first), ``"only"`` (drop others) or ``"ignore"``.
         max_items: At most this many items per collection from the API.
@@ -136,6 +152,7 @@ def search_scenes(
     if not 0 <= max_cloud <= 100:
         raise ConfigError(f"max_cloud is a percentage in [0, 100], got {max_cloud}")
     ep = get_endpoint(endpoint, catalog)
+    collections = tuple(collections) if collections is not None else default_collections(ep)
     months = ablation_months((box[1] + box[3]) / 2)
     found: list[StacScene] = []
     n_api = 0
@@ -146,12 +163,12 @@ def search_scenes(
             "datetime": window,
             "collections": [cid],
             "max_items": max_items,
-            "query": {"eo:cloud_cover": {"lte": max_cloud}},
+            "max_cloud": max_cloud,
         }
-        items = cached_search(ep, params)
+        items = dedupe(cached_search(ep, params))
         n_api += len(items)
         for it in items:
-            sc = StacScene(it, ep.id, coll, _item_date(it).month in months)
+            sc = StacScene(it, ep.id, coll, _item_date(it).month in months, ep.sign)
             if (sc.cloud_cover is None or sc.cloud_cover <= max_cloud) and (sc.in_season or season != "only"):
                 found.append(sc)
     if not found:
@@ -170,3 +187,60 @@ def search_scenes(
         )
     )
     return found
+
+
+def _tile(item: pystac.Item) -> str | None:
+    """The item's tile (MGRS or WRS-2) from its properties, None when it does not say."""
+    p = item.properties
+    for key in ("grid:code", "s2:mgrs_tile", "tile"):
+        if p.get(key):
+            return str(p[key]).removeprefix("MGRS-")
+    if all(p.get(k) is not None for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")):
+        return f"{p['mgrs:utm_zone']}{p['mgrs:latitude_band']}{p['mgrs:grid_square']}"
+    if p.get("landsat:wrs_path") is not None and p.get("landsat:wrs_row") is not None:
+        return f"{int(p['landsat:wrs_path']):03d}{int(p['landsat:wrs_row']):03d}"
+    return None
+
+
+def _processing(item: pystac.Item) -> tuple[int, ...]:
+    """Sortable processing version (``s2:processing_baseline`` / ``processing:version``), () if unknown."""
+    p = item.properties
+    value = p.get("s2:processing_baseline") or p.get("processing:version") or ""
+    try:
+        return tuple(int(v) for v in str(value).split("."))
+    except ValueError:
+        return ()
+
+
+def dedupe(items: list[pystac.Item], tolerance_s: float = 60.0) -> list[pystac.Item]:
+    """One item per acquisition (same tile, platform and time), keeping the newest processing.
+
+    The newest processing is the highest baseline, then the later-published item id (``_1_L2A``).
+
+    Earth Search v1 ``sentinel-2-l2a`` returns ESA's reprocessed scenes next to the originals
+    (``S2A_32TMT_20200305_0_L2A`` baseline 02.14 and ``..._1_L2A`` baseline 05.00); mosaicking both would mix
+    two processings (and, before the rule of :mod:`glacierlab.data.stac_scaling`, two offsets). Items
+    without a tile or time are kept as they are. Order of the kept items follows the input.
+
+    Args:
+        items: Search results.
+        tolerance_s: Acquisition times closer than this (seconds) are the same acquisition; adjacent
+            orbits over a high-latitude tile are ~100 minutes apart, so they stay separate.
+    """
+    groups: list[list[pystac.Item]] = []
+    index: dict[tuple[str, str, str], list[list[pystac.Item]]] = {}
+    for it in items:
+        tile, when = _tile(it), it.datetime
+        if tile is None or when is None:
+            groups.append([it])
+            continue
+        key = (it.collection_id or "", tile, str(it.properties.get("platform", "")).lower())
+        for g in index.setdefault(key, []):
+            first = g[0].datetime
+            if first is not None and abs((first - when).total_seconds()) <= tolerance_s:
+                g.append(it)
+                break
+        else:
+            index[key].append([it])
+            groups.append(index[key][-1])
+    return [max(g, key=lambda i: (_processing(i), i.id)) for g in groups]
