@@ -190,6 +190,9 @@ def test_one_product_level_rule_for_the_scene_check_and_the_catalog_check() -> N
     assert level_fit("dn8", "toa") == level_fit("toa", "dn8") == "refuse"
     assert level_fit("toa", "surface") == "may bias" and level_fit("reflectance", "toa") == "may bias"
     assert level_fit("toa", "toa") == level_fit(None, "dn8") == level_fit("dn8", "") == "fits"
-    dn8 = SimpleNamespace(metadata={"inputs": {"optical": {"product_level": "dn8"}}}, normalisation={})
+    from glacierlab.contract.record import TrainingRecord
+
+    inputs = {"optical": {"product_level": "dn8"}}
+    dn8 = SimpleNamespace(metadata={"inputs": inputs}, inputs=inputs, record=TrainingRecord(), normalisation={})
     for scene in ("dn8", "toa", "surface", ""):  # the catalog check refuses exactly what the rule refuses
         assert bool(product_level_problem(dn8, scene)) == (level_fit("dn8", scene) == "refuse")
