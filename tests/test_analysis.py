@@ -68,6 +68,19 @@ def test_a_failing_step_is_recorded_and_the_others_still_run(shared_data: Path, 
     assert res.series is None and len(res.other_dates) == 2  # the other steps ran
 
 
+def test_an_analysis_with_nothing_to_report_raises_the_cause(shared_data: Path, monkeypatch) -> None:
+    from glacierlab.analysis import pipeline, series
+    from glacierlab.errors import DataNotFoundError
+
+    def missing(*args: object, **kwargs: object) -> None:
+        raise DataNotFoundError("outline file x missing")
+
+    monkeypatch.setattr(series, "outline_series", missing)
+    monkeypatch.setattr(pipeline, "map_other_dates", missing)
+    with pytest.raises(DataNotFoundError, match="outline file x missing"):
+        run_analysis(RunParams("aletsch"))
+
+
 @pytest.fixture(scope="module")
 def everest(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[AnalysisResult, Path]:
     out = tmp_path_factory.mktemp("everest_analysis")

@@ -34,20 +34,24 @@ def run_analysis(params: RunParams) -> AnalysisResult:
     """Run every step of the regional analysis (see the module docstring).
 
     Raises:
-        UnknownNameError: the region is not in the catalog (nothing can be analysed).
+        UnknownNameError: the region is not in the catalog. The first step's error when no part of the
+        analysis could be computed (no model map, no other date, no outline series): the region fails
+        with that cause instead of giving an empty report.
     """
     from glacierlab.analysis.headlines import headlines
 
     failures: list[Failure] = []
+    errors: list[Exception] = []
 
     def attempt(step: str, fn: Callable[..., T], *args: Any) -> T | None:
         try:
             return fn(*args)
         except Exception as err:  # noqa: BLE001 - recorded in the result; the report shows it
             failures.append(Failure(step, f"{type(err).__name__}: {err}"))
+            errors.append(err)
             return None
 
-    inputs = load_inputs(params, failures)
+    inputs = load_inputs(params, failures, errors)
     model = attempt("model map", map_main_scene, params, inputs) if inputs.checkpoint and inputs.stack else None
     areas = attempt("area", measure_area, params, inputs, model) if model is not None else None
     glaciers = (
@@ -64,11 +68,15 @@ def run_analysis(params: RunParams) -> AnalysisResult:
     result = AnalysisResult(
         params, inputs, model, areas, glaciers, tuple(other), series, {}, tuple(sorted(s for s in sources if s))
     )
+    if errors and model is None and series is None and not other:
+        raise errors[0]  # nothing to report: the region fails (with its cause) instead of an empty report
     summary = attempt("headlines", headlines, result) or {}
     return AnalysisResult(**{**result.__dict__, "summary": summary, "failures": tuple(failures)})
 
 
-def load_inputs(params: RunParams, failures: list[Failure] | None = None) -> Inputs:
+def load_inputs(
+    params: RunParams, failures: list[Failure] | None = None, errors: list[Exception] | None = None
+) -> Inputs:
     """The region, its main stack (when the scene has rasters), the checkpoint that fits it, the export folder.
 
     A stack that cannot be built is recorded in ``failures`` (the outline series can still be reported).
@@ -89,6 +97,8 @@ def load_inputs(params: RunParams, failures: list[Failure] | None = None) -> Inp
             if failures is None:
                 raise
             failures.append(Failure("inputs", f"{type(err).__name__}: {err}"))
+            if errors is not None:
+                errors.append(err)
     ck_path, no_model = checkpoint_for(stack, params.checkpoint)
     if stack is None:
         label = date = str(params.date or "")

@@ -267,7 +267,8 @@ def provenance(res: AnalysisResult) -> list[Any]:
             "STAC item": "export/item.json",
             "outlines.gpkg": "export/outlines.gpkg",
         }
-        write_summary(params.out_dir, {**res.summary, "level": params.level, "links": links})
+        failed = {"failed_steps": [f.step for f in res.failures]} if res.failures else {}
+        write_summary(params.out_dir, {**res.summary, "level": params.level, "links": links, **failed})
         out.append(Md("Also in `provenance.json` next to this report (with every input file's full sha256)."))
     out.append(tables.html(provenance_table(rec), "What made these numbers."))
     return out
