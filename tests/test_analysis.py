@@ -113,11 +113,14 @@ def test_everest_area_per_glacier_and_other_dates_with_the_shipped_model(everest
 
 def test_everest_model_map_resumes_from_the_run_folder(everest) -> None:
     res, out = everest
+    sidecars = {f.name: f.stat().st_mtime_ns for f in (out / "analysis").glob("*_map.json")}
+    assert len(sidecars) == 2  # the main scene and the 2020 date
     again = run_analysis(RunParams("everest", bbox=EVEREST_BBOX, out_dir=str(out)))
+    assert {f.name: f.stat().st_mtime_ns for f in (out / "analysis").glob("*_map.json")} == sidecars  # not redone
     assert again.model_map is not None and again.model_map.resumed and again.failures == ()
     assert res.model_map is not None
     np.testing.assert_array_equal(again.model_map.p, res.model_map.p)
-    assert again.summary == res.summary
+    assert again.summary == res.summary and len(again.other_dates) == len(res.other_dates)
     # files another checkpoint, other options or another scene made are never read back
     from glacierlab.analysis.pipeline import _resume
 

@@ -113,24 +113,39 @@ def map_main_scene(params: RunParams, inputs: Inputs) -> ModelMap:
     """Predict the main scene (or read the map back from the run folder), calibrate it and score it."""
     from glacierlab.analysis import regional
     from glacierlab.analysis.timeline import calibrated_probability
-    from glacierlab.files import file_sha256, safe_name, write_json
 
     stack, ck = inputs.stack, inputs.checkpoint
     assert stack is not None and ck is not None
-    prefix = safe_name(f"{inputs.main_date}_".replace("/", "-"), "scene date") if inputs.folder else ""
-    key = {"checkpoint": file_sha256(ck), "predict": params.predict, "scene": str(stack.attrs.get("scene", ""))}
-    prediction = _resume(inputs.folder, prefix, key, stack) if inputs.folder else None
-    resumed = prediction is not None
-    if prediction is None:
-        prediction = regional.map_stack(
-            stack, ck, out_dir=inputs.folder, overwrite=True, prefix=prefix, **params.predict
-        )
-        if inputs.folder:
-            write_json(inputs.folder / f"{prefix}map.json", {**key, "attrs": dict(prediction.attrs)}, overwrite=True)
+    prefix = f"{inputs.main_date}_".replace("/", "-")
+    scene = str(stack.attrs.get("scene", ""))
+    prediction, resumed = map_or_resume(stack, ck, inputs.folder, prefix, scene, stack, **params.predict)
     valid = np.isfinite(stack["optical"].values).any(axis=0)
     p = calibrated_probability(prediction, ck, valid)
     scores = regional.score(prediction, stack) if "reference" in stack else None
     return ModelMap(prediction, p, scores, resumed)
+
+
+def map_or_resume(
+    model_inputs: Any, checkpoint: Path, folder: Path | None, prefix: str, scene: str, grid: xr.Dataset, **predict: Any
+) -> tuple[xr.Dataset, bool]:
+    """A scene's map on the report grid and whether it was read back from the run folder.
+
+    Read back when an earlier run of the same checkpoint, options and scene left it in ``folder``, else
+    predicted (COGs, then the ``<prefix>map.json`` sidecar: a sidecar means the COGs are complete).
+    """
+    from glacierlab.analysis import regional
+    from glacierlab.files import file_sha256, safe_name, write_json
+
+    if folder is None:
+        return regional.map_stack(model_inputs, checkpoint, **predict), False
+    prefix = safe_name(prefix, "scene date")
+    key = {"checkpoint": file_sha256(checkpoint), "predict": predict, "scene": scene}
+    prediction = _resume(folder, prefix, key, grid)
+    if prediction is not None:
+        return prediction, True
+    prediction = regional.map_stack(model_inputs, checkpoint, out_dir=folder, overwrite=True, prefix=prefix, **predict)
+    write_json(folder / f"{prefix}map.json", {**key, "attrs": dict(prediction.attrs)}, overwrite=True)
+    return prediction, False
 
 
 def _resume(folder: Path, prefix: str, key: dict[str, Any], stack: xr.Dataset) -> xr.Dataset | None:
@@ -225,7 +240,11 @@ def map_other_dates(
         checkpoint = params.checkpoint or _shipped()
         return tuple(m for m in unmapped_scenes(params.region, checkpoint) if (m.region, m.scene) != key)
     out = []
-    for m in other_dates(params.region, stack, ck, out_dir=inputs.folder, **params.predict):
+
+    def mapper(model_inputs: Any, prefix: str, scene: str, opts: dict[str, Any]) -> xr.Dataset:
+        return map_or_resume(model_inputs, ck, inputs.folder, prefix, scene, stack, **opts)[0]
+
+    for m in other_dates(params.region, stack, ck, mapper=mapper, **params.predict):
         if m.prediction is not None:
             p2 = calibrated_probability(m.prediction, ck, m.valid)
             polys = mask_to_polygons(np.nan_to_num(p2) > 0.5, rio_transform(stack), stack.rio.crs, min_area_m2=1e4)
@@ -277,5 +296,5 @@ def map_files(result: AnalysisResult) -> list[Path]:
     prefixes = []
     if result.model_map is not None:
         prefixes.append(safe_name(f"{result.inputs.main_date}_".replace("/", "-"), "scene date"))
-    prefixes += [safe_name(f"{m.scene}_".replace("/", "-"), "scene key") for m in result.other_dates if m.prediction]
+    prefixes += [safe_name(f"{m.scene}_".replace("/", "-"), "scene date") for m in result.other_dates if m.prediction]
     return sorted(f for pre in prefixes for f in folder.glob(f"{pre}*.tif") if f.is_file() and not f.is_symlink())

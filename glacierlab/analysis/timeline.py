@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,15 +32,11 @@ class ModelDate:
     """One date the model mapped (or refused to map) on the report's grid.
 
     Attributes:
-        label: e.g. "2020-04-07 Sentinel-2 (RGB)".
-        region: Catalog region of the scene.
-        scene: Scene key.
-        date: Scene date as in the catalog.
-        prediction: ``map_stack`` output on the report grid (None when refused).
-        valid: (H, W) bool pixels with optical data on this date.
+        label: e.g. "2020-04-07 Sentinel-2 (RGB)"; region, scene, date: its catalog region, scene key, date.
+        prediction: ``map_stack`` output on the report grid (None when refused); valid: (H, W) bool pixels
+            with optical data on this date; sources: catalog source ids read.
         caveats: Why this date's map (and its uncertainty) is weaker than the main one.
         refused: The reason the model was not applied, or "" when it was.
-        sources: Catalog source ids read.
         optical: The scene's optical bands on the report grid (mapped scenes; renderers draw it).
         p, change, outlines: Set by the pipeline: calibrated glacier probability on the report grid,
             :func:`model_change` from the main map, polygons of the p > 0.5 mask.
@@ -100,7 +96,7 @@ def other_dates(
     stack: xr.Dataset,
     checkpoint: str | Path,
     *,
-    out_dir: str | Path | None = None,
+    mapper: Callable[[Any, str, str, dict[str, Any]], xr.Dataset] | None = None,
     **predict: Any,
 ) -> list[ModelDate]:
     """Map every other optical scene of the area on the report's grid, or say why the model does not fit it.
@@ -109,7 +105,8 @@ def other_dates(
         region_id: The report's region.
         stack: The report's main stack (its grid and ``scene`` attribute; that scene is skipped).
         checkpoint: Checkpoint path.
-        out_dir: Folder for the COGs (``<date>_probability.tif``...); None keeps them in memory.
+        mapper: ``mapper(model_inputs, prefix, scene_key, options)`` maps a scene (the pipeline's writes COGs
+            ``<prefix>probability.tif``... or reads them back); None: ``map_stack`` in memory.
         **predict: Passed to :func:`glacierlab.analysis.regional.map_stack`.
 
     Returns:
@@ -162,7 +159,10 @@ def other_dates(
         opts = {**predict, "nodata": "all"} if any(filled.values()) else predict  # filled bands: no data, not NaN
         prediction, refused = None, ""
         try:
-            prediction = map_stack(inputs, checkpoint, out_dir=out_dir, overwrite=True, prefix=prefix, **opts)
+            if mapper is None:
+                prediction = map_stack(inputs, checkpoint, **opts)
+            else:
+                prediction = mapper(inputs, prefix, scene.key, opts)
         except GlacierLabError as err:
             refused = str(err)
         out.append(
