@@ -267,3 +267,33 @@ def test_map_panels_name_a_custom_crs_briefly(shared_data: Path) -> None:
     fig = region_overview(stack, title="columbia")
     labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
     assert labels and all(len(label) < 60 for label in labels), labels
+
+
+def test_renderers_show_and_publish_an_outline_only_result_without_a_kernel(tmp_path: Path, shared_data: Path) -> None:
+    import json
+
+    import matplotlib
+
+    matplotlib.use("agg")
+    from glacierlab.analysis import RunParams, run_analysis
+    from glacierlab.reports import sections, sections_out, sections_time
+
+    out = tmp_path / "hochalmkees"
+    res = run_analysis(RunParams("hochalmkees", out_dir=str(out)))
+    items = [
+        *sections.header(res),
+        *sections.inputs(res),
+        *sections.model_map(res),
+        *sections.area(res),
+        *sections_time.change_over_time(res),
+        *sections_out.interactive_map(res),
+        *sections_out.export_bundle(res),
+        *sections_out.provenance(res),
+    ]
+    text = "\n".join(str(x) for x in items if isinstance(x, str))
+    assert "# Hochalmkees" in text and "outlines only" in text and "### Outlines over time" in text
+    assert "## Inputs on one grid" not in text and "## Glacier map from the model" not in text  # do not apply
+    assert "could not be computed" not in text and "## Export bundle" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["change"] == res.summary["change"] and summary["level"] == 0.95
+    assert (out / "export" / "outline_changes.csv").is_file() and (out / "export" / "item.json").is_file()
