@@ -54,14 +54,14 @@ def _print_coverage(check) -> None:  # noqa: ANN001
 
 
 def _sentinel2(check) -> None:  # noqa: ANN001
+    from glacierlab.analysis.heldout_area import checkpoint_calibrator
+    from glacierlab.analysis.regional import glacier_id_column
     from glacierlab.data.contents import scene_outlines
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.compat import model_inputs
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import area_table, glacier_probability, glacier_zones, pixel_area_km2
-    from glacierlab.reports.heldout_area import checkpoint_calibrator
-    from glacierlab.reports.regional import glacier_id_column
     from glacierlab.weights import shipped_checkpoint_path
 
     path = shipped_checkpoint_path()
@@ -97,7 +97,7 @@ def main() -> None:
     p.add_argument("--sentinel2", action="store_true", help="also the out-of-domain 2020 Sentinel-2 check")
     a = p.parse_args()
     os.environ.setdefault("GLACIERLAB_SEED_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    from glacierlab.reports.heldout_area import heldout_area_check
+    from glacierlab.analysis.heldout_area import heldout_area_check
 
     if a.checkpoint is None:
         from glacierlab.weights import shipped_checkpoint_path

@@ -185,10 +185,10 @@ def ship(out: dict[str, Any]) -> None:
     Only the calibrator chosen on the validation blocks is stored, so ``predict_scene(calibration=
     "auto")`` (every entry point's default) applies the one whose figures the card states. The window,
     stride and TTA setting the figures were made with are stored in ``extra`` (and ``extra.training``,
-    where :func:`glacierlab.reports.regional.training_window` looks).
+    where :func:`glacierlab.analysis.regional.training_window` looks).
     """
+    from glacierlab.analysis.evaluate import calibration_arrays
     from glacierlab.models import save_checkpoint
-    from glacierlab.reports.evaluate import calibration_arrays
 
     ckpt, m = out["ckpt"], out["metrics"]
     chosen = m["calibration"]["chosen"]["method"]

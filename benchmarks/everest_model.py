@@ -96,10 +96,10 @@ def evaluate(
     """Compute every figure; returns the JSON-ready metrics dict (and the objects ``--ship`` needs)."""
     import torch
 
+    from glacierlab.analysis.evaluate import calibration_ece, heldout_counts, model_inputs, scores
     from glacierlab.contract.calibration import METHODS
     from glacierlab.data.stack import stack_region
     from glacierlab.models import load_checkpoint
-    from glacierlab.reports.evaluate import calibration_ece, heldout_counts, model_inputs, scores
     from glacierlab.training.baselines import fit_ratio_threshold
     from glacierlab.training.scene_dataset import scene_from_stack
 

@@ -123,8 +123,8 @@ def glacier_figures(
         inside ±5 % clean ... ±30 % debris by debris fraction), ``median_abs_dev``, the same per
         majority split, and ``table`` (one row per glacier, largest first).
     """
+    from glacierlab.analysis.regional import judge_glaciers
     from glacierlab.outlines.expert import judge_against_band, literature_band
-    from glacierlab.reports.regional import judge_glaciers
 
     da = mask_dataarray(np.asarray(mask) == 1, like)
     clean = judge_glaciers(da, rgi, debris=None)
@@ -170,7 +170,7 @@ def tuned_forest(scene: Any, ref: np.ndarray, areas: Mapping[str, np.ndarray], s
     Returns:
         ``prediction`` ((H, W) uint8 of the chosen forest), ``params``, ``val_iou`` per grid entry.
     """
-    from glacierlab.reports.evaluate import heldout_counts
+    from glacierlab.analysis.evaluate import heldout_counts
     from glacierlab.training.baselines import fit_random_forest, predict_random_forest
 
     best, tried = None, []
@@ -206,7 +206,7 @@ def choose_calibrator(prob: np.ndarray, ref: np.ndarray, split: Any, methods: Se
     Each validation block in turn is scored with calibrators fitted on the other validation blocks;
     the test blocks play no part.
     """
-    from glacierlab.reports.evaluate import calibration_ece
+    from glacierlab.analysis.evaluate import calibration_ece
 
     blocks = block_areas(split, "val")
     totals = {m: 0.0 for m in methods}

@@ -80,6 +80,7 @@ def _iou(mask: np.ndarray, ref: np.ndarray, area: np.ndarray) -> tuple[float, in
 
 def rescore(checkpoint: Path, params: dict[str, Any]) -> list[tuple[str, float, str]]:
     """Independent held-out scores: (method, glacier IoU, note) on the declared test blocks."""
+    from glacierlab.contract.split import SpatialSplit
     from glacierlab.data.contents import region_contents
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.compat import fit_problem, model_inputs
@@ -87,7 +88,6 @@ def rescore(checkpoint: Path, params: dict[str, Any]) -> list[tuple[str, float, 
     from glacierlab.models import load_checkpoint
     from glacierlab.training import make_spatial_split, scene_from_stack
     from glacierlab.training.baselines import fit_random_forest, predict_random_forest
-    from glacierlab.training.scene_dataset import SpatialSplit
     from glacierlab.training.split_fit import fit_split
     from glacierlab.weights import shipped_checkpoint_path
 

@@ -52,7 +52,7 @@ def test_import_statements_follow_the_layers() -> None:
     # the scan sees imports inside functions (the heavy ones are made there), so it is not blind
     graph = grimp.build_graph("glacierlab")
     assert graph.direct_import_exists(
-        importer="glacierlab.reports.heldout_area", imported="glacierlab.inference.predict"
+        importer="glacierlab.analysis.heldout_area", imported="glacierlab.inference.predict"
     )
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
+from glacierlab.analysis.series import recorded_date, z_of
 from glacierlab.outlines.outline_error import STAIRCASE, cell_sd_m, change_sd_km2, differing_boundary_m
-from glacierlab.reports.series import recorded_date, z_of
 
 
 def test_cell_error_is_the_uniform_half_cell_buffer() -> None:

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from glacierlab.analysis import regional
 from glacierlab.data.contents import scene_outlines
 from glacierlab.data.stack import stack_region
 from glacierlab.errors import InputError
-from glacierlab.reports import regional
 
 matplotlib.use("Agg")
 

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glacierlab.outlines.area_error import AreaErrorModel, area_table
-from glacierlab.reports.series import Z95, outline_series, series_areas, series_changes
-from glacierlab.reports.timeline import (
+from glacierlab.analysis.series import Z95, outline_series, series_areas, series_changes
+from glacierlab.analysis.timeline import (
     change_statement,
     model_change,
     reference_date_groups,
     source_dates,
     unmapped_scenes,
 )
+from glacierlab.outlines.area_error import AreaErrorModel, area_table
 
 
 def test_model_change_counts_gained_lost_stable_on_common_pixels() -> None:

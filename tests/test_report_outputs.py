@@ -145,6 +145,8 @@ def test_index_groups_failures_by_cause_and_shows_area_and_change(tmp_path: Path
     )
     (tmp_path / "a" / "export").mkdir()
     (tmp_path / "a" / "export" / "item.json").write_text("{}")
+    (tmp_path / "e").mkdir()
+    write_summary(tmp_path / "e", {"area": "1.0 ± 0.1", "failed_steps": ["other dates <b>"], "level": 0.95})
     (tmp_path / "b" / "notebook.ipynb").write_text("{}")
     (tmp_path / "c" / "notebook.ipynb").write_text("{}")
     err = (
@@ -153,17 +155,18 @@ def test_index_groups_failures_by_cause_and_shows_area_and_change(tmp_path: Path
     )
     table = pd.DataFrame(
         {
-            "region": ["a", "b", "c", "d"],
-            "status": ["ok", "failed", "failed", "failed"],
-            "seconds": [12.3, 2.0, 3.0, 1.0],
-            "error": ["", err.format(r="b"), err.format(r="c"), "DataNotFoundError: file x missing"],
-            "traceback": ["", "tb", "tb", "tb"],
-            "notebook": ["", str(tmp_path / "b" / "notebook.ipynb"), str(tmp_path / "c" / "notebook.ipynb"), ""],
-            "report": [str(tmp_path / "a" / "report.html"), "", "", ""],
+            "region": ["a", "b", "c", "d", "e"],
+            "status": ["ok", "failed", "failed", "failed", "ok"],
+            "seconds": [12.3, 2.0, 3.0, 1.0, 1.0],
+            "error": ["", err.format(r="b"), err.format(r="c"), "DataNotFoundError: file x missing", ""],
+            "traceback": ["", "tb", "tb", "tb", ""],
+            "notebook": ["", str(tmp_path / "b" / "notebook.ipynb"), str(tmp_path / "c" / "notebook.ipynb"), "", ""],
+            "report": [str(tmp_path / "a" / "report.html"), "", "", "", str(tmp_path / "e" / "report.html")],
         }
     )
     page = write_index(table, tmp_path).read_text()
-    assert "4 regions: 3 failed, 1 ok." in page and "Skipped regions" not in page  # no note without skips
+    assert "5 regions: 3 failed, 2 ok." in page and "Skipped regions" not in page  # no note without skips
+    assert "incomplete: other dates &lt;b&gt; (see the report)" in page  # a report with a failed step says so
     assert page.count("95 %") == 1  # the interval level, stated once
     assert "238.5 [229.4, 247.7]" in page and "+32 ± 8 km²" in page and 'href="a/export/item.json"' in page
     assert "<h3>GridError (2 regions)</h3>" in page and "<h3>DataNotFoundError (1 region)</h3>" in page
@@ -264,3 +267,33 @@ def test_map_panels_name_a_custom_crs_briefly(shared_data: Path) -> None:
     fig = region_overview(stack, title="columbia")
     labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
     assert labels and all(len(label) < 60 for label in labels), labels
+
+
+def test_renderers_show_and_publish_an_outline_only_result_without_a_kernel(tmp_path: Path, shared_data: Path) -> None:
+    import json
+
+    import matplotlib
+
+    matplotlib.use("agg")
+    from glacierlab.analysis import RunParams, run_analysis
+    from glacierlab.reports import sections, sections_out, sections_time
+
+    out = tmp_path / "hochalmkees"
+    res = run_analysis(RunParams("hochalmkees", out_dir=str(out)))
+    items = [
+        *sections.header(res),
+        *sections.inputs(res),
+        *sections.model_map(res),
+        *sections.area(res),
+        *sections_time.change_over_time(res),
+        *sections_out.interactive_map(res),
+        *sections_out.export_bundle(res),
+        *sections_out.provenance(res),
+    ]
+    text = "\n".join(str(x) for x in items if isinstance(x, str))
+    assert "# Hochalmkees" in text and "outlines only" in text and "### Outlines over time" in text
+    assert "## Inputs on one grid" not in text and "## Glacier map from the model" not in text  # do not apply
+    assert "could not be computed" not in text and "## Export bundle" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["change"] == res.summary["change"] and summary["level"] == 0.95
+    assert (out / "export" / "outline_changes.csv").is_file() and (out / "export" / "item.json").is_file()

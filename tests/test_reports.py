@@ -203,9 +203,9 @@ def test_real_template_on_demo_region(everest_report) -> None:
     # area with its interval and the measured coverage quoted from the held-out check, one level stated once
     assert "Every interval and every ± in this report is 95 %" in page and "[90 % interval]" not in page
     assert "held-out test blocks" in page and "nominal 95 %" in page
-    # the change's headline carries its caveats: not established, and over which part of the glaciers
+    # the headlines' numbers and caveats are tested without a kernel (tests/test_analysis.py); here: published
     summary = json.loads((out / "everest" / "summary.json").read_text())
-    assert "NOT established" in summary["change"] and "% of the glacier zones" in summary["change"]
+    assert "NOT established" in summary["change"] and "failed_steps" not in summary
     # change over time: reference source dates, the 2020 Sentinel-2 date mapped, the TOA clips refused
     assert "Reference outlines by source date" in page and "2020-04-07" in page
     assert "no change is established" in page or "does **not** exceed" in page.replace(

@@ -1,6 +1,6 @@
 """The shipped Everest model: it loads, and re-predicting the scene gives the card's figures.
 
-The first tests check, on small synthetic inputs, the pieces of :mod:`glacierlab.reports.evaluate` that the
+The first tests check, on small synthetic inputs, the pieces of :mod:`glacierlab.analysis.evaluate` that the
 benchmark and this test rely on. The figures come from
 ``glacierlab/weights/glavitu_lite_everest_metrics.json`` (written by ``benchmarks/everest_model.py
 --ship``). Here the whole 800 x 655 frame is predicted once with the stored window, stride and TTA
@@ -57,7 +57,7 @@ def _tiny_inputs(h: int, w: int) -> dict:
 
 
 def test_heldout_counts_skip_no_data_and_pixels_outside_the_area() -> None:
-    from glacierlab.reports.evaluate import heldout_counts, scores
+    from glacierlab.analysis.evaluate import heldout_counts, scores
 
     ref = np.array([[1, 1, 0, 0], [1, 0, 255, 0]], np.uint8)
     prob = np.array([[0.9, 0.2, 0.7, 0.1], [np.nan, 0.6, 0.9, 0.3]], np.float32)
@@ -74,8 +74,8 @@ def test_heldout_counts_skip_no_data_and_pixels_outside_the_area() -> None:
 
 
 def test_predict_area_equals_whole_scene_prediction(tmp_path: Path) -> None:
+    from glacierlab.analysis.evaluate import predict_area
     from glacierlab.inference.predict import predict_scene
-    from glacierlab.reports.evaluate import predict_area
 
     ckpt = _tiny_checkpoint(tmp_path)
     inputs = _tiny_inputs(100, 131)
@@ -91,7 +91,7 @@ def test_predict_area_equals_whole_scene_prediction(tmp_path: Path) -> None:
 
 
 def test_calibration_is_fitted_on_one_area_and_scored_on_another() -> None:
-    from glacierlab.reports.evaluate import calibration_arrays, calibration_ece
+    from glacierlab.analysis.evaluate import calibration_arrays, calibration_ece
 
     rng = np.random.default_rng(0)
     h, w = 200, 200
@@ -185,10 +185,10 @@ def test_model_card_states_the_metrics_file_figures(shipped: tuple) -> None:
 @pytest.fixture(scope="module")
 def scene_prediction(shipped: tuple, shared_data: Path) -> dict:
     """The shipped model's whole-frame probability with the stored settings (a few seconds on 2 cores)."""
+    from glacierlab.analysis.evaluate import model_inputs
     from glacierlab.contract.split import SpatialSplit
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.predict import predict_scene
-    from glacierlab.reports.evaluate import model_inputs
 
     ckpt, metrics, _ = shipped
     extra = ckpt.metadata["extra"]
@@ -214,7 +214,7 @@ def scene_prediction(shipped: tuple, shared_data: Path) -> dict:
 
 
 def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, scene_prediction: dict) -> None:
-    from glacierlab.reports.evaluate import heldout_counts, scores
+    from glacierlab.analysis.evaluate import heldout_counts, scores
 
     metrics = shipped[1]
     ref = np.asarray(scene_prediction["stack"]["reference"].values)
@@ -247,7 +247,7 @@ def test_shipped_per_glacier_clean_band_fraction(shipped: tuple, scene_predictio
     import geopandas as gpd
     import xarray as xr
 
-    from glacierlab.reports.regional import judge_glaciers
+    from glacierlab.analysis.regional import judge_glaciers
 
     metrics = shipped[1]
     like = scene_prediction["stack"]["reference"]

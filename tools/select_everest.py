@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(a.threads)
     import everest_parts as parts
 
+    from glacierlab.analysis.evaluate import heldout_counts, model_inputs, scores
     from glacierlab.contract.calibration import METHODS
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
-    from glacierlab.reports.evaluate import heldout_counts, model_inputs, scores
 
     stack = stack_region("everest", groups=("optical", "dem"))
     ref = np.asarray(stack["reference"].values)

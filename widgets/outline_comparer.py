@@ -154,9 +154,9 @@ class OutlineComparer(WidgetBase):
             catalog: Catalog (default :func:`load_catalog`).
             **kwargs: ``a``, ``b``, ``m`` as for the constructor.
         """
+        from glacierlab.analysis.regional import glacier_id_column
         from glacierlab.data.contents import region_contents
         from glacierlab.data.vectors import load_outlines
-        from glacierlab.reports.regional import glacier_id_column
 
         cat = catalog or load_catalog()
         sets = {

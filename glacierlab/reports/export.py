@@ -55,6 +55,15 @@ def bundle_files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.is_file() and not f.is_symlink() and not f.name.startswith("."))
 
 
+def copy_file(src: Path, dest: Path) -> Path:
+    """Copy ``src`` (a map of the analysis run folder) to ``dest`` atomically, replacing it; returns ``dest``."""
+    import shutil
+
+    with atomic_path(dest, overwrite=True) as tmp:
+        shutil.copyfile(src, tmp)
+    return dest
+
+
 def layer_name(*parts: str) -> str:
     """A GeoPackage layer name from parts (``model_2000-10-30``), checked with :func:`safe_name`."""
     import re
@@ -78,7 +87,7 @@ def model_layer(
         id_col: Glacier id column of ``polygons``.
         date: Date of the imagery mapped.
         areas: :func:`~glacierlab.outlines.area_error.area_table` of the glaciers (expected ± interval).
-        judged: :func:`~glacierlab.reports.regional.judge_glaciers` (IoU, inside_band vs the reference).
+        judged: :func:`~glacierlab.analysis.regional.judge_glaciers` (IoU, inside_band vs the reference).
 
     Returns:
         GeoDataFrame with ``glacier``, ``date``, ``area_km2``, ``expected_km2``, ``sd_km2``, ``low_km2``,

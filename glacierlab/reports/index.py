@@ -31,7 +31,8 @@ def write_summary(folder: str | os.PathLike[str], summary: Mapping[str, Any]) ->
 
     Args:
         folder: The region's output folder.
-        summary: ``{"area": "...", "change": "...", "links": {label: relative path}}`` (short texts).
+        summary: ``{"area": "...", "change": "...", "links": {label: relative path}}`` (short texts), plus
+            ``failed_steps`` (names of analysis steps that failed) when some did.
     """
     return write_json(Path(folder) / SUMMARY, dict(summary), overwrite=True, default=str)
 
@@ -109,6 +110,9 @@ def write_index(table: pd.DataFrame, out_dir: str | os.PathLike[str]) -> Path:
             detail = f'<span class="err">{html.escape(kind)}: {html.escape(msg[:300])}</span>'
         else:
             detail = ""
+        if info.get("failed_steps"):  # the report ran; some of its parts could not be computed
+            steps = ", ".join(str(x) for x in info["failed_steps"])
+            detail += f'<br><span class="err">incomplete: {html.escape(steps[:300])} (see the report)</span>'
         rows.append(
             f'<tr class="{html.escape(str(r["status"]))}"><td>{name}</td><td>{html.escape(str(r["status"]))}</td>'
             f"<td>{float(r['seconds']):.1f}</td><td>{html.escape(str(info.get('area', '')))}</td>"

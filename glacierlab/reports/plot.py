@@ -191,7 +191,7 @@ def change_figure(
 
 
 def series_figure(areas: pd.DataFrame, title: str = "", *, z: float = 1.96) -> Figure:
-    """Glacier area (km²) of :func:`glacierlab.reports.series.series_areas` against date, error bars ± z sigma."""
+    """Glacier area (km²) of :func:`glacierlab.analysis.series.series_areas` against date, error bars ± z sigma."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 3.4), layout="constrained")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from glacierlab.reports.heldout_area import HeldoutAreaCheck
+    from glacierlab.analysis.heldout_area import HeldoutAreaCheck
 
 _CSS = (
     "<style>.gl-wrap{max-width:100%;overflow-x:auto;margin:0.4em 0 1em 0}"
@@ -123,7 +123,7 @@ def glacier_table(
     """Per-glacier display table: reference vs model area, expected area with interval, IoU, expert band.
 
     Args:
-        judged: :func:`glacierlab.reports.regional.judge_glaciers` output (A = reference, B = model).
+        judged: :func:`glacierlab.analysis.regional.judge_glaciers` output (A = reference, B = model).
         areas: :func:`glacierlab.outlines.area_error.area_table` of the same glaciers (``level`` in attrs).
         dates: Optional glacier id -> reference source date.
         top: Keep the largest ``top`` glaciers by reference area (None: all).
@@ -150,7 +150,7 @@ def glacier_table(
 
 
 def change_table(change: pd.DataFrame, a: str, b: str, *, top: int | None = 15, validated: bool = True) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.timeline.model_change` (largest glaciers first, total last).
+    """Display table of :func:`glacierlab.analysis.timeline.model_change` (largest glaciers first, total last).
 
     ``validated=False`` (the error model was not checked on date B's kind of imagery) labels the last
     column as the formal test it then is.
@@ -178,7 +178,7 @@ def change_table(change: pd.DataFrame, a: str, b: str, *, top: int | None = 15, 
 
 
 def date_groups_table(groups: pd.DataFrame, model_label: str) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.timeline.reference_date_groups`."""
+    """Display table of :func:`glacierlab.analysis.timeline.reference_date_groups`."""
     out = pd.DataFrame(index=groups.index)
     out["glaciers"] = groups["glaciers"]
     out["reference area (km²)"] = groups["reference_km2"].round(2)
@@ -196,7 +196,7 @@ def date_groups_table(groups: pd.DataFrame, model_label: str) -> pd.DataFrame:
 
 
 def series_area_table(areas: pd.DataFrame, z: float = 1.96) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.series.series_areas` (± at ``z`` sigma)."""
+    """Display table of :func:`glacierlab.analysis.series.series_areas` (± at ``z`` sigma)."""
     d = digits_for(areas["area_km2"])
     out = pd.DataFrame(index=pd.Index(areas["outline"], name="outline"))
     out["date"] = areas["recorded"].to_numpy()
@@ -208,7 +208,7 @@ def series_area_table(areas: pd.DataFrame, z: float = 1.96) -> pd.DataFrame:
 
 
 def series_change_table(changes: pd.DataFrame, z: float = 1.96) -> pd.DataFrame:
-    """Display table of :func:`glacierlab.reports.series.series_changes` (± at ``z`` sigma)."""
+    """Display table of :func:`glacierlab.analysis.series.series_changes` (± at ``z`` sigma)."""
     d = digits_for(changes["area_from_km2"])
     out = pd.DataFrame(
         index=pd.Index(

@@ -104,11 +104,14 @@ def test_markdown_text_from_data_stays_text(payload: str) -> None:
 
 
 def test_report_header_and_refusal_escape_catalog_name_and_messages() -> None:
+    from glacierlab.analysis.params import RunParams
+    from glacierlab.analysis.result import AnalysisResult, Failure, Inputs
     from glacierlab.reports import sections
-    from glacierlab.reports.context import Report
 
-    rep = Report("hochalmkees", reg=SimpleNamespace(name=ALL), no_model=f"checkpoint {ALL} refused")
-    items = sections.header(rep) + sections.model_map(rep) + sections.area(rep)
+    region = SimpleNamespace(name=ALL)
+    inputs = Inputs(region, None, None, f"checkpoint {ALL} refused", None, "", "")  # type: ignore[arg-type]
+    res = AnalysisResult(RunParams("hochalmkees"), inputs, failures=(Failure(ALL, f"InputError: {ALL}"),))
+    items = sections.header(res) + sections.model_map(res) + sections.area(res)
     page = Page("".join(markdown_html(str(x)) for x in items))
     assert page.injected() == []
     assert page.shows(ALL)
@@ -148,7 +151,7 @@ def test_figure_titles_from_data_are_not_parsed_as_mathtext() -> None:
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
 
-    from glacierlab.reports.context import Png
+    from glacierlab.reports.display import Png
 
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.set_title("Glacier $\\notacommand$: inputs")  # mathtext would raise ValueError at savefig

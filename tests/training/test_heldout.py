@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from glacierlab.contract.comparison import ALL_GLACIER, FOREST, MODEL, SHIPPED, HeldOutComparison, MethodScore
+from glacierlab.contract.split import SpatialSplit
 from glacierlab.errors import InputError
 from glacierlab.inference.compat import checkpoint_choice_reason, choose_checkpoint
 from glacierlab.models.header import header_of
 from glacierlab.settings import TRAINED_CHECKPOINT
 from glacierlab.training import train_scene
 from glacierlab.training.heldout import compare_heldout, record_comparison
-from glacierlab.training.scene_dataset import SpatialSplit
 from glacierlab.weights import shipped_checkpoint_path
 
 

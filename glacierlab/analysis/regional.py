@@ -62,10 +62,10 @@ def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = N
         area: Optional boolean (y, x) mask of the pixels to score (e.g. held-out blocks).
 
     Returns:
-        Dict of scores in [0, 1] plus ``pixels`` (count scored), see :func:`glacierlab.reports.evaluate.scores`.
+        Dict of scores in [0, 1] plus ``pixels`` (count scored), see :func:`glacierlab.analysis.evaluate.scores`.
     """
+    from glacierlab.analysis.evaluate import scores
     from glacierlab.metrics import confusion_counts
-    from glacierlab.reports.evaluate import scores
 
     if "reference" not in stack:
         raise InputError("the stack has no `reference` layer to score against; use a region with outlines.")

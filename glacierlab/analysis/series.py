@@ -21,7 +21,7 @@ level both with and without the source-inconsistent cells.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,7 +54,7 @@ def z_of(level: float) -> float:
 MAX_PIXELS = 25_000_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class Extent:
     """Glacier outlines of one date with the 1-sigma uncertainty of their area.
 
@@ -108,7 +108,7 @@ def _vector_extents(src: Any, bbox: BBox | None, band: Any) -> list[Extent]:
     if gdf.empty:
         return []
     gdf = repair_geometries(gdf.to_crs(metric_crs(gdf)))
-    from glacierlab.reports.regional import glacier_id_column
+    from glacierlab.analysis.regional import glacier_id_column
 
     id_col = glacier_id_column(gdf)
     gdf = gdf if gdf.geometry.name == "geometry" else gdf.rename_geometry("geometry")
@@ -232,16 +232,19 @@ def outline_series(region_id: str, bbox: BBox | Sequence[float] | None = None) -
                 ref = stack_region(region_id, date=scene.key, groups=(), bbox=window)["reference"]
                 when = pd.Timestamp(scene.date.split("/")[0][:4] + "-07-01")
                 ext = _raster_extent((ref == 1).astype("uint8").rio.write_crs(ref.rio.crs), "", when, sid)
-                ext.label = f"{sid.split('_')[0].upper()} mask ({scene.date})"
-                ext.date_text = scene.date
-                extents.append(ext)
-    for e in extents:
-        e.date_text = e.date_text or recorded_date(e.date, [s.date for s in reg.scenes])
-        if e.label.startswith("GLIMS ") and "#" in e.label:
-            e.label = f"GLIMS {e.date_text} #{e.label.rsplit('#', 1)[1]}"
-    extents = sorted(extents, key=lambda e: (e.date, e.label))
-    _measured_band(extents)
-    return extents
+                extents.append(
+                    replace(ext, label=f"{sid.split('_')[0].upper()} mask ({scene.date})", date_text=scene.date)
+                )
+    extents = [_dated(e, [s.date for s in reg.scenes]) for e in extents]
+    return _measured_band(sorted(extents, key=lambda e: (e.date, e.label)))
+
+
+def _dated(e: Extent, scene_dates: Sequence[str]) -> Extent:
+    """``e`` with its recorded date (and a GLIMS label naming it)."""
+    e = replace(e, date_text=e.date_text or recorded_date(e.date, scene_dates))
+    if e.label.startswith("GLIMS ") and "#" in e.label:
+        e = replace(e, label=f"GLIMS {e.date_text} #{e.label.rsplit('#', 1)[1]}")
+    return e
 
 
 def recorded_date(when: pd.Timestamp, scene_dates: Sequence[str]) -> str:
@@ -255,7 +258,7 @@ def recorded_date(when: pd.Timestamp, scene_dates: Sequence[str]) -> str:
     return max(known, key=len) if known else iso
 
 
-def _measured_band(extents: list[Extent]) -> None:
+def _measured_band(extents: list[Extent]) -> list[Extent]:
     """Use the largest measured inter-analyst spread of same-date GLIMS pairs when the series has them."""
     import geopandas as gpd
 
@@ -263,21 +266,18 @@ def _measured_band(extents: list[Extent]) -> None:
 
     glims = [e for e in extents if e.label.startswith("GLIMS")]
     if len(glims) < 2:
-        return
+        return extents
     frame = gpd.GeoDataFrame(
         pd.concat([e.outlines.assign(anlys=e.label, date=e.date) for e in glims], ignore_index=True),
         crs=glims[0].outlines.crs,
     )
     pairs = analyst_pairs(frame, analysis_col="anlys", date_col="date", max_days_apart=10)
     if pairs.empty:
-        return
+        return extents
     # one analyst's sigma: the pairs' RMS relative difference / sqrt(2) (a difference of two analysts)
     sd_rel = float(np.sqrt(np.nanmean(pairs["rel_spread"].to_numpy() ** 2) / 2))
-    for e in glims:
-        e.sd_rel = sd_rel
-        e.method = (
-            f"inter-analyst spread measured on {len(pairs)} same-date GLIMS pairs: ±{sd_rel * 100:.1f} % (1 sigma)"
-        )
+    method = f"inter-analyst spread measured on {len(pairs)} same-date GLIMS pairs: ±{sd_rel * 100:.1f} % (1 sigma)"
+    return [replace(e, sd_rel=sd_rel, method=method) if e.label.startswith("GLIMS") else e for e in extents]
 
 
 def _union(gdf: gpd.GeoDataFrame, ids: list[str] | None = None) -> Any:

@@ -1,19 +1,16 @@
 """The model's glacier map on every date with imagery, change between dates and against dated outlines.
 
-* :func:`other_dates`: every other scene with optical imagery of the region, or of a catalog region
-  overlapping it (e.g. the Khumbu Landsat clips for Everest), put on the report's grid and mapped when
-  the checkpoint fits it (bands, product level: :mod:`glacierlab.inference.compat`); a scene it does not
-  fit is listed with the reason instead of being mapped;
+* :func:`other_dates`: every other optical scene of the area (also of overlapping catalog regions) on the
+  report's grid, mapped when the checkpoint fits it (:mod:`glacierlab.inference.compat`), else with the reason;
 * :func:`model_change`: per glacier, gained / lost / stable ice between two model maps (masks) and the
   change of the expected area with its uncertainty (:mod:`glacierlab.outlines.area_error`; the two dates'
   errors are taken as independent, so sigmas add in quadrature);
-* :func:`reference_date_groups`: inventory outlines grouped by their source date (RGI ``BgnDate``) against
-  the model's map.
+* :func:`reference_date_groups`: inventory outlines grouped by source date (RGI ``BgnDate``) against the map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,31 +18,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from glacierlab.analysis.series import Z95
 from glacierlab.errors import GlacierLabError
 from glacierlab.outlines.area_error import AreaErrorModel, area_table
-from glacierlab.reports.series import Z95
 
 if TYPE_CHECKING:
     import geopandas as gpd
     import xarray as xr
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelDate:
     """One date the model mapped (or refused to map) on the report's grid.
 
     Attributes:
-        label: e.g. "2020-04-07 Sentinel-2 (RGB)".
-        region: Catalog region of the scene.
-        scene: Scene key.
-        date: Scene date as in the catalog.
-        prediction: ``map_stack`` output on the report grid (None when refused).
-        valid: (H, W) bool pixels with optical data on this date.
+        label: e.g. "2020-04-07 Sentinel-2 (RGB)"; region, scene, date: its catalog region, scene key, date.
+        prediction: ``map_stack`` output on the report grid (None when refused); valid: (H, W) bool pixels
+            with optical data on this date; sources: catalog source ids read.
         caveats: Why this date's map (and its uncertainty) is weaker than the main one.
         refused: The reason the model was not applied, or "" when it was.
-        sources: Catalog source ids read.
-        rgb: (H, W, 3) display image of the scene on the report grid (mapped scenes).
-        p: Calibrated glacier probability on the report grid, once computed.
+        optical: The scene's optical bands on the report grid (mapped scenes; renderers draw it).
+        p, change, outlines: Set by the pipeline: calibrated glacier probability on the report grid,
+            :func:`model_change` from the main map, polygons of the p > 0.5 mask.
     """
 
     label: str
@@ -54,11 +48,13 @@ class ModelDate:
     date: str
     prediction: xr.Dataset | None = None
     valid: np.ndarray | None = field(default=None, repr=False)
-    caveats: list[str] = field(default_factory=list)
+    caveats: tuple[str, ...] = ()
     refused: str = ""
-    sources: list[str] = field(default_factory=list)
-    rgb: np.ndarray | None = field(default=None, repr=False)
+    sources: tuple[str, ...] = ()
+    optical: xr.DataArray | None = field(default=None, repr=False)
     p: np.ndarray | None = field(default=None, repr=False)
+    change: pd.DataFrame | None = field(default=None, repr=False)
+    outlines: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
 
 def _overlapping(region_id: str, area: Sequence[float] | None = None) -> list[tuple[str, Any]]:
@@ -100,7 +96,7 @@ def other_dates(
     stack: xr.Dataset,
     checkpoint: str | Path,
     *,
-    out_dir: str | Path | None = None,
+    mapper: Callable[[Any, str, str, dict[str, Any]], xr.Dataset] | None = None,
     **predict: Any,
 ) -> list[ModelDate]:
     """Map every other optical scene of the area on the report's grid, or say why the model does not fit it.
@@ -109,20 +105,20 @@ def other_dates(
         region_id: The report's region.
         stack: The report's main stack (its grid and ``scene`` attribute; that scene is skipped).
         checkpoint: Checkpoint path.
-        out_dir: Folder for the COGs (``<date>_probability.tif``...); None keeps them in memory.
-        **predict: Passed to :func:`glacierlab.reports.regional.map_stack`.
+        mapper: ``mapper(model_inputs, prefix, scene_key, options)`` maps a scene (the pipeline's writes COGs
+            ``<prefix>probability.tif``... or reads them back); None: ``map_stack`` in memory.
+        **predict: Passed to :func:`glacierlab.analysis.regional.map_stack`.
 
     Returns:
         One :class:`ModelDate` per other scene, mapped or refused, sorted by date.
     """
     from rasterio.warp import transform_bounds
 
+    from glacierlab.analysis.regional import map_stack
     from glacierlab.data.stack import group, stack_region
     from glacierlab.files import safe_name
     from glacierlab.inference.compat import check_product_level, model_inputs
     from glacierlab.models import load_checkpoint
-    from glacierlab.reports.plot import rgb_image
-    from glacierlab.reports.regional import map_stack
 
     ck = load_checkpoint(checkpoint)
     main = (stack.attrs.get("region", region_id), str(stack.attrs.get("scene", "")))
@@ -132,42 +128,48 @@ def other_dates(
     for rid, scene in _overlapping(region_id, area):
         if (rid, scene.key) == main:
             continue
-        md = ModelDate(f"{scene.date} ({rid} {scene.key})", rid, scene.key, scene.date)
+        label = f"{scene.date} ({rid} {scene.key})"
+        sources: list[str] = []
         try:
             s = stack_region(rid, date=scene.key, groups=("optical",), like=grid)  # cheap: refusals first
-            md.label, md.sources = _label(s, rid, scene), str(s.attrs.get("sources", "")).split(",")
+            label, sources = _label(s, rid, scene), str(s.attrs.get("sources", "")).split(",")
             check_product_level(ck, s, Path(checkpoint).name)
             if set(ck.bands) - {"optical"}:
                 s = stack_region(rid, date=scene.key, groups=tuple(ck.bands), like=grid)
-                md.sources = str(s.attrs.get("sources", "")).split(",")
+                sources = str(s.attrs.get("sources", "")).split(",")
             inputs, filled = model_inputs(s, ck.bands, fill_missing=True)
-            md.valid = np.isfinite(s["optical"].values).any(axis=0)
-            md.rgb = rgb_image(group(s, "optical"))
-            if not md.valid.any():
+            valid = np.isfinite(s["optical"].values).any(axis=0)
+            optical = group(s, "optical")
+            if not valid.any():
                 raise GlacierLabError(f"the scene has no optical pixel inside the {region_id} grid")
         except GlacierLabError as err:
-            md.refused = str(err)
-            out.append(md)
+            out.append(ModelDate(label, rid, scene.key, scene.date, refused=str(err), sources=tuple(sources)))
             continue
-        for g, bands in filled.items():
-            if bands:
-                md.caveats.append(f"{', '.join(bands)} missing ({g}): fed as no data")
+        caveats = [f"{', '.join(bands)} missing ({g}): fed as no data" for g, bands in filled.items() if bands]
         main_sensor = str(stack.attrs.get("sensor") or "")
         if main_sensor and s.attrs.get("sensor") and s.attrs["sensor"] != main_sensor:
-            md.caveats.append(f"another sensor than the main scene ({s.attrs['sensor']} vs {main_sensor})")
+            caveats.append(f"another sensor than the main scene ({s.attrs['sensor']} vs {main_sensor})")
         if _month(scene.date) and _month(str(stack.attrs.get("date", ""))) not in (None, _month(scene.date)):
-            md.caveats.append(
+            caveats.append(
                 f"another season (month {_month(scene.date)} vs {_month(str(stack.attrs['date']))}): snow cover differs"
             )
-        if md.valid.mean() < 0.999:
-            md.caveats.append(f"covers {md.valid.mean() * 100:.0f} % of the grid")
+        if valid.mean() < 0.999:
+            caveats.append(f"covers {valid.mean() * 100:.0f} % of the grid")
         prefix = safe_name(f"{scene.key}_".replace("/", "-"), "scene key")
         opts = {**predict, "nodata": "all"} if any(filled.values()) else predict  # filled bands: no data, not NaN
+        prediction, refused = None, ""
         try:
-            md.prediction = map_stack(inputs, checkpoint, out_dir=out_dir, overwrite=True, prefix=prefix, **opts)
+            if mapper is None:
+                prediction = map_stack(inputs, checkpoint, **opts)
+            else:
+                prediction = mapper(inputs, prefix, scene.key, opts)
         except GlacierLabError as err:
-            md.refused = str(err)
-        out.append(md)
+            refused = str(err)
+        out.append(
+            ModelDate(
+                label, rid, scene.key, scene.date, prediction, valid, tuple(caveats), refused, tuple(sources), optical
+            )
+        )
     return sorted(out, key=lambda m: m.date)
 
 
@@ -188,12 +190,11 @@ def unmapped_scenes(region_id: str, checkpoint: str | Path | None) -> list[Model
     out = []
     for rid, scene in _overlapping(region_id):
         src = cat.source(scene.optical[0])
-        md = ModelDate(f"{scene.date} {src.sensor}".strip(), rid, scene.key, scene.date)
         problem = product_level_problem(ck, src.product_level or "", f"{rid} {scene.key}", name) if ck else ""
-        md.refused = problem or (
+        refused = problem or (
             f"no main map to compare with in this report; run it with region={rid!r}, date={scene.key!r}."
         )
-        out.append(md)
+        out.append(ModelDate(f"{scene.date} {src.sensor}".strip(), rid, scene.key, scene.date, refused=refused))
     return out
 
 
@@ -207,9 +208,9 @@ def calibrated_probability(
         checkpoint: The checkpoint that made it.
         valid: Optional (H, W) bool pixels to keep (e.g. where the date has optical data); others NaN.
     """
+    from glacierlab.analysis.heldout_area import checkpoint_calibrator
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import glacier_probability
-    from glacierlab.reports.heldout_area import checkpoint_calibrator
 
     calibrator = checkpoint_calibrator(load_checkpoint(checkpoint))
     p = glacier_probability(np.asarray(prediction["probability"].values), calibrator)

@@ -258,12 +258,12 @@ def heldout_area_check(
     """
     import time
 
+    from glacierlab.analysis.regional import glacier_id_column
     from glacierlab.data.contents import scene_outlines
     from glacierlab.data.stack import stack_region
     from glacierlab.files import atomic_path, file_sha256
     from glacierlab.models import load_checkpoint
     from glacierlab.outlines.area_error import glacier_zones, pixel_area_km2
-    from glacierlab.reports.regional import glacier_id_column
 
     path = Path(checkpoint)
     sha = file_sha256(path)
