@@ -12,10 +12,12 @@ from __future__ import annotations
 import ast
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from notebook_kernel import NotebookKernel
 
 from glacierlab.data.catalog import load_catalog
 from glacierlab.data.contents import regions_for
@@ -70,11 +72,43 @@ def _run(name: str, params: dict[str, Any], tmp: Path, monkeypatch: pytest.Monke
         progress_bar=False,
         execution_timeout=900,
     )
-    executed = json.loads(out.read_text())
+    return _without_errors(json.loads(out.read_text()), cwd)
+
+
+def _without_errors(executed: dict, cwd: Path) -> dict:
+    """``executed``, once no cell holds an error output and nothing was written into ``cwd`` (notebooks/)."""
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     assert not (cwd / "runs").exists() and not (cwd / "outputs").exists(), "outputs written into notebooks/"
     return executed
+
+
+def _checked(kernel: NotebookKernel, name: str, params: dict[str, Any], tag: str = "") -> dict:
+    """``kernel.run`` with ``_run``'s checks: no error output in any cell, nothing written into notebooks/."""
+    return _without_errors(kernel.run(name, params, tag), kernel.cwd)
+
+
+def _kernel_env(workspace: Path) -> dict[str, str]:
+    # in-memory overlays instead of a tile server (as in _run); outputs under the given workspace
+    return {"GLACIERLAB_MAP_MODE": "overlay", "GLACIERLAB_WORKSPACE": str(workspace)}
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotebookKernel]:
+    """One kernel (own workspace, nothing trained in it) for every run here that trains no model.
+
+    A kernel and its imports cost about 7 s of CPU; ~35 runs share this one. Runs that train keep their own
+    kernel and workspace, since a trained model changes what the others' default checkpoint is.
+    """
+    work = tmp_path_factory.mktemp("notebooks-kernel")
+    k = NotebookKernel(REPO / "notebooks", work, _kernel_env(work / "workspace"))
+    yield k
+    k.close()
+
+
+def _own_kernel(tmp: Path, workspace: Path) -> NotebookKernel:
+    """A kernel for one test's sequence of runs in that test's workspace."""
+    return NotebookKernel(REPO / "notebooks", tmp, _kernel_env(workspace))
 
 
 def _stdout(executed: dict) -> str:
@@ -130,11 +164,15 @@ def test_notebook_runs_with_small_parameters(
     shared_data: Path,
     workspace: Path,
     monkeypatch: pytest.MonkeyPatch,
+    kernel: NotebookKernel,
 ) -> None:
     params = {k: (str(tiny_checkpoint) if v == "{ckpt}" else v) for k, v in SMALL[path.stem].items()}
     if path.stem == "regional_report":
         params["out_dir"] = str(tmp_path / "out")
-    _run(path.stem, params, tmp_path, monkeypatch)
+    if path.stem == "train_your_region":  # its own kernel and workspace: the model it trains stays there
+        _run(path.stem, params, tmp_path, monkeypatch)
+    else:
+        _checked(kernel, path.stem, params)
 
 
 def test_unknown_glacier_id_fails_the_run_with_one_line(
@@ -152,10 +190,8 @@ def test_unknown_glacier_id_fails_the_run_with_one_line(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("region", load_catalog().region_ids)
-def test_explore_region_defaults_on_every_region(
-    region: str, tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    executed = _run("explore_region", {"region": region}, tmp_path, monkeypatch)
+def test_explore_region_defaults_on_every_region(region: str, shared_data: Path, kernel: NotebookKernel) -> None:
+    executed = _checked(kernel, "explore_region", {"region": region})
     text = _stdout(executed)
     assert "imagery" in text and "layers:" in text
     assert ("map_glaciers.ipynb" in text) or ("STAC" in text)  # one sentence on what to do next
@@ -171,9 +207,9 @@ NOTEBOOK_REGIONS = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("notebook", "region"), NOTEBOOK_REGIONS, ids=[f"{n}-{r}" for n, r in NOTEBOOK_REGIONS])
 def test_notebook_defaults_on_each_region_it_supports(
-    notebook: str, region: str, tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    notebook: str, region: str, shared_data: Path, kernel: NotebookKernel
 ) -> None:
-    text = _stdout(_run(notebook, {"region": region}, tmp_path, monkeypatch))
+    text = _stdout(_checked(kernel, notebook, {"region": region}))
     if notebook == "compare_outlines":
         return
     # no trained model in this workspace: the shipped Everest model (8-bit Landsat numbers) maps Everest
@@ -185,12 +221,12 @@ def test_notebook_defaults_on_each_region_it_supports(
 
 
 @pytest.mark.slow
-def test_map_glaciers_everest_2020_rgb_feeds_nir_as_nodata(
-    tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    text = _stdout(_run("map_glaciers", {"date": "2020-04-07"}, tmp_path, monkeypatch))
+def test_map_glaciers_everest_2020_rgb_feeds_nir_as_nodata(shared_data: Path, kernel: NotebookKernel) -> None:
+    outlines = Path(kernel.env["GLACIERLAB_WORKSPACE"]) / "runs/map_glaciers/outlines.gpkg"
+    outlines.unlink(missing_ok=True)  # an earlier run in this shared workspace may have written one
+    text = _stdout(_checked(kernel, "map_glaciers", {"date": "2020-04-07"}))
     assert "nir missing in this scene, fed as no data" in text
-    assert (workspace / "runs/map_glaciers/outlines.gpkg").is_file()
+    assert outlines.is_file()
 
 
 @pytest.mark.slow
@@ -198,17 +234,21 @@ def test_workshop_path_on_a_toa_region_without_editing_paths(
     tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """explore -> train -> map -> calibrate -> compare on Khumbu's Landsat TOA clips, default paths only."""
-    _run("explore_region", {"region": "khumbu"}, tmp_path, monkeypatch)
-    text = _stdout(_run("train_your_region", {"region": "khumbu", **TINY_TRAIN}, tmp_path, monkeypatch))
-    assert "toa imagery" in text
-    trained = workspace / "runs/train_your_region/model.safetensors"
-    assert trained.is_file()
-    text = _stdout(_run("map_glaciers", {"region": "khumbu"}, tmp_path, monkeypatch))
-    assert f"checkpoint: {trained}" in text and "done in" in text  # the trained TOA model, found by default
-    assert (workspace / "runs/map_glaciers/probability.tif").is_file()
-    text = _stdout(_run("reliability_calibration", {"region": "khumbu"}, tmp_path, monkeypatch))
-    assert str(trained) in text and "ece_after" in text
-    _run("compare_outlines", {}, tmp_path, monkeypatch)
+    own = _own_kernel(tmp_path, workspace)  # one kernel for the whole path (namespace reset between runs)
+    try:
+        _checked(own, "explore_region", {"region": "khumbu"})
+        text = _stdout(_checked(own, "train_your_region", {"region": "khumbu", **TINY_TRAIN}))
+        assert "toa imagery" in text
+        trained = workspace / "runs/train_your_region/model.safetensors"
+        assert trained.is_file()
+        text = _stdout(_checked(own, "map_glaciers", {"region": "khumbu"}))
+        assert f"checkpoint: {trained}" in text and "done in" in text  # the trained TOA model, found by default
+        assert (workspace / "runs/map_glaciers/probability.tif").is_file()
+        text = _stdout(_checked(own, "reliability_calibration", {"region": "khumbu"}))
+        assert str(trained) in text and "ece_after" in text
+        _checked(own, "compare_outlines", {})
+    finally:
+        own.close()
 
 
 @pytest.mark.slow
@@ -218,11 +258,15 @@ def test_train_your_region_defaults_then_map_uses_the_model(
     """The workshop defaults (glavitu_lite on Everest; docs/workshop.md has the measured time)."""
     from glacierlab.models import load_checkpoint
 
-    text = _stdout(_run("train_your_region", {}, tmp_path, monkeypatch))
-    assert "96 px windows, 160 px blocks, 32 px buffer" in text  # the defaults fit Everest as they are
-    ck = load_checkpoint(workspace / "runs/train_your_region/model.safetensors")
-    assert ck.metadata["extra"]["product_level"] == "dn8" and ck.metadata["extra"]["window"] == 96
-    log = (workspace / "runs/train_your_region/model_log.csv").read_text().splitlines()
-    assert len(log) == 1 + 10  # header + the default 10 epochs
-    text = _stdout(_run("map_glaciers", {}, tmp_path, monkeypatch, tag="-after-training"))
-    assert f"checkpoint: {workspace / 'runs/train_your_region/model.safetensors'}" in text and "done in" in text
+    own = _own_kernel(tmp_path, workspace)
+    try:
+        text = _stdout(_checked(own, "train_your_region", {}))
+        assert "96 px windows, 160 px blocks, 32 px buffer" in text  # the defaults fit Everest as they are
+        ck = load_checkpoint(workspace / "runs/train_your_region/model.safetensors")
+        assert ck.metadata["extra"]["product_level"] == "dn8" and ck.metadata["extra"]["window"] == 96
+        log = (workspace / "runs/train_your_region/model_log.csv").read_text().splitlines()
+        assert len(log) == 1 + 10  # header + the default 10 epochs
+        text = _stdout(_checked(own, "map_glaciers", {}, tag="-after-training"))
+        assert f"checkpoint: {workspace / 'runs/train_your_region/model.safetensors'}" in text and "done in" in text
+    finally:
+        own.close()
