@@ -5,6 +5,9 @@ Also checks the notebook conventions (a ``parameters`` cell of literals, no ``de
 that a user error is one readable line and fails the run, that outputs land in the workspace (never in
 ``notebooks/``), and the workshop path explore -> train -> map -> calibrate -> compare without editing a
 path. Which regions a notebook supports comes from the catalog (``glacierlab.data.contents``).
+
+Runs that train no model share one kernel (``tests/notebook_kernel.py``: papermill's parameter injection,
+namespace reset between runs, each run's error raised by its own test); each test that trains has its own.
 """
 
 from __future__ import annotations
