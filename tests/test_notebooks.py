@@ -5,6 +5,9 @@ Also checks the notebook conventions (a ``parameters`` cell of literals, no ``de
 that a user error is one readable line and fails the run, that outputs land in the workspace (never in
 ``notebooks/``), and the workshop path explore -> train -> map -> calibrate -> compare without editing a
 path. Which regions a notebook supports comes from the catalog (``glacierlab.data.contents``).
+
+Runs that train no model share one kernel (``tests/notebook_kernel.py``: papermill's parameter injection,
+namespace reset between runs, each run's error raised by its own test); each test that trains has its own.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import ast
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from notebook_kernel import NotebookKernel
 
 from glacierlab.data.catalog import load_catalog
 from glacierlab.data.contents import regions_for
@@ -70,11 +75,43 @@ def _run(name: str, params: dict[str, Any], tmp: Path, monkeypatch: pytest.Monke
         progress_bar=False,
         execution_timeout=900,
     )
-    executed = json.loads(out.read_text())
+    return _without_errors(json.loads(out.read_text()), cwd)
+
+
+def _without_errors(executed: dict, cwd: Path) -> dict:
+    """``executed``, once no cell holds an error output and nothing was written into ``cwd`` (notebooks/)."""
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     assert not (cwd / "runs").exists() and not (cwd / "outputs").exists(), "outputs written into notebooks/"
     return executed
+
+
+def _checked(kernel: NotebookKernel, name: str, params: dict[str, Any], tag: str = "") -> dict:
+    """``kernel.run`` with ``_run``'s checks: no error output in any cell, nothing written into notebooks/."""
+    return _without_errors(kernel.run(name, params, tag), kernel.cwd)
+
+
+def _kernel_env(workspace: Path) -> dict[str, str]:
+    # in-memory overlays instead of a tile server (as in _run); outputs under the given workspace
+    return {"GLACIERLAB_MAP_MODE": "overlay", "GLACIERLAB_WORKSPACE": str(workspace)}
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotebookKernel]:
+    """One kernel (own workspace, nothing trained in it) for every run here that trains no model.
+
+    A kernel and its imports cost about 7 s of CPU; ~35 runs share this one. Runs that train keep their own
+    kernel and workspace, since a trained model changes what the others' default checkpoint is.
+    """
+    work = tmp_path_factory.mktemp("notebooks-kernel")
+    k = NotebookKernel(REPO / "notebooks", work, _kernel_env(work / "workspace"))
+    yield k
+    k.close()
+
+
+def _own_kernel(tmp: Path, workspace: Path) -> NotebookKernel:
+    """A kernel for one test's sequence of runs in that test's workspace."""
+    return NotebookKernel(REPO / "notebooks", tmp, _kernel_env(workspace))
 
 
 def _stdout(executed: dict) -> str:
@@ -140,11 +177,15 @@ def test_notebook_runs_with_small_parameters(
     shared_data: Path,
     workspace: Path,
     monkeypatch: pytest.MonkeyPatch,
+    kernel: NotebookKernel,
 ) -> None:
     params = {k: (str(tiny_checkpoint) if v == "{ckpt}" else v) for k, v in SMALL[path.stem].items()}
     if path.stem == "regional_report":
         params["out_dir"] = str(tmp_path / "out")
-    _run(path.stem, params, tmp_path, monkeypatch)
+    if path.stem == "train_your_region":  # its own kernel and workspace: the model it trains stays there
+        _run(path.stem, params, tmp_path, monkeypatch)
+    else:
+        _checked(kernel, path.stem, params)
 
 
 def test_unknown_glacier_id_fails_the_run_with_one_line(
@@ -162,10 +203,8 @@ def test_unknown_glacier_id_fails_the_run_with_one_line(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("region", load_catalog().region_ids)
-def test_explore_region_defaults_on_every_region(
-    region: str, tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    executed = _run("explore_region", {"region": region}, tmp_path, monkeypatch)
+def test_explore_region_defaults_on_every_region(region: str, shared_data: Path, kernel: NotebookKernel) -> None:
+    executed = _checked(kernel, "explore_region", {"region": region})
     text = _stdout(executed)
     assert "imagery" in text and "layers:" in text
     assert ("map_glaciers.ipynb" in text) or ("STAC" in text)  # one sentence on what to do next
@@ -181,9 +220,9 @@ NOTEBOOK_REGIONS = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("notebook", "region"), NOTEBOOK_REGIONS, ids=[f"{n}-{r}" for n, r in NOTEBOOK_REGIONS])
 def test_notebook_defaults_on_each_region_it_supports(
-    notebook: str, region: str, tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+    notebook: str, region: str, shared_data: Path, kernel: NotebookKernel
 ) -> None:
-    text = _stdout(_run(notebook, {"region": region}, tmp_path, monkeypatch))
+    text = _stdout(_checked(kernel, notebook, {"region": region}))
     if notebook == "compare_outlines":
         return
     # no trained model in this workspace: the shipped Everest model (8-bit Landsat numbers) maps Everest
@@ -195,12 +234,13 @@ def test_notebook_defaults_on_each_region_it_supports(
 
 
 @pytest.mark.slow
-def test_map_glaciers_everest_2020_rgb_feeds_nir_as_nodata(
-    tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    text = _stdout(_run("map_glaciers", {"date": "2020-04-07"}, tmp_path, monkeypatch))
+def test_map_glaciers_everest_2020_rgb_feeds_nir_as_nodata(shared_data: Path, kernel: NotebookKernel) -> None:
+    outlines = Path(kernel.env["GLACIERLAB_WORKSPACE"]) / "runs/map_glaciers/outlines.gpkg"
+    outlines.unlink(missing_ok=True)  # an earlier run in this shared workspace may have written one
+    box = [86.82, 27.94, 86.86, 27.98]  # Khumbu glacier's tongue: the whole 2020 scene costs ~10x more
+    text = _stdout(_checked(kernel, "map_glaciers", {"date": "2020-04-07", "bbox": box}))
     assert "nir missing in this scene, fed as no data" in text
-    assert (workspace / "runs/map_glaciers/outlines.gpkg").is_file()
+    assert outlines.is_file()
 
 
 @pytest.mark.slow
@@ -208,55 +248,70 @@ def test_workshop_path_on_a_toa_region_without_editing_paths(
     tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """explore -> train -> map -> calibrate -> compare on Khumbu's Landsat TOA clips, default paths only."""
-    _run("explore_region", {"region": "khumbu"}, tmp_path, monkeypatch)
-    executed = _run("train_your_region", {"region": "khumbu", **TINY_TRAIN}, tmp_path, monkeypatch)
-    text = _stdout(executed)
-    assert "toa imagery" in text and "training from scratch: the shipped Everest model does not fit" in text
-    trained = workspace / "runs/train_your_region/model.safetensors"
-    assert trained.is_file()
-    # the one table; whether a one-epoch tiny model beats "everything is glacier" varies: the red flag and the
-    # later steps' default follow the comparison stored in the checkpoint
-    from glacierlab.contract.comparison import stored_comparison
-    from glacierlab.models.header import header_of
+    own = _own_kernel(tmp_path, workspace)  # one kernel for the whole path (namespace reset between runs)
+    try:
+        _checked(own, "explore_region", {"region": "khumbu"})
+        executed = _checked(own, "train_your_region", {"region": "khumbu", **TINY_TRAIN})
+        text = _stdout(executed)
+        assert "toa imagery" in text and "training from scratch: the shipped Everest model does not fit" in text
+        trained = workspace / "runs/train_your_region/model.safetensors"
+        assert trained.is_file()
+        # the one table; whether a one-epoch tiny model beats "everything is glacier" varies: the red flag and
+        # the later steps' default follow the comparison stored in the checkpoint
+        from glacierlab.contract.comparison import stored_comparison
+        from glacierlab.models.header import header_of
 
-    (table,) = [h for h in _html(executed) if "everything is glacier" in h]
-    comparison = stored_comparison(header_of(trained))
-    assert comparison is not None and ("#d00000" in table) == (not comparison.beats_baseline)
-    text = _stdout(_run("map_glaciers", {"region": "khumbu"}, tmp_path, monkeypatch))
-    if comparison.beats_baseline:
-        assert f"checkpoint: {trained}" in text and "Using the model train_your_region wrote" in text
-    else:
-        assert "Using the shipped Everest model" in text and "does not beat 'everything is glacier'" in text
-    own = {"region": "khumbu", "checkpoint": "runs/train_your_region/model.safetensors"}  # chosen on purpose
-    text = _stdout(_run("map_glaciers", own, tmp_path, monkeypatch, tag="-own"))
-    assert f"checkpoint: {trained}" in text and "done in" in text
-    assert (workspace / "runs/map_glaciers/probability.tif").is_file()
-    text = _stdout(_run("reliability_calibration", own, tmp_path, monkeypatch))
-    assert str(trained) in text and "predicted" in text
-    _run("compare_outlines", {}, tmp_path, monkeypatch)
+        (table,) = [h for h in _html(executed) if "everything is glacier" in h]
+        comparison = stored_comparison(header_of(trained))
+        assert comparison is not None and ("#d00000" in table) == (not comparison.beats_baseline)
+        text = _stdout(_checked(own, "map_glaciers", {"region": "khumbu"}))
+        if comparison.beats_baseline:
+            assert f"checkpoint: {trained}" in text and "Using the model train_your_region wrote" in text
+        else:
+            assert "Using the shipped Everest model" in text and "does not beat 'everything is glacier'" in text
+        chosen = {"region": "khumbu", "checkpoint": "runs/train_your_region/model.safetensors"}  # on purpose
+        text = _stdout(_checked(own, "map_glaciers", chosen, tag="-own"))
+        assert f"checkpoint: {trained}" in text and "done in" in text
+        assert (workspace / "runs/map_glaciers/probability.tif").is_file()
+        text = _stdout(_checked(own, "reliability_calibration", chosen))
+        assert str(trained) in text and "predicted" in text
+        _checked(own, "compare_outlines", {})
+    finally:
+        own.close()
 
 
 @pytest.mark.slow
 def test_train_your_region_defaults_then_map_uses_the_model(
     tmp_path: Path, shared_data: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The workshop defaults (glavitu_lite on Everest; docs/workshop.md has the measured time)."""
-    from glacierlab.contract.comparison import HeldOutComparison
-    from glacierlab.models import load_checkpoint
+    """The workshop defaults (glavitu_lite on Everest; docs/workshop.md has the measured time).
 
-    executed = _run("train_your_region", {}, tmp_path, monkeypatch)
-    text = _stdout(executed)
-    assert "96 px windows, 160 px blocks, 32 px buffer" in text  # the defaults fit Everest as they are
-    assert "fine-tuning the shipped Everest model" in text  # 8-bit Landsat: the imagery is of its kind
-    ck = load_checkpoint(workspace / "runs/train_your_region/model.safetensors")
-    assert ck.metadata["extra"]["product_level"] == "dn8" and ck.metadata["extra"]["window"] == 96
-    log = (workspace / "runs/train_your_region/model_log.csv").read_text().splitlines()
-    assert len(log) == 1 + 10  # header + the default 10 epochs
-    # one table (no repetition), every row; the model beats "everything is glacier" (benchmarks/train_default.py)
-    (table,) = [h for h in _html(executed) if "everything is glacier" in h]
-    for row in ("your model", "random forest", "shipped Everest model", "do not touch these test blocks"):
-        assert row in table
-    assert HeldOutComparison.from_dict(ck.metadata["extra"]["heldout"]).beats_baseline and "#d00000" not in table
-    text = _stdout(_run("map_glaciers", {}, tmp_path, monkeypatch, tag="-after-training"))
-    assert f"checkpoint: {workspace / 'runs/train_your_region/model.safetensors'}" in text and "done in" in text
-    assert "Using the model train_your_region wrote" in text
+    Every default but ``samples_per_epoch`` (16 instead of 128 windows per epoch: the same variant, window,
+    blocks, buffer, epochs and scene at an eighth of the training time; the full run is timed in the docs).
+    """
+    from glacierlab.contract.comparison import stored_comparison
+    from glacierlab.models import load_checkpoint
+    from glacierlab.models.header import header_of
+
+    own = _own_kernel(tmp_path, workspace)
+    try:
+        executed = _checked(own, "train_your_region", {"samples_per_epoch": 16})
+        text = _stdout(executed)
+        assert "96 px windows, 160 px blocks, 32 px buffer" in text  # the defaults fit Everest as they are
+        assert "fine-tuning the shipped Everest model" in text  # 8-bit Landsat: the imagery is of its kind
+        trained = workspace / "runs/train_your_region/model.safetensors"
+        ck = load_checkpoint(trained)
+        assert ck.record.product_level == "dn8" and ck.record.window == 96
+        log = (workspace / "runs/train_your_region/model_log.csv").read_text().splitlines()
+        assert len(log) == 1 + 10  # header + the default 10 epochs
+        # one table (no repetition), every row; the model beats "everything is glacier" (benchmarks/train_default.py)
+        (table,) = [h for h in _html(executed) if "everything is glacier" in h]
+        for row in ("your model", "random forest", "shipped Everest model", "do not touch these test blocks"):
+            assert row in table
+        comparison = stored_comparison(header_of(trained))
+        assert comparison is not None and comparison.beats_baseline and "#d00000" not in table
+        text = _stdout(_checked(own, "map_glaciers", {}, tag="-after-training"))
+        assert f"checkpoint: {trained}" in text and "done in" in text
+        assert "Using the model train_your_region wrote" in text
+    finally:
+        own.close()
