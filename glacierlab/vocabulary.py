@@ -94,8 +94,8 @@ HOW_TO_LOAD: Final[dict[str, str]] = {
 """Product level -> how a user gets inputs of that level (used in error messages)."""
 
 
-def check_product_level(level: str) -> str:
-    """Return ``level`` if it is one of :data:`PRODUCT_LEVELS`, else raise ``UnknownNameError``."""
+def known_product_level(level: str) -> str:
+    """``level`` unchanged if it is a known product level (:data:`PRODUCT_LEVELS`), else ``UnknownNameError``."""
     from glacierlab.errors import unknown_name
 
     if level not in PRODUCT_LEVELS:

@@ -234,11 +234,11 @@ class ModelRunner(WidgetBase):
 
     def _prepare(self) -> tuple[Any, xr.Dataset, dict[str, Any], list[str]]:
         """Checkpoint, stack and model inputs, checked against each other (raises a glacierlab error)."""
-        from glacierlab.inference.compat import check_product_level, model_inputs
+        from glacierlab.inference.compat import model_inputs, require_product_level_fit
 
         ck = self._checkpoint()
         stack = self._stack()
-        check_product_level(ck, stack, self._checkpoint_path().name)
+        require_product_level_fit(ck, stack, self._checkpoint_path().name)
         inputs, filled = model_inputs(stack, ck.bands, fill_missing=True)
         return ck, stack, inputs, [b for bands in filled.values() for b in bands]
 

@@ -117,7 +117,7 @@ def other_dates(
     from glacierlab.analysis.regional import map_stack
     from glacierlab.data.stack import group, stack_region
     from glacierlab.files import safe_name
-    from glacierlab.inference.compat import check_product_level, model_inputs
+    from glacierlab.inference.compat import model_inputs, require_product_level_fit
     from glacierlab.models import load_checkpoint
 
     ck = load_checkpoint(checkpoint)
@@ -133,7 +133,7 @@ def other_dates(
         try:
             s = stack_region(rid, date=scene.key, groups=("optical",), like=grid)  # cheap: refusals first
             label, sources = _label(s, rid, scene), str(s.attrs.get("sources", "")).split(",")
-            check_product_level(ck, s, Path(checkpoint).name)
+            require_product_level_fit(ck, s, Path(checkpoint).name)
             if set(ck.bands) - {"optical"}:
                 s = stack_region(rid, date=scene.key, groups=tuple(ck.bands), like=grid)
                 sources = str(s.attrs.get("sources", "")).split(",")

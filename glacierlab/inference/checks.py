@@ -24,8 +24,8 @@ from glacierlab.vocabulary import (
     HOW_TO_LOAD,
     PRODUCT_LEVEL_ATTR,
     PRODUCT_LEVELS,
-    check_product_level,
     from_stack_dims,
+    known_product_level,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def level_fit(model: str | None, scene: str | None) -> str:
 def model_level(checkpoint: CheckpointContract) -> str | None:
     """The optical product level a checkpoint was trained on (header ``inputs``, else its training record)."""
     level = (checkpoint.inputs.get("optical") or {}).get("product_level") or checkpoint.record.product_level
-    return check_product_level(str(level)) if level else None
+    return known_product_level(str(level)) if level else None
 
 
 def optional_groups(checkpoint: CheckpointContract) -> tuple[str, ...]:
@@ -83,7 +83,7 @@ def declared_level(inputs: Any, group: str = "optical", given: str | None = None
     ``PRODUCT_LEVEL`` tag of the GeoTIFF(s) given as paths.
     """
     if given is not None:
-        return check_product_level(given)
+        return known_product_level(given)
     import xarray as xr
 
     src: Any = None
@@ -93,12 +93,12 @@ def declared_level(inputs: Any, group: str = "optical", given: str | None = None
         level = (src.attrs.get(PRODUCT_LEVEL_ATTR) if src is not None else None) or inputs.attrs.get(
             PRODUCT_LEVEL_ATTR
         )
-        return check_product_level(str(level)) if level else None
+        return known_product_level(str(level)) if level else None
     if isinstance(inputs, Mapping):
         src = inputs.get(group)
     if isinstance(src, xr.DataArray):
         level = src.attrs.get(PRODUCT_LEVEL_ATTR)
-        return check_product_level(str(level)) if level else None
+        return known_product_level(str(level)) if level else None
     if isinstance(src, str | os.PathLike) or (isinstance(src, Sequence) and not isinstance(src, str)):
         paths = [src] if isinstance(src, str | os.PathLike) else list(src)
         return _tag_level(paths)
@@ -116,7 +116,7 @@ def _tag_level(paths: Sequence[Any]) -> str | None:
         except (OSError, rasterio.errors.RasterioError):
             return None  # unreadable files are reported by the readers with a precise error
         if PRODUCT_LEVEL_ATTR in tags:
-            levels.add(check_product_level(tags[PRODUCT_LEVEL_ATTR].strip().lower()))
+            levels.add(known_product_level(tags[PRODUCT_LEVEL_ATTR].strip().lower()))
     return levels.pop() if len(levels) == 1 else None
 
 

@@ -55,7 +55,7 @@ def checkpoint_product_level(checkpoint: CheckpointContract) -> str | None:
     return "dn8" if float(np.max(hi)) > _DN_THRESHOLD else "reflectance"
 
 
-def check_product_level(checkpoint: CheckpointContract, stack: xr.Dataset, name: str = "the checkpoint") -> None:
+def require_product_level_fit(checkpoint: CheckpointContract, stack: xr.Dataset, name: str = "the checkpoint") -> None:
     """Refuse a scene whose optical product level differs in kind from the checkpoint's.
 
     Reflectance (TOA or surface) vs digital numbers is refused; TOA vs surface reflectance is allowed
@@ -77,7 +77,7 @@ def product_level_problem(
 ) -> str:
     """Why a checkpoint does not fit imagery of ``scene_level`` (a catalog ``product_level``), or "" if it does.
 
-    The same rule as :func:`check_product_level`, for callers that know the level without loading the scene
+    The same rule as :func:`require_product_level_fit`, for callers that know the level without loading the scene
     (e.g. from the catalog source).
     """
     from glacierlab.inference.checks import level_fit
@@ -243,13 +243,13 @@ def fit_problem(
 ) -> str:
     """Why ``checkpoint`` cannot map ``stack``, in one sentence ('' when it can).
 
-    Checks the product level (:func:`check_product_level`) and that every input group, and at least one
+    Checks the product level (:func:`require_product_level_fit`) and that every input group, and at least one
     band of each (every band with ``fill_missing=False``), is in the stack (:func:`model_inputs`).
     """
     from glacierlab.errors import GlacierLabError
 
     try:
-        check_product_level(checkpoint, stack, name)
+        require_product_level_fit(checkpoint, stack, name)
         model_inputs(stack, checkpoint.bands, fill_missing=fill_missing)
     except GlacierLabError as exc:
         return str(exc)

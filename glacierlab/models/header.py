@@ -17,7 +17,7 @@ import numpy as np
 
 from glacierlab.errors import CheckpointError, DataNotFoundError, InputError
 from glacierlab.models.config import config_from_dict
-from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, check_product_level
+from glacierlab.vocabulary import BAND_UNITS, CLASS_NAMES, PRODUCT_LEVEL_UNITS, known_product_level
 
 if TYPE_CHECKING:
     from glacierlab.contract.record import TrainingRecord
@@ -257,7 +257,7 @@ def input_spec(
         if "units" in entry and len(entry["units"]) != len(bands[g]):
             raise InputError(f"inputs[{g!r}]['units'] needs {len(bands[g])} entries, got {entry['units']}.")
         if entry.get("product_level") is not None:
-            level = check_product_level(str(entry["product_level"]))
+            level = known_product_level(str(entry["product_level"]))
             if "units" not in entry:  # optical DN or reflectance, as the level says
                 entry["units"] = [
                     PRODUCT_LEVEL_UNITS[level] if BAND_UNITS.get(b) == "reflectance" else u
