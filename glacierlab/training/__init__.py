@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from glacierlab.training.benchmark_h5 import BenchmarkPatches, filter_tiles, read_tiles
     from glacierlab.training.config import TrainConfig
     from glacierlab.training.losses import focal_loss, total_loss
-    from glacierlab.training.scene_dataset import Scene, ScenePatches, scene_from_stack
+    from glacierlab.training.scene_dataset import ScenePatches, TrainingScene, scene_from_stack
     from glacierlab.training.strategies import (
         Strategy,
         make_strategy,
@@ -44,7 +44,7 @@ _EXPORTS = {
     "read_tiles": "benchmark_h5",
     "focal_loss": "losses",
     "total_loss": "losses",
-    "Scene": "scene_dataset",
+    "TrainingScene": "scene_dataset",
     "ScenePatches": "scene_dataset",
     "SpatialSplit": "glacierlab.contract.split",
     "make_spatial_split": "glacierlab.contract.split",

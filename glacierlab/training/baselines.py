@@ -5,7 +5,7 @@
 * :func:`fit_ratio_threshold`: one band ratio or index (NIR/red, brightness, NDSI when SWIR exists) and
   one threshold, both chosen to maximise glacier IoU on the training area.
 
-Both take the :class:`~glacierlab.training.scene_dataset.Scene` inputs (group -> (C, H, W) float32,
+Both take the :class:`~glacierlab.training.scene_dataset.TrainingScene` inputs (group -> (C, H, W) float32,
 normalised) and its band names, and predict a (H, W) uint8 mask (1 = glacier).
 """
 

@@ -33,7 +33,7 @@ CONTEXTS: tuple[str, ...] = ("inside", "masked", "full")
 
 __all__ = [
     "CONTEXTS",
-    "Scene",
+    "TrainingScene",
     "ScenePatches",
     "band_stats",
     "grid_positions",
@@ -45,8 +45,10 @@ __all__ = [
 
 
 @dataclass
-class Scene:
-    """A normalised scene in memory, ready for windowing.
+class TrainingScene:
+    """A training scene: normalised inputs and reference in memory, ready for windowing.
+
+    Not the catalog's :class:`glacierlab.data.schema.Scene` (a date and its sources).
 
     Attributes:
         inputs: Group -> float32 (C, H, W), normalised, no-data = 0.
@@ -86,8 +88,8 @@ def scene_from_stack(
     normalisation: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
     stats_mask: np.ndarray | None = None,
     region: str | None = None,
-) -> Scene:
-    """Build a :class:`Scene` from a stack (xr.Dataset of :func:`glacierlab.data.stack.stack_region`).
+) -> TrainingScene:
+    """Build a :class:`TrainingScene` from a stack (xr.Dataset of :func:`glacierlab.data.stack.stack_region`).
 
     Args:
         ds: Dataset with data variables named by ``groups`` (band, y, x) and ``reference`` (y, x).
@@ -118,7 +120,7 @@ def scene_from_stack(
         inputs[g] = normalise_group(arr, stats[g])
         bands[g] = [str(b) for b in da.coords[band_dim].values] if band_dim in da.coords else [g]
     reference = np.asarray(ds["reference"].values, dtype=np.uint8)
-    return Scene(inputs, reference, bands, stats, _lonlat(ds), region)
+    return TrainingScene(inputs, reference, bands, stats, _lonlat(ds), region)
 
 
 def _lonlat(ds: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -150,7 +152,7 @@ def location_vector(kind: str, region: str | None, lon: float | None, lat: float
 
 
 class ScenePatches(Dataset):
-    """Windows of one split of a :class:`Scene`, as samples (see :mod:`glacierlab.training.augment`).
+    """Windows of one split of a :class:`TrainingScene`, as samples (see :mod:`glacierlab.training.augment`).
 
     ``mode="random"``: ``n_samples`` windows per epoch, uniformly among all windows of the split, each
     drawn (and augmented) from :func:`sample_rng` (seed, epoch, index); call :meth:`set_epoch` each epoch.
@@ -170,7 +172,7 @@ class ScenePatches(Dataset):
 
     def __init__(
         self,
-        scene: Scene,
+        scene: TrainingScene,
         split: SpatialSplit,
         name: str,
         window: int,

@@ -29,7 +29,7 @@ from glacierlab.errors import ConfigError, InputError, unknown_name
 from glacierlab.files import atomic_path
 from glacierlab.training.augment import AugmentConfig, unknown_region_vector
 from glacierlab.training.config import TRAIN_WINDOW
-from glacierlab.training.scene_dataset import Scene, ScenePatches, scene_from_stack
+from glacierlab.training.scene_dataset import ScenePatches, TrainingScene, scene_from_stack
 from glacierlab.training.trainer import TrainConfig, TrainResult, train
 from glacierlab.vocabulary import STRATEGIES
 
@@ -170,7 +170,7 @@ def run_strategy(strategy: Strategy, train_data: Dataset, val_data: Dataset, **k
 
 
 def scene_datasets(
-    strategy: Strategy, scene: Scene, split: SpatialSplit, window: int, n_samples: int
+    strategy: Strategy, scene: TrainingScene, split: SpatialSplit, window: int, n_samples: int
 ) -> tuple[ScenePatches, ScenePatches]:
     """Training (random, augmented) and validation (grid) windows of one scene for a strategy."""
     if strategy.regions and scene.region not in strategy.regions:
