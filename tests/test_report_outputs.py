@@ -17,7 +17,7 @@ from affine import Affine
 
 from glacierlab.reports.export import layer_name, model_layer, stac_item, write_geopackage
 from glacierlab.reports.index import cause, write_index, write_summary
-from glacierlab.reports.provenance import provenance, provenance_table, write_provenance
+from glacierlab.reports.provenance import provenance_record, provenance_table, write_provenance
 from glacierlab.reports.tables import change_table, glacier_table, html
 from glacierlab.reports.webmap import ASSETS, image_layer, leaflet_assets, leaflet_map, vector_layer
 
@@ -110,7 +110,7 @@ def test_provenance_records_code_checkpoint_inputs_and_machine(tmp_path: Path, s
     from glacierlab.weights import shipped_checkpoint_path
 
     ck = shipped_checkpoint_path()
-    rec = provenance(
+    rec = provenance_record(
         region="everest",
         parameters={"region": "everest", "bbox": None},
         started=dt.datetime.now(dt.UTC),

@@ -180,7 +180,7 @@ def load_raster(
     idx = _select(names, bands, f"source {src.id!r}")
     da = open_raster(fetch(src), names, nodata=src.nodata, crs=src.crs, bbox=bbox)
     da = da.isel(band=idx)
-    da.attrs.update(src.provenance())
+    da.attrs.update(src.provenance_attrs())
     return da
 
 
@@ -233,7 +233,7 @@ def load_netcdf(
         out = out.rio.write_crs(src.crs)
     elif out.rio.crs is None:
         raise GridError(f"{path} has no CRS and the catalog entry {src.id!r} gives none; add 'crs:' to it.")
-    out.attrs = {**src.provenance()}
+    out.attrs = {**src.provenance_attrs()}
     return out
 
 

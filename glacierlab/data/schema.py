@@ -142,8 +142,8 @@ class Source(_Strict):
             return f"{self.date_range[0].isoformat()}/{self.date_range[1].isoformat()}"
         return ""
 
-    def provenance(self) -> dict[str, str]:
-        """Attributes to attach to arrays loaded from this source."""
+    def provenance_attrs(self) -> dict[str, str]:
+        """Provenance attrs (source id, licence, citation, date, origin) to attach to arrays loaded from this source."""
         return {
             "source": self.id,
             "licence": self.licence,

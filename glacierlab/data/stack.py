@@ -182,7 +182,7 @@ def _reference(
         )
     ok = ref.values != NODATA
     ref.attrs = {
-        **src.provenance(),
+        **src.provenance_attrs(),
         "glacier_fraction": float((ref.values == 1).sum() / max(int(ok.sum()), 1)),
     }
     return ref

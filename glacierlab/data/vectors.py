@@ -150,7 +150,7 @@ def load_outlines(
     if bbox is not None:
         box = gpd.GeoSeries([shapely.box(*BBox.parse(bbox))], crs=4326).to_crs(gdf.crs).iloc[0]
         gdf = gdf[gdf.intersects(box)].copy()
-    gdf.attrs = {**attrs, **src.provenance()}
+    gdf.attrs = {**attrs, **src.provenance_attrs()}
     if date is not None and src.date_attribute:
         gdf.attrs["date"] = str(date)
     return gdf

@@ -1,6 +1,6 @@
 """What made a report's numbers: code, checkpoint, input files, parameters, packages, time and machine.
 
-:func:`provenance` collects it as a JSON-ready dict, :func:`write_provenance` writes ``provenance.json``
+:func:`provenance_record` collects it as a JSON-ready dict, :func:`write_provenance` writes ``provenance.json``
 next to the report (atomically) and :func:`provenance_table` shows it in the report. Input files are
 hashed as read from disk (sha256) and compared with the catalog's sha256.
 """
@@ -120,7 +120,7 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def provenance(
+def provenance_record(
     *,
     region: str,
     parameters: Mapping[str, Any],

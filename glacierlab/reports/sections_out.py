@@ -241,8 +241,7 @@ def _series_bbox(res: AnalysisResult) -> list[float]:
 def provenance(res: AnalysisResult) -> list[Any]:
     """Provenance table; writes ``provenance.json`` and the index summary when the report writes files."""
     from glacierlab.reports.index import write_summary
-    from glacierlab.reports.provenance import provenance as record
-    from glacierlab.reports.provenance import provenance_table, write_provenance
+    from glacierlab.reports.provenance import provenance_record, provenance_table, write_provenance
 
     params = res.params
     extra: dict[str, Any] = {}
@@ -250,7 +249,7 @@ def provenance(res: AnalysisResult) -> list[Any]:
         extra["area_error_model"] = res.areas.error_model.to_dict()
     if res.failures:
         extra["failed_steps"] = [{"step": f.step, "message": f.message} for f in res.failures]
-    rec = record(
+    rec = provenance_record(
         region=params.region,
         parameters=params.parameters,
         started=params.started,
