@@ -96,9 +96,11 @@ def evaluate(
     """Compute every figure; returns the JSON-ready metrics dict (and the objects ``--ship`` needs)."""
     import torch
 
-    from glacierlab.analysis.evaluate import calibration_ece, heldout_counts, model_inputs, scores
+    from glacierlab.analysis.evaluate import calibration_ece
     from glacierlab.contract.calibration import METHODS
     from glacierlab.data.stack import stack_region
+    from glacierlab.inference.compat import model_inputs
+    from glacierlab.metrics import heldout_counts
     from glacierlab.models import load_checkpoint
     from glacierlab.training.baselines import fit_ratio_threshold
     from glacierlab.training.scene_dataset import scene_from_stack
@@ -122,19 +124,17 @@ def evaluate(
     t1 = time.perf_counter()
     prob = _predict(ckpt, inputs, window, stride, batch, tta)
     predict_seconds = time.perf_counter() - t1
-    results: dict[str, Any] = {"model": scores(heldout_counts(prob, ref, areas["test"]))}
-    val_model = scores(heldout_counts(prob, ref, areas["val"]))
+    results: dict[str, Any] = {"model": heldout_counts(prob, ref, areas["test"]).scores()}
+    val_model = heldout_counts(prob, ref, areas["val"]).scores()
 
     scene = scene_from_stack(stack, tuple(ckpt.bands), ckpt.normalisation)
     forest = parts.tuned_forest(scene, ref, areas, seed)
-    results["random_forest"] = scores(heldout_counts(forest["prediction"], ref, areas["test"]))
+    results["random_forest"] = heldout_counts(forest["prediction"], ref, areas["test"]).scores()
     results["random_forest"]["params"] = forest["params"]
     thr = fit_ratio_threshold(scene.inputs, scene.bands, ref, areas["train"])
-    results["ratio_threshold"] = scores(
-        heldout_counts(thr.predict(scene.inputs, scene.bands), ref, areas["test"])
-    )
+    results["ratio_threshold"] = heldout_counts(thr.predict(scene.inputs, scene.bands), ref, areas["test"]).scores()
     results["ratio_threshold"]["rule"] = f"{thr.feature} {'>' if thr.above else '<'} {thr.threshold:.4f}"
-    results["all_glacier"] = scores(heldout_counts(np.ones_like(ref), ref, areas["test"]))
+    results["all_glacier"] = heldout_counts(np.ones_like(ref), ref, areas["test"]).scores()
 
     seed_dir = Path(os.environ["GLACIERLAB_SEED_DIR"])
     rgi = parts.rgi_outlines(seed_dir)
@@ -155,10 +155,10 @@ def evaluate(
     sentinel = {
         "date": S2_DATE,
         "filled_bands": {g: b for g, b in filled.items() if b},
-        "whole_clip": scores(heldout_counts(s2_prob, s2_ref, everywhere)),
-        "test_blocks": scores(heldout_counts(s2_prob, s2_ref, areas["test"])),
-        "all_glacier_whole_clip": scores(heldout_counts(np.ones_like(s2_ref), s2_ref, everywhere)),
-        "landsat_model_same_pixels": scores(heldout_counts(prob, ref, s2_ref != 255)),
+        "whole_clip": heldout_counts(s2_prob, s2_ref, everywhere).scores(),
+        "test_blocks": heldout_counts(s2_prob, s2_ref, areas["test"]).scores(),
+        "all_glacier_whole_clip": heldout_counts(np.ones_like(s2_ref), s2_ref, everywhere).scores(),
+        "landsat_model_same_pixels": heldout_counts(prob, ref, s2_ref != 255).scores(),
     }
     chosen = parts.choose_calibrator(prob, ref, split, METHODS)
     cal = calibration_ece(prob, ref, areas["val"], areas["test"])
@@ -181,8 +181,8 @@ def evaluate(
         "test": results,
         "val_model": val_model,
         "train_blocks": {  # how well each method fits the blocks it was trained on
-            "model": scores(heldout_counts(prob, ref, areas["train"])),
-            "random_forest": scores(heldout_counts(forest["prediction"], ref, areas["train"])),
+            "model": heldout_counts(prob, ref, areas["train"]).scores(),
+            "random_forest": heldout_counts(forest["prediction"], ref, areas["train"]).scores(),
         },
         "dem_valid_fraction": {
             "frame": float(np.isfinite(np.asarray(stack["dem"].values)[0]).mean()),

@@ -170,7 +170,7 @@ def tuned_forest(scene: Any, ref: np.ndarray, areas: Mapping[str, np.ndarray], s
     Returns:
         ``prediction`` ((H, W) uint8 of the chosen forest), ``params``, ``val_iou`` per grid entry.
     """
-    from glacierlab.analysis.evaluate import heldout_counts
+    from glacierlab.metrics import heldout_counts
     from glacierlab.training.baselines import fit_random_forest, predict_random_forest
 
     best, tried = None, []

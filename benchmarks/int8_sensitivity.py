@@ -72,8 +72,8 @@ def main() -> None:
     """Print one row per configuration: blocks kept in float32, mask agreement, IoU change."""
     os.environ.setdefault("GLACIERLAB_SEED_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     import glacierlab.accel.quantize as quantize
-    from glacierlab.analysis.evaluate import model_inputs
     from glacierlab.data.stack import stack_region
+    from glacierlab.inference.compat import model_inputs
     from glacierlab.inference.precision_check import precision_map_check
     from glacierlab.models import load_checkpoint
     from glacierlab.weights import shipped_checkpoint_path

@@ -15,6 +15,9 @@ import numpy as np
 from glacierlab.errors import InputError
 from glacierlab.vocabulary import NODATA
 
+SCORE_NAMES = ("iou", "precision", "recall", "f1", "background_iou", "mean_iou")
+"""The scores :meth:`ConfusionCounts.scores` reports, each in [0, 1]."""
+
 
 def _ratio(num: int, den: int) -> float:
     """Num / den, or NaN when the denominator is 0 (the score is undefined, not 0)."""
@@ -79,6 +82,10 @@ class ConfusionCounts:
     def accuracy(self) -> float:
         """(TP + TN) / all counted pixels."""
         return _ratio(self.tp + self.tn, self.total)
+
+    def scores(self) -> dict[str, float]:
+        """Glacier IoU, precision, recall, F1, background IoU, mean IoU (all in [0, 1]) and ``pixels`` (count)."""
+        return {k: float(getattr(self, k)) for k in SCORE_NAMES} | {"pixels": float(self.total)}
 
     def as_dict(self) -> dict[str, float]:
         """Counts and every score, for logs and reports."""

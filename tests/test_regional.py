@@ -31,15 +31,15 @@ def _as_prediction(stack: xr.Dataset, mask: np.ndarray) -> xr.Dataset:
 
 def test_score_of_reference_against_itself_and_a_shift(everest) -> None:
     ref = everest["reference"].values
-    perfect = regional.score(_as_prediction(everest, ref), everest)
+    perfect = regional.score_against_reference(_as_prediction(everest, ref), everest)
     assert perfect["iou"] == 1.0 and perfect["mean_iou"] == 1.0
-    shifted = regional.score(_as_prediction(everest, np.roll(ref, 5, axis=1)), everest)
+    shifted = regional.score_against_reference(_as_prediction(everest, np.roll(ref, 5, axis=1)), everest)
     assert 0.5 < shifted["iou"] < 0.95
     area = np.zeros(ref.shape, bool)
     area[:100] = True
-    assert regional.score(_as_prediction(everest, ref), everest, area)["pixels"] == area.sum()
+    assert regional.score_against_reference(_as_prediction(everest, ref), everest, area)["pixels"] == area.sum()
     with pytest.raises(InputError, match="no `reference`"):
-        regional.score(_as_prediction(everest, ref), everest.drop_vars("reference"))
+        regional.score_against_reference(_as_prediction(everest, ref), everest.drop_vars("reference"))
 
 
 def test_judge_glaciers_rgi_mask_inside_band(everest) -> None:

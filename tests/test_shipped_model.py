@@ -57,7 +57,7 @@ def _tiny_inputs(h: int, w: int) -> dict:
 
 
 def test_heldout_counts_skip_no_data_and_pixels_outside_the_area() -> None:
-    from glacierlab.analysis.evaluate import heldout_counts, scores
+    from glacierlab.metrics import heldout_counts
 
     ref = np.array([[1, 1, 0, 0], [1, 0, 255, 0]], np.uint8)
     prob = np.array([[0.9, 0.2, 0.7, 0.1], [np.nan, 0.6, 0.9, 0.3]], np.float32)
@@ -66,7 +66,7 @@ def test_heldout_counts_skip_no_data_and_pixels_outside_the_area() -> None:
     assert (c.tp, c.fn, c.fp, c.tn) == (1, 1, 2, 1)
     mask = np.where(np.isnan(prob), 255, prob > 0.5).astype(np.uint8)
     assert heldout_counts(mask, ref, area) == c
-    s = scores(c)
+    s = c.scores()
     assert s["iou"] == pytest.approx(0.25) and s["background_iou"] == pytest.approx(0.25)
     assert s["pixels"] == 5
     with pytest.raises(InputError, match="one shape"):
@@ -185,9 +185,9 @@ def test_model_card_states_the_metrics_file_figures(shipped: tuple) -> None:
 @pytest.fixture(scope="module")
 def scene_prediction(shipped: tuple, shared_data: Path) -> dict:
     """The shipped model's whole-frame probability with the stored settings (a few seconds on 2 cores)."""
-    from glacierlab.analysis.evaluate import model_inputs
     from glacierlab.contract.split import SpatialSplit
     from glacierlab.data.stack import stack_region
+    from glacierlab.inference.compat import model_inputs
     from glacierlab.inference.predict import predict_scene
 
     ckpt, metrics, _ = shipped
@@ -214,12 +214,12 @@ def scene_prediction(shipped: tuple, shared_data: Path) -> dict:
 
 
 def test_shipped_model_reproduces_the_held_out_iou(shipped: tuple, scene_prediction: dict) -> None:
-    from glacierlab.analysis.evaluate import heldout_counts, scores
+    from glacierlab.metrics import heldout_counts
 
     metrics = shipped[1]
     ref = np.asarray(scene_prediction["stack"]["reference"].values)
     test = scene_prediction["split"].mask("test")
-    s = scores(heldout_counts(scene_prediction["prob"], ref, test))
+    s = heldout_counts(scene_prediction["prob"], ref, test).scores()
     stated = metrics["test"]["model"]
     assert s["pixels"] == stated["pixels"]
     for k in ("iou", "precision", "recall", "mean_iou"):

@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(a.threads)
     import everest_parts as parts
 
-    from glacierlab.analysis.evaluate import heldout_counts, model_inputs, scores
     from glacierlab.contract.calibration import METHODS
     from glacierlab.data.stack import stack_region
+    from glacierlab.inference.compat import model_inputs
     from glacierlab.inference.predict import predict_scene
+    from glacierlab.metrics import heldout_counts
     from glacierlab.models import load_checkpoint
 
     stack = stack_region("everest", groups=("optical", "dem"))
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                 progress=False,
             )
             prob = np.asarray(out["probability"].values)
-            s = scores(heldout_counts(prob, ref, split.mask("val")))
+            s = heldout_counts(prob, ref, split.mask("val")).scores()
             cv = parts.choose_calibrator(prob, ref, split, METHODS)
             name = f"{path.parent.name}/{path.name} w{window}"[-44:]
             print(

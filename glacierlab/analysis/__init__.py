@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
-    from glacierlab.analysis.evaluate import calibration_ece, heldout_counts, scores
+    from glacierlab.analysis.evaluate import calibration_ece
     from glacierlab.analysis.heldout_area import HeldoutAreaCheck, heldout_area_check
     from glacierlab.analysis.params import RunParams
     from glacierlab.analysis.pipeline import run_analysis
-    from glacierlab.analysis.regional import judge_glaciers, map_stack, outline_history, score
+    from glacierlab.analysis.regional import judge_glaciers, map_stack, outline_history, score_against_reference
     from glacierlab.analysis.result import AnalysisResult, Failure
     from glacierlab.analysis.series import outline_series, series_areas, series_changes
     from glacierlab.analysis.timeline import model_change, other_dates, reference_date_groups
@@ -34,11 +34,9 @@ _EXPORTS = {
     "other_dates": "timeline",
     "reference_date_groups": "timeline",
     "map_stack": "regional",
-    "score": "regional",
+    "score_against_reference": "regional",
     "judge_glaciers": "regional",
     "outline_history": "regional",
-    "scores": "evaluate",
-    "heldout_counts": "evaluate",
     "calibration_ece": "evaluate",
 }
 __all__ = sorted(_EXPORTS)

@@ -2,10 +2,8 @@
 
 The pieces the Everest benchmark (``benchmarks/everest_model.py``) and the shipped-model test share:
 
-* :func:`heldout_counts` / :func:`scores`: pixel confusion counts of a mask against the reference on an
-  area (e.g. the test blocks), and glacier IoU, precision, recall, F1, background IoU and mean IoU;
-* :func:`model_inputs`: the groups of a stack as ``(band, y, x)`` arrays in the checkpoint's band
-  order, optionally filling bands the scene lacks (e.g. NIR for an RGB-only image) with no data;
+* pixel confusion counts on an area and their scores live in :mod:`glacierlab.metrics`
+  (``heldout_counts(...).scores()``), a stack's model inputs in :func:`glacierlab.inference.compat.model_inputs`;
 * :func:`predict_area`: tiled prediction (:func:`glacierlab.inference.predict.predict_scene`) restricted to the
   crops that cover an area, with the same window grid as a whole-scene run (so the same values);
 * :func:`calibration_ece`: calibrators fitted on one area (validation blocks) and ECE before / after on
@@ -28,23 +26,12 @@ from glacierlab.contract.calibration import METHODS, Calibrator, ReliabilityTabl
 from glacierlab.contract.confidence import CONVENTIONS, confidence_correctness
 from glacierlab.contract.options import PredictOptions, resolve_options
 from glacierlab.errors import InputError, NoDataError
-from glacierlab.inference.compat import model_inputs  # noqa: F401  (re-exported; its home is compat)
 from glacierlab.inference.tiling import window_starts
-from glacierlab.metrics import ConfusionCounts, heldout_counts  # noqa: F401  (re-exported; its home is metrics)
 
 if TYPE_CHECKING:
     import xarray as xr
 
     from glacierlab.models.checkpoint import CheckpointLike
-
-SCORE_NAMES = ("iou", "precision", "recall", "f1", "background_iou", "mean_iou")
-
-
-def scores(counts: ConfusionCounts) -> dict[str, float]:
-    """Glacier IoU, precision, recall, F1, background IoU, mean IoU (all in [0, 1]) and pixel count."""
-    d = counts.as_dict()
-    return {k: float(d[k]) for k in SCORE_NAMES} | {"pixels": float(counts.total)}
-
 
 def _cover_span(lo: int, hi: int, size: int, window: int, stride: int) -> tuple[int, int]:
     """Crop [a0, a1) along one axis whose window grid reproduces the scene grid over pixels [lo, hi]."""
@@ -70,7 +57,7 @@ def predict_area(
 
     Args:
         checkpoint: Loaded checkpoint (or path) for :func:`glacierlab.inference.predict.predict_scene`.
-        inputs: Group -> (band, y, x) DataArray on one grid (see :func:`model_inputs`).
+        inputs: Group -> (band, y, x) DataArray on one grid (see :func:`glacierlab.inference.compat.model_inputs`).
         area: (H, W) bool pixels wanted.
         options: Prediction options; None = the checkpoint's own (window, stride, nodata policy...).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.

@@ -121,7 +121,7 @@ def map_main_scene(params: RunParams, inputs: Inputs) -> ModelMap:
     prediction, resumed = map_or_resume(stack, ck, inputs.folder, prefix, scene, stack, **params.predict)
     valid = np.isfinite(stack["optical"].values).any(axis=0)
     p = calibrated_probability(prediction, ck, valid)
-    scores = regional.score(prediction, stack) if "reference" in stack else None
+    scores = regional.score_against_reference(prediction, stack) if "reference" in stack else None
     return ModelMap(prediction, p, scores, resumed)
 
 

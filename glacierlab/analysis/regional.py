@@ -53,7 +53,9 @@ def map_stack(
     return predict_scene(ck, stack, out_dir=out_dir, overwrite=overwrite, progress=progress, **kwargs)
 
 
-def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = None) -> dict[str, float]:
+def score_against_reference(
+    prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = None
+) -> dict[str, float]:
     """Glacier IoU, precision, recall, F1, background IoU and mean IoU against the stack's reference.
 
     Args:
@@ -62,9 +64,8 @@ def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = N
         area: Optional boolean (y, x) mask of the pixels to score (e.g. held-out blocks).
 
     Returns:
-        Dict of scores in [0, 1] plus ``pixels`` (count scored), see :func:`glacierlab.analysis.evaluate.scores`.
+        Dict of scores in [0, 1] plus ``pixels`` (count scored), see :meth:`glacierlab.metrics.ConfusionCounts.scores`.
     """
-    from glacierlab.analysis.evaluate import scores
     from glacierlab.metrics import confusion_counts
 
     if "reference" not in stack:
@@ -74,7 +75,7 @@ def score(prediction: xr.Dataset, stack: xr.Dataset, area: np.ndarray | None = N
     valid = (pred != NODATA) & (ref != NODATA)
     if area is not None:
         valid &= np.asarray(area, dtype=bool)
-    return scores(confusion_counts(pred == 1, ref == 1, valid))
+    return confusion_counts(pred == 1, ref == 1, valid).scores()
 
 
 def judge_glaciers(
