@@ -12,7 +12,7 @@ wall time depends on the load; CPU time / 2 estimates the wall time on 2 quiet c
 one torch thread, so CPU time / 1 is the upper bound).
 
 Then it re-scores the checkpoint the notebook wrote **independently of the notebook's own table**:
-the split is rebuilt from the notebook's declared parameters (:func:`glacierlab.training.make_spatial_split`,
+the split is rebuilt from the notebook's declared parameters (:func:`glacierlab.contract.split.make_spatial_split`,
 checked against the split stored in the checkpoint), the model and the shipped Everest model predict the
 whole stack with :func:`glacierlab.inference.predict.predict_scene`, a random forest is fitted on the
 training blocks (:func:`glacierlab.training.baselines.fit_random_forest`), and glacier IoU is counted with
@@ -80,13 +80,13 @@ def _iou(mask: np.ndarray, ref: np.ndarray, area: np.ndarray) -> tuple[float, in
 
 def rescore(checkpoint: Path, params: dict[str, Any]) -> list[tuple[str, float, str]]:
     """Independent held-out scores: (method, glacier IoU, note) on the declared test blocks."""
-    from glacierlab.contract.split import SpatialSplit
+    from glacierlab.contract.split import SpatialSplit, make_spatial_split
     from glacierlab.data.contents import region_contents
     from glacierlab.data.stack import stack_region
     from glacierlab.inference.compat import fit_problem, model_inputs
     from glacierlab.inference.predict import predict_scene
     from glacierlab.models import load_checkpoint
-    from glacierlab.training import make_spatial_split, scene_from_stack
+    from glacierlab.training import scene_from_stack
     from glacierlab.training.baselines import fit_random_forest, predict_random_forest
     from glacierlab.training.split_fit import fit_split
     from glacierlab.weights import shipped_checkpoint_path

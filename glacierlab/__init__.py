@@ -2,8 +2,9 @@
 
 Importing ``glacierlab`` is cheap: it does not import torch, leafmap, ipywidgets or papermill. The
 sub-packages name the roles (``data``, ``models``, ``inference``, ``outlines``, ``training``,
-``reports``, ``batch``); each re-exports its public names lazily, so ``from glacierlab.inference import
-predict_scene`` imports torch only when that name is asked for.
+``reports``, ``batch``); a package re-exports, lazily, only the few names callers outside it use, so ``from
+glacierlab.inference import predict_scene`` imports torch only when that name is asked for; everything else is
+imported from its module.
 """
 
 from __future__ import annotations

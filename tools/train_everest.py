@@ -7,7 +7,7 @@ Run from the repository root (CPU, one thread, low priority), for example::
 
 The split is the one declared in the shipped checkpoint (160 px blocks, 32 px buffer, seed 0; the
 same test blocks as every earlier Everest model): it is rebuilt with
-:func:`glacierlab.training.make_spatial_split` and checked against the shipped checkpoint's
+:func:`glacierlab.contract.split.make_spatial_split` and checked against the shipped checkpoint's
 ``extra.spatial_split`` before anything is trained. Normalisation statistics come from the training
 blocks only. With ``--context masked`` a training window may be larger than a block: every pixel
 outside the training area is blanked in its inputs and its target, so no training window reads a
@@ -37,8 +37,8 @@ SPLIT = {"block_size": 160, "buffer": 32, "fractions": (0.6, 0.2, 0.2), "seed": 
 
 def everest_split(shape: tuple[int, int]) -> Any:
     """The shipped Everest split, rebuilt and checked against the shipped checkpoint's declaration."""
+    from glacierlab.contract.split import make_spatial_split
     from glacierlab.models import load_checkpoint
-    from glacierlab.training import make_spatial_split
     from glacierlab.weights import shipped_checkpoint_path
 
     split = make_spatial_split(

@@ -10,28 +10,8 @@ Numpy only (no torch). A checkpoint's header carries, as typed fields:
   scores, sources) and the inputs' product level.
 
 ``models`` writes and reads them (``models.checkpoint``); ``inference``, ``training``, ``reports`` and
-``batch`` use them. Importing this package is cheap; names load their module on first use.
+``batch`` use them. Importing this package is cheap.
+
+It exports no names: import each from its module (e.g. ``from glacierlab.contract.options import
+PredictOptions``), so a name has one spelling.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from glacierlab import lazy_exports
-
-if TYPE_CHECKING:
-    from glacierlab.contract.calibration import Calibrator, fit_calibrator
-    from glacierlab.contract.confidence import CONVENTIONS
-    from glacierlab.contract.options import PAPER_OPTIONS, PredictOptions, options_for, resolve_options
-
-_EXPORTS = {
-    "Calibrator": "calibration",
-    "fit_calibrator": "calibration",
-    "CONVENTIONS": "confidence",
-    "PAPER_OPTIONS": "options",
-    "PredictOptions": "options",
-    "options_for": "options",
-    "resolve_options": "options",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)

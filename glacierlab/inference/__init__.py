@@ -1,6 +1,7 @@
 """Inference: whole-scene tiled prediction, window readers and COG writers, confidence, calibration.
 
-``predict_scene`` (imports torch when used) maps a scene; ``confidence`` and the calibrators are numpy only.
+The face exports ``predict_scene`` (imports torch when used), which maps a scene, and ``confidence`` (numpy
+only; its home is :mod:`glacierlab.contract.confidence`). Everything else is imported from its module.
 """
 
 from __future__ import annotations
@@ -10,32 +11,12 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
-    from glacierlab.contract.calibration import (
-        METHODS,
-        N_BINS,
-        Calibrator,
-        ReliabilityTable,
-        expected_calibration_error,
-        fit_calibrator,
-    )
-    from glacierlab.contract.confidence import CONVENTIONS, binary_entropy, confidence
+    from glacierlab.contract.confidence import confidence
     from glacierlab.inference.predict import predict_scene
-    from glacierlab.inference.tiling import gaussian_weights, iter_windows, window_starts
 
 _EXPORTS = {
     "predict_scene": "predict",
-    "gaussian_weights": "tiling",
-    "window_starts": "tiling",
-    "iter_windows": "tiling",
     "confidence": "glacierlab.contract.confidence",
-    "binary_entropy": "glacierlab.contract.confidence",
-    "CONVENTIONS": "glacierlab.contract.confidence",
-    "Calibrator": "glacierlab.contract.calibration",
-    "ReliabilityTable": "glacierlab.contract.calibration",
-    "expected_calibration_error": "glacierlab.contract.calibration",
-    "fit_calibrator": "glacierlab.contract.calibration",
-    "METHODS": "glacierlab.contract.calibration",
-    "N_BINS": "glacierlab.contract.calibration",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,9 +6,9 @@ a JSON header (``save_checkpoint`` / ``load_checkpoint``); ``import_keras`` conv
 Keras ``.h5`` weights.
 """
 
-from glacierlab.models.base import ModelOutput, SegmentationModel, set_mc_dropout
-from glacierlab.models.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
-from glacierlab.models.config import GlaViTUConfig, ModelConfig, ViTSettings
+from glacierlab.models.base import ModelOutput, set_mc_dropout
+from glacierlab.models.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from glacierlab.models.config import GlaViTUConfig, ViTSettings
 from glacierlab.models.keras_import import load_keras_weights
 from glacierlab.models.location import (
     REGION_CODES,
@@ -18,17 +18,13 @@ from glacierlab.models.location import (
     region_vector,
 )
 from glacierlab.models.paper_import import import_keras
-from glacierlab.models.registry import build_from_config, build_model, count_parameters, list_models
+from glacierlab.models.registry import build_model, count_parameters, list_models
 
 __all__ = [
     "REGION_CODES",
-    "Checkpoint",
     "GlaViTUConfig",
-    "ModelConfig",
     "ModelOutput",
-    "SegmentationModel",
     "ViTSettings",
-    "build_from_config",
     "build_model",
     "coordinate_vector",
     "count_parameters",

@@ -10,7 +10,9 @@ torch) on first use.
 * :mod:`~glacierlab.training.baselines` has the random-forest and band-ratio baselines;
 * :func:`train_main` is the ``glacierlab train`` command.
 
-Pixel scores (confusion counts, IoU) live in :mod:`glacierlab.metrics` (numpy only).
+Pixel scores (confusion counts, IoU) live in :mod:`glacierlab.metrics` (numpy only); the spatial split in
+:mod:`glacierlab.contract.split`. The face exports what callers outside the package use; the rest is
+imported from its module.
 """
 
 from __future__ import annotations
@@ -20,43 +22,23 @@ from typing import TYPE_CHECKING
 from glacierlab import lazy_exports
 
 if TYPE_CHECKING:
-    from glacierlab.contract.split import SpatialSplit, make_spatial_split
-    from glacierlab.training.augment import AugmentConfig, augment_sample
-    from glacierlab.training.benchmark_h5 import BenchmarkPatches, filter_tiles, read_tiles
+    from glacierlab.training.augment import AugmentConfig
+    from glacierlab.training.benchmark_h5 import BenchmarkPatches
     from glacierlab.training.config import TrainConfig
-    from glacierlab.training.losses import focal_loss, total_loss
-    from glacierlab.training.scene_dataset import ScenePatches, TrainingScene, scene_from_stack
-    from glacierlab.training.strategies import (
-        Strategy,
-        make_strategy,
-        run_strategy,
-        train_main,
-        train_scene,
-    )
-    from glacierlab.training.trainer import TrainResult, train
-    from glacierlab.vocabulary import STRATEGIES
+    from glacierlab.training.scene_dataset import ScenePatches, scene_from_stack
+    from glacierlab.training.strategies import make_strategy, run_strategy, train_main, train_scene
+    from glacierlab.training.trainer import train
 
 _EXPORTS = {
     "AugmentConfig": "augment",
-    "augment_sample": "augment",
     "BenchmarkPatches": "benchmark_h5",
-    "filter_tiles": "benchmark_h5",
-    "read_tiles": "benchmark_h5",
-    "focal_loss": "losses",
-    "total_loss": "losses",
-    "TrainingScene": "scene_dataset",
     "ScenePatches": "scene_dataset",
-    "SpatialSplit": "glacierlab.contract.split",
-    "make_spatial_split": "glacierlab.contract.split",
     "scene_from_stack": "scene_dataset",
-    "STRATEGIES": "glacierlab.vocabulary",
-    "Strategy": "strategies",
     "make_strategy": "strategies",
     "run_strategy": "strategies",
     "train_main": "strategies",
     "train_scene": "strategies",
     "TrainConfig": "config",
-    "TrainResult": "trainer",
     "train": "trainer",
 }
 __all__ = sorted(_EXPORTS)
