@@ -161,7 +161,7 @@ def main() -> None:
     print(f"\nre-scored independently on the declared test blocks ({time.perf_counter() - t0:.0f} s):")
     print(f"{'method':<24} {'IoU':>6} {'notebook':>9}  note")
     for name, iou, note in rows:
-        nb = stored.method_score(name) if stored else None
+        nb = stored.row_for(name) if stored else None
         print(f"{name:<24} {iou:6.3f} {nb.iou if nb else float('nan'):9.3f}  {note}")
     base = dict((n, i) for n, i, _ in rows)
     gain = base["your model"] - base["everything is glacier"]

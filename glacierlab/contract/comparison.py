@@ -73,7 +73,7 @@ class HeldOutComparison:
     scores: tuple[MethodScore, ...]
     min_gain: float = MIN_GAIN
 
-    def method_score(self, method: str) -> MethodScore | None:
+    def row_for(self, method: str) -> MethodScore | None:
         """The row of ``method``, or None when it was not scored."""
         return next((s for s in self.scores if s.method == method), None)
 
@@ -85,7 +85,7 @@ class HeldOutComparison:
     @property
     def baseline(self) -> MethodScore:
         """The "everything is glacier" row."""
-        row = self.method_score(ALL_GLACIER)
+        row = self.row_for(ALL_GLACIER)
         if row is None:
             raise InputError(f"the comparison has no {ALL_GLACIER!r} row; it has {[s.method for s in self.scores]}.")
         return row
@@ -181,7 +181,7 @@ class HeldOutComparison:
                 f"held-out comparison record is malformed ({err!r}); expected region, test_pixels, glacier_share, "
                 "min_gain and scores (method, iou, precision, recall, mapped_glacier). Re-run compare_heldout."
             ) from err
-        if not scores or scores[0].method != MODEL or out.method_score(ALL_GLACIER) is None:
+        if not scores or scores[0].method != MODEL or out.row_for(ALL_GLACIER) is None:
             raise InputError(f"held-out comparison record must start with {MODEL!r} and hold {ALL_GLACIER!r}.")
         return out
 

@@ -57,8 +57,8 @@ def test_compare_heldout_scores_the_model_next_to_the_baselines_on_its_test_bloc
     labelled = ref[ref != 255]
     assert cmp.test_pixels == labelled.size and cmp.glacier_share == pytest.approx((labelled == 1).mean())
     assert cmp.baseline.iou == pytest.approx((labelled == 1).mean()) and cmp.baseline.recall == 1.0
-    assert cmp.method_score(FOREST).iou > cmp.baseline.iou + 0.1  # bright glaciers: the forest separates them
-    assert cmp.method_score(SHIPPED) is None  # synthetic values the shipped model refuses: no row, no wrong score
+    assert cmp.row_for(FOREST).iou > cmp.baseline.iou + 0.1  # bright glaciers: the forest separates them
+    assert cmp.row_for(SHIPPED) is None  # synthetic values the shipped model refuses: no row, no wrong score
     assert cmp.beats_baseline == (cmp.model.iou - cmp.baseline.iou >= 0.025)
     assert cmp.best.iou == max(s.iou for s in cmp.scores)
     table = cmp.table()
