@@ -144,19 +144,13 @@ class RegionContents:
         return f"This scene holds no imagery; the region's scenes with imagery are {shown}: {step[0].lower()}{step[1:]}"
 
     def _next_step(self, key: str, what: str) -> str:
-        from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS, PRODUCT_LEVELS
-        from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
-
         level = next(i.product_level for i in self.imagery if i.scene == key)
-        shipped = SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]
         where = f'region = "{self.region}", date = "{key}"'
-        if PRODUCT_LEVEL_UNITS.get(level) == PRODUCT_LEVEL_UNITS[shipped]:
+        if shipped_model_reads(level):
             return f"Map {what} with map_glaciers.ipynb ({where})."
         return (
-            f"Train a model on this region first with train_your_region.ipynb ({where}): {what} is "
-            f"{PRODUCT_LEVELS.get(level, level).split(',')[0]} and the shipped model reads "
-            f"{PRODUCT_LEVELS[shipped].split(',')[0]}, so map_glaciers.ipynb refuses it until a model trained on "
-            "this kind of imagery exists, then maps it with that model."
+            f"Train a model on this region first with train_your_region.ipynb ({where}): "
+            f"{_refused(level, what, 'is', 'it')}, then maps it with that model."
         )
 
     def hint(self) -> str:
@@ -165,6 +159,62 @@ class RegionContents:
         if not missing:
             return ""
         return f"This region has no {' or '.join(missing)}: {GET_MORE}."
+
+
+def shipped_model_reads(level: str) -> bool:
+    """Whether the shipped model maps optical imagery of product ``level`` (else map_glaciers refuses it).
+
+    The rule of :func:`glacierlab.inference.checks.level_fit` against the shipped model's level: digital
+    numbers and reflectance do not mix (refused); top-of-atmosphere vs surface reflectance only may bias.
+    Stated here with :data:`~glacierlab.vocabulary.PRODUCT_LEVEL_UNITS`, since ``data`` sits below
+    ``inference``; an unknown level (``""``) counts as not read.
+    """
+    from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS
+    from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
+
+    return PRODUCT_LEVEL_UNITS.get(level) == PRODUCT_LEVEL_UNITS[SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]]
+
+
+def _refused(level: str, what: str, verb: str, it: str) -> str:
+    """``<what> <verb> TOA reflectance and the shipped model reads ..., so map_glaciers.ipynb refuses <it> ...``."""
+    from glacierlab.vocabulary import PRODUCT_LEVELS
+    from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
+
+    shipped = SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]
+    return (
+        f"{what} {verb} {PRODUCT_LEVELS.get(level, level or 'of an unknown kind').split(',')[0]} and the shipped "
+        f"model reads {PRODUCT_LEVELS[shipped].split(',')[0]}, so map_glaciers.ipynb refuses {it} until a model "
+        "trained on this kind of imagery exists"
+    )
+
+
+def files_advice(product_level: str, catalog: Catalog | None = None) -> str:
+    """One sentence on what to do next with your own files holding optical imagery of ``product_level``.
+
+    The same rule as :meth:`RegionContents.advice` (:func:`shipped_model_reads`): map them with the shipped
+    model, or train a model on imagery of their kind first (on a catalog region that has such imagery and
+    reference outlines, named here), then map the files with it.
+
+    Args:
+        product_level: The level chosen under Values (a :data:`~glacierlab.vocabulary.PRODUCT_LEVELS` key;
+            ``""`` for files without optical imagery).
+        catalog: Catalog (default :func:`load_catalog`).
+    """
+    if not product_level:
+        return f"Your files hold no optical imagery, which every model needs: {GET_MORE}."
+    if shipped_model_reads(product_level):
+        return "Map your files with map_glaciers.ipynb (give them under Your own files there)."
+    cat = catalog or load_catalog()
+    regions = [
+        rid
+        for rid in cat.region_ids
+        if any(i.has_reference and i.product_level == product_level for i in region_contents(rid, cat).imagery)
+    ]
+    on = f" on a region with such imagery ({_listed(regions)})" if regions else " on imagery of their kind"
+    return (
+        f"Train a model first with train_your_region.ipynb{on}: {_refused(product_level, 'your files', 'are', 'them')}"
+        ", then maps them with that model under Your own files."
+    )
 
 
 def _int_text(value: object) -> str:
