@@ -82,6 +82,7 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatc
     # (the search itself is tested for real in test_stac.py)
     outside = picker.use_drawn_box((7.4, 60.5, 7.6, 60.6))
     assert outside.region_id is None and "STAC" in picker.status.value
+    assert picker.region.value is None and picker.date.disabled  # no catalog region shown
     import glacierlab.data.stac
 
     calls = []
