@@ -117,3 +117,5 @@ def test_your_files_advice_follows_the_catalog_rule() -> None:
     assert "top-of-atmosphere reflectance" in toa and "khumbu" in toa  # a region to train on, TOA like the files
     assert "surface reflectance" in files_advice("surface") and "Map your files" not in files_advice("surface")
     assert "no optical imagery" in files_advice("")
+    box = files_advice("surface", what="this box's scenes", how="draw the box there and press Use drawn box")
+    assert box.startswith("Train a model first") and "this box's scenes are surface reflectance" in box

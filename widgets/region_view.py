@@ -74,8 +74,13 @@ class RegionView(WidgetBase):
             self.advice = region_contents(s.region_id).advice(s.date)
         elif s.files is not None:  # the rule of the catalog regions, for the level chosen under Values
             self.advice = files_advice(str(dict(s.files).get("product_level", "")), self.picker.catalog)
-        else:
-            self.advice = "Map these inputs with map_glaciers.ipynb."
+        else:  # a box read through STAC: its stack states the level (surface reflectance)
+            self.advice = files_advice(
+                str(self.stack.attrs.get("product_level", "")),
+                self.picker.catalog,
+                what="this box's scenes",
+                how="draw the box there and press Use drawn box",
+            )
         self.advice_line.value = f"<b>Next:</b> {html.escape(self.advice)}"
         self._say(
             f"{s.label}: grid {self.stack.sizes['y']} x {self.stack.sizes['x']} px; "

@@ -188,7 +188,13 @@ def _refused(level: str, what: str, verb: str, it: str) -> str:
     )
 
 
-def files_advice(product_level: str, catalog: Catalog | None = None) -> str:
+def files_advice(
+    product_level: str,
+    catalog: Catalog | None = None,
+    *,
+    what: str = "your files",
+    how: str = "give them under Your own files there",
+) -> str:
     """One sentence on what to do next with your own files holding optical imagery of ``product_level``.
 
     The same rule as :meth:`RegionContents.advice` (:func:`shipped_model_reads`): map them with the shipped
@@ -199,11 +205,13 @@ def files_advice(product_level: str, catalog: Catalog | None = None) -> str:
         product_level: The level chosen under Values (a :data:`~glacierlab.vocabulary.PRODUCT_LEVELS` key;
             ``""`` for files without optical imagery).
         catalog: Catalog (default :func:`load_catalog`).
+        what: What the inputs are, plural (e.g. ``"this box's Sentinel-2 scenes"`` for a box read through STAC).
+        how: How to give them to map_glaciers.ipynb.
     """
     if not product_level:
-        return f"Your files hold no optical imagery, which every model needs: {GET_MORE}."
+        return f"{what[0].upper()}{what[1:]} hold no optical imagery, which every model needs: {GET_MORE}."
     if shipped_model_reads(product_level):
-        return "Map your files with map_glaciers.ipynb (give them under Your own files there)."
+        return f"Map {what} with map_glaciers.ipynb ({how})."
     cat = catalog or load_catalog()
     regions = [
         rid
@@ -212,8 +220,8 @@ def files_advice(product_level: str, catalog: Catalog | None = None) -> str:
     ]
     on = f" on a region with such imagery ({_listed(regions)})" if regions else " on imagery of their kind"
     return (
-        f"Train a model first with train_your_region.ipynb{on}: {_refused(product_level, 'your files', 'are', 'them')}"
-        ", then maps them with that model under Your own files."
+        f"Train a model first with train_your_region.ipynb{on}: {_refused(product_level, what, 'are', 'them')}"
+        f", then maps them with that model ({how})."
     )
 
 
