@@ -221,10 +221,7 @@ class RegionPicker(WidgetBase):
         self._set(region_id=self.region.value, date=self.date.value, bbox=None, glacier_id=None, files=None)
 
     def _leave_catalog(self) -> None:
-        """Blank the Region and Date dropdowns: the selection is your files or a box outside the catalog.
-
-        Picking a region again selects it (and its default date), as from any other region.
-        """
+        """Blank Region and Date (your files, or a box outside the catalog); picking a region selects it again."""
         self.region.value = None  # shows no region; _region_changed ignores it
         self.date.unobserve(self._date_handler, names="value")
         self.date.value = None

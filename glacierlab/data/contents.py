@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from glacierlab.data.advice import next_step, shipped_model_reads
 from glacierlab.data.catalog import Catalog, load_catalog
 from glacierlab.errors import InputError
 from glacierlab.geo import BBox
@@ -146,12 +147,8 @@ class RegionContents:
     def _next_step(self, key: str, what: str) -> str:
         level = next(i.product_level for i in self.imagery if i.scene == key)
         where = f'region = "{self.region}", date = "{key}"'
-        if shipped_model_reads(level):
-            return f"Map {what} with map_glaciers.ipynb ({where})."
-        return (
-            f"Train a model on this region first with train_your_region.ipynb ({where}): "
-            f"{_refused(level, what, 'is', 'it')}, then maps it with that model."
-        )
+        train = f"on this region first with train_your_region.ipynb ({where})"
+        return next_step(level, what, map_how=where, train_how=train)
 
     def hint(self) -> str:
         """One sentence on how to get what the region lacks for mapping ('' when it lacks nothing)."""
@@ -159,33 +156,6 @@ class RegionContents:
         if not missing:
             return ""
         return f"This region has no {' or '.join(missing)}: {GET_MORE}."
-
-
-def shipped_model_reads(level: str) -> bool:
-    """Whether the shipped model maps optical imagery of product ``level`` (else map_glaciers refuses it).
-
-    The rule of :func:`glacierlab.inference.checks.level_fit` against the shipped model's level: digital
-    numbers and reflectance do not mix (refused); top-of-atmosphere vs surface reflectance only may bias.
-    Stated here with :data:`~glacierlab.vocabulary.PRODUCT_LEVEL_UNITS`, since ``data`` sits below
-    ``inference``; an unknown level (``""``) counts as not read.
-    """
-    from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS
-    from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
-
-    return PRODUCT_LEVEL_UNITS.get(level) == PRODUCT_LEVEL_UNITS[SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]]
-
-
-def _refused(level: str, what: str, verb: str, it: str) -> str:
-    """``<what> <verb> TOA reflectance and the shipped model reads ..., so map_glaciers.ipynb refuses <it> ...``."""
-    from glacierlab.vocabulary import PRODUCT_LEVELS
-    from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
-
-    shipped = SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]
-    return (
-        f"{what} {verb} {PRODUCT_LEVELS.get(level, level or 'of an unknown kind').split(',')[0]} and the shipped "
-        f"model reads {PRODUCT_LEVELS[shipped].split(',')[0]}, so map_glaciers.ipynb refuses {it} until a model "
-        "trained on this kind of imagery exists"
-    )
 
 
 def files_advice(
@@ -197,7 +167,7 @@ def files_advice(
 ) -> str:
     """One sentence on what to do next with your own files holding optical imagery of ``product_level``.
 
-    The same rule as :meth:`RegionContents.advice` (:func:`shipped_model_reads`): map them with the shipped
+    The same rule as :meth:`RegionContents.advice` (:mod:`glacierlab.data.advice`): map them with the shipped
     model, or train a model on imagery of their kind first (on a catalog region that has such imagery and
     reference outlines, named here), then map the files with it.
 
@@ -211,7 +181,7 @@ def files_advice(
     if not product_level:
         return f"{what[0].upper()}{what[1:]} hold no optical imagery, which every model needs: {GET_MORE}."
     if shipped_model_reads(product_level):
-        return f"Map {what} with map_glaciers.ipynb ({how})."
+        return next_step(product_level, what, map_how=how, train_how="", plural=True)
     cat = catalog or load_catalog()
     regions = [
         rid
@@ -219,10 +189,7 @@ def files_advice(
         if any(i.has_reference and i.product_level == product_level for i in region_contents(rid, cat).imagery)
     ]
     on = f" on a region with such imagery ({_listed(regions)})" if regions else " on imagery of their kind"
-    return (
-        f"Train a model first with train_your_region.ipynb{on}: {_refused(product_level, what, 'are', 'them')}"
-        f", then maps them with that model ({how})."
-    )
+    return next_step(product_level, what, map_how=how, train_how=f"first with train_your_region.ipynb{on}", plural=True)
 
 
 def _int_text(value: object) -> str:
