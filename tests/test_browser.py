@@ -464,3 +464,39 @@ def test_report_map_works_offline(browser, everest_report, tmp_path: Path) -> No
     assert failed == [], failed
     assert errors == [], errors
     context.close()
+
+
+def test_voila_explore_region_your_files_leave_the_region_blank(
+    server: str, browser, tmp_path: Path, shared_data: Path  # noqa: ANN001
+) -> None:
+    """Your own files (a TOA clip): the Region dropdown shows none (not the last region), the status line says
+    no catalog region is in use, and Next says to train first, as for a TOA catalog scene."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1800})
+    page.goto(f"{server}/voila/render/explore_region.ipynb", timeout=180_000)
+    region = _widget(page, "dropdown", "Region").locator("select")
+    try:
+        region.wait_for(timeout=240_000)
+        expect(page.locator(".widget-html-content", has_text="Next:").first).to_be_visible(timeout=120_000)
+    except Exception:
+        page.screenshot(path=str(tmp_path / "voila_explore_failed.png"), full_page=True)
+        pytest.fail(f"the picker did not render; page text: {page.inner_text('body')[-2000:]}")
+    assert region.evaluate("s => s.selectedOptions[0].text").endswith("(everest)")
+    headers = ".jupyter-widget-Collapse-header, .lm-Collapse-header, .p-Collapse-header"
+    page.locator(headers, has_text="Your own files").first.click()
+    toa = shared_data / "glacierview_landsat_toa_clips" / "images" / "G086889E27929N.tif"  # a Khumbu TOA clip
+    _widget(page, "text", "Optical").locator("input").fill(str(toa))
+    _widget(page, "text", "Bands").locator("input").fill("blue, green, red, nir, swir1, -")
+    _widget(page, "dropdown", "Values").locator("select").select_option(index=3)  # TOA reflectance
+    page.locator("button", has_text="Use these files").first.click()
+    expect(page.locator(".widget-html-content", has_text="no catalog region in use").first).to_be_visible(
+        timeout=120_000
+    )
+    next_line = page.locator(".widget-html-content", has_text="Next:").first
+    expect(next_line).to_contain_text("Train a model first with train_your_region.ipynb", timeout=120_000)
+    expect(next_line).to_contain_text("top-of-atmosphere")
+    page.screenshot(path=str(tmp_path / "voila_explore_files.png"), full_page=True)
+    shutil.copy(tmp_path / "voila_explore_files.png", Path(os.environ.get("GLACIERLAB_SHOT_DIR", tmp_path)))
+    assert region.evaluate("s => s.selectedIndex") == -1  # no region shown, not the last one (everest)
+    assert _widget(page, "dropdown", "Date").locator("select").is_disabled()

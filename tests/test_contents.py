@@ -99,3 +99,23 @@ def test_mask_raster_outline_sets_are_listed_with_their_area(shared_data: Path) 
     mask_row = swiss.loc["2013-01-01/2018-12-31 (mask raster)"]
     vector_row = swiss.loc["2008-01-01/2011-12-31"]
     assert abs(mask_row["area_km2"] / vector_row["area_km2"] - 1) < 0.1  # SGI2016 vs SGI2010, same box
+
+
+def test_your_files_advice_follows_the_catalog_rule() -> None:
+    """Your own files get the advice of a catalog scene of their level: TOA or surface reflectance is refused by
+    the shipped (8-bit) model, so train first (on a region with such imagery, named); 8-bit files are mapped."""
+    from glacierlab.data.contents import files_advice, shipped_model_reads
+    from glacierlab.inference.checks import level_fit
+    from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
+
+    shipped = SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]
+    for level in ("dn8", "toa", "surface"):  # the same rule as map_glaciers' refusal
+        assert shipped_model_reads(level) == (level_fit(shipped, level) != "refuse"), level
+    assert files_advice("dn8").startswith("Map your files with map_glaciers.ipynb")
+    toa = files_advice("toa")
+    assert toa.startswith("Train a model first with train_your_region.ipynb") and "Map your files" not in toa
+    assert "top-of-atmosphere reflectance" in toa and "khumbu" in toa  # a region to train on, TOA like the files
+    assert "surface reflectance" in files_advice("surface") and "Map your files" not in files_advice("surface")
+    assert "no optical imagery" in files_advice("")
+    box = files_advice("surface", what="this box's scenes", how="draw the box there and press Use drawn box")
+    assert box.startswith("Train a model first") and "this box's scenes are surface reflectance" in box

@@ -22,6 +22,7 @@ import pystac
 import pytest
 import rasterio
 from affine import Affine
+from dask import array as dask_array
 from odc.geo.geobox import GeoBox
 from stac_real_pixels import REAL, SNOW, RangeServer, classes, grid, load, write_window
 
@@ -29,7 +30,7 @@ from glacierlab.data import stac, stac_search
 from glacierlab.data.catalog import StacCollection, load_catalog
 from glacierlab.data.stac_api import PAGE_LIMIT, SORT_BY
 from glacierlab.data.stac_cache import public_https, signer
-from glacierlab.data.stac_items import item_elevation, item_reflectance
+from glacierlab.data.stac_items import item_elevation, item_reflectance, load_item
 from glacierlab.data.stac_scaling import scaling
 from glacierlab.errors import StacError
 
@@ -238,6 +239,31 @@ def test_lazy_read_errors_name_item_asset_and_remedy(tmp_path: Path) -> None:
     for cache in ("none", "assets", "windows"):
         with pytest.raises(StacError, match=r"B04.*S2B_MSIL2A_20240419T095549_R122_T47XML.*exists"):
             item_reflectance(item, coll, box, cache=cache)
+
+
+@pytest.mark.parametrize("cache", ["none", "assets"])
+def test_a_lazy_result_computed_by_the_user_names_item_asset_and_remedy(cache: str, tmp_path: Path) -> None:
+    """The asset opens fine at load time and is truncated before the user computes the lazy array (a
+    download cut short, a file replaced): the read error inside the dask task is a StacError, not a raw
+    RasterioIOError, wherever it is computed (the array itself, or something derived from it)."""
+    item, coll = _prepared("pc_s2l2a__S2B_MSIL2A_20240419", "planetary_computer", "sentinel-2-l2a", _dn_esa4,
+                           tmp_path)
+    box = grid(item, "B04", 10.0)
+    scene = stac_search.StacScene(item, "planetary_computer", coll, True)
+    out = stac.load_optical([scene], box, mode="best", resampling="nearest", cache=cache)  # type: ignore[arg-type]
+    raw = load_item(item, ["B04"], box, cache=cache)  # type: ignore[arg-type]
+    assert isinstance(out.data, dask_array.Array) and isinstance(raw.data, dask_array.Array)  # still lazy
+    path = Path(item.assets["B04"].href)
+    with path.open("r+b") as f:  # keep the header, lose the pixels
+        f.truncate(path.stat().st_size // 2)
+    with rasterio.open(path) as ds:  # the header still opens: only the read fails
+        assert ds.count == 1
+    wanted = r"'B04'\] of item 'S2B_MSIL2A_20240419T095549_R122_T47XML_20240419T123458'.*RasterioIOError.*readable"
+    for lazy in (out, out.sel(band="red").mean(), raw):
+        with pytest.raises(StacError, match=wanted):
+            lazy.compute()
+    with pytest.raises(StacError, match=wanted):
+        _ = raw.values
 
 
 def test_planetary_computer_signing_is_done_at_read_time(monkeypatch: pytest.MonkeyPatch) -> None:

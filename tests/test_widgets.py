@@ -82,6 +82,7 @@ def test_region_picker_region_date_glacier_and_box(shared_data: Path, monkeypatc
     # (the search itself is tested for real in test_stac.py)
     outside = picker.use_drawn_box((7.4, 60.5, 7.6, 60.6))
     assert outside.region_id is None and "STAC" in picker.status.value
+    assert picker.region.value is None and picker.date.disabled  # no catalog region shown
     import glacierlab.data.stac
 
     calls = []
@@ -517,3 +518,21 @@ def test_region_view_follows_the_picker_and_your_files_are_checked(shared_data: 
     assert 86.7 < w < e < 87.1 and 27.8 < s < n < 28.2  # the Everest file's frame, not Khumbu's clip
     khumbu = picker.catalog.region("khumbu").bbox
     assert (w, s, e, n) != tuple(khumbu)
+    # the dropdowns show no catalog region (not the last one, khumbu), and the status line agrees
+    assert picker.region.value is None and picker.region.label is None and picker.date.disabled
+    assert picker.status.value.count("your files (") == 1 and "no catalog region" in picker.status.value
+    assert "khumbu" not in picker.status.value and picker.selection.region_id is None
+    assert view.advice.startswith("Map your files with map_glaciers.ipynb")  # 8-bit: the shipped model reads it
+    # a top-of-atmosphere file: the shipped model refuses it, so the advice is the catalog regions' one
+    toa = shared_data / "glacierview_landsat_toa_clips" / "images" / "G086889E27929N.tif"  # a Khumbu clip
+    picker.optical_files.value, picker.band_names.value = str(toa), "blue, green, red, nir, swir1, -"
+    picker.product_level.value = "toa"
+    picker.files_button.click()
+    assert picker.error is None and view.error is None, (picker.message, view.message)
+    assert "Train a model first with train_your_region.ipynb" in view.advice and "khumbu" in view.advice
+    assert "top-of-atmosphere" in view.advice and "Map your files" not in view.advice
+    assert picker.region.value is None
+    # picking a catalog region again selects it, with its default date
+    picker.region.value = "everest"
+    assert picker.selection.region_id == "everest" and picker.selection.files is None and not picker.date.disabled
+    assert picker.date.value == picker.catalog.region("everest").scene(None).key and "Map this scene" in view.advice

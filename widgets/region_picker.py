@@ -208,6 +208,9 @@ class RegionPicker(WidgetBase):
         return out
 
     def _region_changed(self) -> None:
+        if self.region.value is None:  # blanked by _leave_catalog: your files or a box outside the catalog
+            return
+        self.date.disabled = False
         reg = self.catalog.region(self.region.value)
         # pause only our own observer: unobserve_all would also drop ipywidgets' own value -> index/label
         # sync, and the dropdown would show the first date while the selection uses another
@@ -216,6 +219,14 @@ class RegionPicker(WidgetBase):
         self.date.value = reg.scene(None).key
         self.date.observe(self._date_handler, names="value")
         self._set(region_id=self.region.value, date=self.date.value, bbox=None, glacier_id=None, files=None)
+
+    def _leave_catalog(self) -> None:
+        """Blank Region and Date (your files, or a box outside the catalog); picking a region selects it again."""
+        self.region.value = None  # shows no region; _region_changed ignores it
+        self.date.unobserve(self._date_handler, names="value")
+        self.date.value = None
+        self.date.disabled = True
+        self.date.observe(self._date_handler, names="value")
 
     def _set(self, **changes: Any) -> RegionSelection:
         old = self.selection
@@ -233,7 +244,8 @@ class RegionPicker(WidgetBase):
 
     def _describe(self) -> None:
         s = self.selection
-        where = "whole region" if s.bbox is None else "window " + ", ".join(f"{v:.4f}" for v in s.bbox)
+        whole = "the files' whole frame (no catalog region in use)" if s.files is not None else "whole region"
+        where = whole if s.bbox is None else "window " + ", ".join(f"{v:.4f}" for v in s.bbox)
         self._say(f"{s.label}: {where}" + (f" (glacier {s.glacier_id})" if s.glacier_id else ""))
         if s.region_id is not None and s.files is None:
             text = region_contents(s.region_id, self.catalog).summary()
@@ -311,6 +323,7 @@ class RegionPicker(WidgetBase):
         current = self.selection.region_id
         hits = [rid for rid, r in self.catalog.regions.items() if box.intersects(r.bbox)]
         if not hits:
+            self._leave_catalog()
             return self._set(region_id=None, date=STAC_DEFAULT_DATES, bbox=box, glacier_id=None, files=None)
         rid = current if current in hits else hits[0]
         if rid != self.region.value:
@@ -358,6 +371,7 @@ class RegionPicker(WidgetBase):
         from glacierlab_widgets.maps import latlon_bounds
 
         self._files_bounds = BBox.parse(latlon_bounds(stack["optical" if "optical" in stack else "dem"]))
+        self._leave_catalog()
         return self._set(region_id=None, date=None, bbox=None, glacier_id=None, files=tuple(files.items()))
 
 

@@ -50,7 +50,7 @@ class RegionView(WidgetBase):
 
     def draw(self) -> xr.Dataset:
         """Stack the picker's selection and draw it, replacing the previous selection's layers."""
-        from glacierlab.data.contents import region_contents, scene_outlines
+        from glacierlab.data.contents import files_advice, region_contents, scene_outlines
         from glacierlab_widgets.layers import stack_layers
         from glacierlab_widgets.maps import add_outlines, remove_layer
 
@@ -70,9 +70,17 @@ class RegionView(WidgetBase):
             self._outline_layer = add_outlines(
                 self.picker.map, self.outlines, name="reference outlines", on_click=self.panel.show_feature
             )
-        self.advice = (
-            region_contents(s.region_id).advice(s.date) if catalog else "Map these inputs with map_glaciers.ipynb."
-        )
+        if catalog:
+            self.advice = region_contents(s.region_id).advice(s.date)
+        elif s.files is not None:  # the rule of the catalog regions, for the level chosen under Values
+            self.advice = files_advice(str(dict(s.files).get("product_level", "")), self.picker.catalog)
+        else:  # a box read through STAC: its stack states the level (surface reflectance)
+            self.advice = files_advice(
+                str(self.stack.attrs.get("product_level", "")),
+                self.picker.catalog,
+                what="this box's scenes",
+                how="draw the box there and press Use drawn box",
+            )
         self.advice_line.value = f"<b>Next:</b> {html.escape(self.advice)}"
         self._say(
             f"{s.label}: grid {self.stack.sizes['y']} x {self.stack.sizes['x']} px; "

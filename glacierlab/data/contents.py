@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from glacierlab.data.advice import next_step, shipped_model_reads
 from glacierlab.data.catalog import Catalog, load_catalog
 from glacierlab.errors import InputError
 from glacierlab.geo import BBox
@@ -144,20 +145,10 @@ class RegionContents:
         return f"This scene holds no imagery; the region's scenes with imagery are {shown}: {step[0].lower()}{step[1:]}"
 
     def _next_step(self, key: str, what: str) -> str:
-        from glacierlab.vocabulary import PRODUCT_LEVEL_UNITS, PRODUCT_LEVELS
-        from glacierlab.weights import SHIPPED, SHIPPED_PRODUCT_LEVEL
-
         level = next(i.product_level for i in self.imagery if i.scene == key)
-        shipped = SHIPPED_PRODUCT_LEVEL[SHIPPED[0]]
         where = f'region = "{self.region}", date = "{key}"'
-        if PRODUCT_LEVEL_UNITS.get(level) == PRODUCT_LEVEL_UNITS[shipped]:
-            return f"Map {what} with map_glaciers.ipynb ({where})."
-        return (
-            f"Train a model on this region first with train_your_region.ipynb ({where}): {what} is "
-            f"{PRODUCT_LEVELS.get(level, level).split(',')[0]} and the shipped model reads "
-            f"{PRODUCT_LEVELS[shipped].split(',')[0]}, so map_glaciers.ipynb refuses it until a model trained on "
-            "this kind of imagery exists, then maps it with that model."
-        )
+        train = f"on this region first with train_your_region.ipynb ({where})"
+        return next_step(level, what, map_how=where, train_how=train)
 
     def hint(self) -> str:
         """One sentence on how to get what the region lacks for mapping ('' when it lacks nothing)."""
@@ -165,6 +156,40 @@ class RegionContents:
         if not missing:
             return ""
         return f"This region has no {' or '.join(missing)}: {GET_MORE}."
+
+
+def files_advice(
+    product_level: str,
+    catalog: Catalog | None = None,
+    *,
+    what: str = "your files",
+    how: str = "give them under Your own files there",
+) -> str:
+    """One sentence on what to do next with your own files holding optical imagery of ``product_level``.
+
+    The same rule as :meth:`RegionContents.advice` (:mod:`glacierlab.data.advice`): map them with the shipped
+    model, or train a model on imagery of their kind first (on a catalog region that has such imagery and
+    reference outlines, named here), then map the files with it.
+
+    Args:
+        product_level: The level chosen under Values (a :data:`~glacierlab.vocabulary.PRODUCT_LEVELS` key;
+            ``""`` for files without optical imagery).
+        catalog: Catalog (default :func:`load_catalog`).
+        what: What the inputs are, plural (e.g. ``"this box's Sentinel-2 scenes"`` for a box read through STAC).
+        how: How to give them to map_glaciers.ipynb.
+    """
+    if not product_level:
+        return f"{what[0].upper()}{what[1:]} hold no optical imagery, which every model needs: {GET_MORE}."
+    if shipped_model_reads(product_level):
+        return next_step(product_level, what, map_how=how, train_how="", plural=True)
+    cat = catalog or load_catalog()
+    regions = [
+        rid
+        for rid in cat.region_ids
+        if any(i.has_reference and i.product_level == product_level for i in region_contents(rid, cat).imagery)
+    ]
+    on = f" on a region with such imagery ({_listed(regions)})" if regions else " on imagery of their kind"
+    return next_step(product_level, what, map_how=how, train_how=f"first with train_your_region.ipynb{on}", plural=True)
 
 
 def _int_text(value: object) -> str:

@@ -78,7 +78,7 @@ def public_https(href: str) -> str:
 def read_error(item_id: str, assets: Sequence[str], hrefs: Sequence[str], exc: BaseException) -> StacError:
     """A :class:`StacError` for a failed read naming the item, the assets, the cause and the remedy."""
     shown = [strip_query(h) for h in hrefs]
-    msg = f"{type(exc).__name__}: {exc}"
+    msg = f"{type(exc).__name__}: {str(exc).rstrip('.')}"  # no ".." before the remedy
     if any(h.startswith("s3://") for h in shown):
         fix = ("s3:// assets need AWS access: a public bucket is read unsigned only where data_catalog.yaml "
                "marks the collection s3_public; otherwise set AWS credentials (AWS_ACCESS_KEY_ID/"

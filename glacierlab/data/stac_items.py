@@ -110,10 +110,14 @@ def _odc_load(
 ) -> xr.DataArray:
     import odc.stac
 
+    from glacierlab.data.stac_reader import NamedReadDriver
+
     item = _local_item(item, assets)
-    if lazy:  # check every asset opens now: lazy read errors would surface later as raw rasterio errors
+    if lazy:  # check every asset opens now, so access errors show at load time rather than at compute
         for a in assets:
             _probe(item, a, patch_url, unsigned)
+    # a read error inside a dask task (computed later, by the user) is a StacError naming item and asset
+    driver = NamedReadDriver(item.id, {a: item.assets[a].href for a in assets})
     env = {"AWS_NO_SIGN_REQUEST": "YES"} if unsigned else {}
     with quiet(), rasterio.Env(**env):  # scoped to this read, not process-wide
         try:
@@ -126,6 +130,7 @@ def _odc_load(
                 resampling=dict(resampling),
                 chunks={} if lazy else None,
                 patch_url=patch_url,
+                driver=driver,
             )
         except GlacierLabError:
             raise
