@@ -10,6 +10,8 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 SHARED_DATA ?= $(abspath ../shared/data)
 export GLACIERLAB_SEED_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 EXTRAS := notebooks,widgets,distributed,stac,dev
+# Two worker processes (xdist), whole files per worker so module fixtures (notebook kernels) are shared.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: demo test install lint browser-deps clean-venv
@@ -30,7 +32,7 @@ browser-deps:
 	@bash tools/install_browser.sh
 
 test: $(VENV)/.installed browser-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check glacierlab widgets tests benchmarks
