@@ -25,7 +25,6 @@ from glacierlab.outlines.change import (
     change_polygons,
     compare_outlines,
     mask_stack,
-    plot_area_time_series,
     rasterize_stack,
     stack_to_outlines,
 )
@@ -110,7 +109,9 @@ def test_hochalmkees_time_series_and_figure(shared_data: Path, tmp_path: Path) -
     db = glims.groupby("anlys_id")["db_area"].first()
     np.testing.assert_allclose(table["area_km2"], db.loc[table["analysis"]].to_numpy(), rtol=0.01)
     assert table["area_km2"].iloc[0] == pytest.approx(4.69, abs=0.01)
-    fig = plot_area_time_series(table, title="Hochalmkees")
+    from glacierlab.reports.plot import area_history_figure
+
+    fig = area_history_figure(table, title="Hochalmkees")
     assert len(fig.axes[0].lines[0].get_xdata()) == 11
     fig.savefig(tmp_path / "hochalmkees.png")
     assert (tmp_path / "hochalmkees.png").stat().st_size > 1000

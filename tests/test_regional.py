@@ -57,7 +57,7 @@ def test_judge_glaciers_rgi_mask_inside_band(everest) -> None:
 
 def test_outline_history_and_region_kinds(shared_data) -> None:
     assert regional.has_optical("everest") and not regional.has_optical("hochalmkees")
-    table, fig = regional.outline_history("hochalmkees")
+    table = regional.outline_history("hochalmkees")
     assert len(table) == 11 and table["area_km2"].iloc[0] == pytest.approx(4.69, abs=0.01)
     assert regional.outline_history("everest") is None
 

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
     import xarray as xr
-    from matplotlib.figure import Figure
 
 
 def map_stack(
@@ -155,16 +154,17 @@ def has_optical(region_id: str) -> bool:
     return any(s.optical for s in load_catalog().region(region_id).scenes)
 
 
-def outline_history(region_id: str) -> tuple[pd.DataFrame, Figure] | None:
+def outline_history(region_id: str) -> pd.DataFrame | None:
     """Area per date from a region's multi-date outline source (e.g. GLIMS Hochalmkees 1850-2016).
 
     Returns:
-        (table with ``date``, ``analysis`` when the source has analysis ids, ``area_km2``, ``n_polygons``;
-        the matplotlib figure), or None when the region has no vector outlines at two or more dates.
+        A table with ``date``, ``analysis`` when the source has analysis ids, ``area_km2``, ``n_polygons``
+        (drawn by :func:`glacierlab.reports.plot.area_history_figure`), or None when the region has no
+        vector outlines at two or more dates.
     """
     from glacierlab.data.catalog import load_catalog
     from glacierlab.data.vectors import load_outlines
-    from glacierlab.outlines.change import area_time_series, plot_area_time_series
+    from glacierlab.outlines.change import area_time_series
 
     cat = load_catalog()
     reg = cat.region(region_id)
@@ -176,5 +176,4 @@ def outline_history(region_id: str) -> tuple[pd.DataFrame, Figure] | None:
     if "date" not in gdf.columns:  # one outline set reused by several scenes, not a multi-date source
         return None
     analysis = "anlys_id" if "anlys_id" in gdf.columns else None
-    table = area_time_series(gdf, date_col="date", analysis_col=analysis)
-    return table, plot_area_time_series(table, title=f"{reg.name}: glacier area per analysis")
+    return area_time_series(gdf, date_col="date", analysis_col=analysis)

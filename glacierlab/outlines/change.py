@@ -22,7 +22,6 @@ from glacierlab.outlines.polygons import mask_to_polygons, metric_crs, rio_trans
 if TYPE_CHECKING:
     import xarray as xr
     from affine import Affine
-    from matplotlib.figure import Figure
 
 #: Columns of :func:`compare_outlines`.
 TABLE_COLUMNS = (
@@ -239,31 +238,6 @@ def area_time_series(
         ["date", "analysis", "area_km2", "n_polygons"] if analysis_col else ["date", "area_km2", "n_polygons"]
     )
     return pd.DataFrame(rows, columns=cols)
-
-
-def plot_area_time_series(table: pd.DataFrame, *, title: str = "", label_col: str = "date") -> Figure:
-    """Line-and-marker figure of glacier area (km²) against date.
-
-    Args:
-        table: Output of :func:`area_time_series` (columns ``date``, ``area_km2``; extra rows with the same
-            date, e.g. two analysts, are drawn as separate markers).
-        title: Figure title.
-        label_col: Column used for the x axis.
-
-    Returns:
-        A matplotlib Figure (not shown; save it with ``fig.savefig``).
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 3.5), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(table[label_col], table["area_km2"], "o-", color="tab:blue")
-    ax.set_xlabel("date")
-    ax.set_ylabel("glacier area (km²)")
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 def rasterize_stack(

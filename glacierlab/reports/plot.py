@@ -214,3 +214,28 @@ def series_figure(areas: pd.DataFrame, title: str = "", *, z: float = 1.96) -> F
     ax.set(xlabel="date", ylabel="glacier area (km²)", title=title)
     ax.grid(alpha=0.3)
     return fig
+
+
+def area_history_figure(table: pd.DataFrame, *, title: str = "", label_col: str = "date") -> Figure:
+    """Line-and-marker figure of glacier area (km²) against date.
+
+    Args:
+        table: Output of :func:`glacierlab.outlines.change.area_time_series` (columns ``date``,
+            ``area_km2``; extra rows with the same date, e.g. two analysts, are drawn as separate markers).
+        title: Figure title.
+        label_col: Column used for the x axis.
+
+    Returns:
+        A matplotlib Figure (not shown; save it with ``fig.savefig``).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(table[label_col], table["area_km2"], "o-", color="tab:blue")
+    ax.set_xlabel("date")
+    ax.set_ylabel("glacier area (km²)")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
