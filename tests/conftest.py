@@ -14,9 +14,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+# A relative seed folder (GLACIERLAB_SEED_DIR=../shared/data) is made absolute once: notebook kernels,
+# Voila and CLI subprocesses inherit it but run in other folders.
+for _var in ("GLACIERLAB_SEED_DIR", "GLACIERLAB_DATA_DIR"):
+    if os.environ.get(_var):
+        os.environ[_var] = str(Path(os.environ[_var]).resolve())
+
+
 def _shared_data_dir() -> Path:
     env = os.environ.get("GLACIERLAB_SEED_DIR") or os.environ.get("GLACIERLAB_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    return Path(env) if env else (REPO.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")

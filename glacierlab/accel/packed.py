@@ -13,7 +13,7 @@ into the convolutions, channels-last) and then replaces
 
 Weights are reordered once into oneDNN's blocked layout instead of on every call, and activations stay
 channels-last throughout, so no layout conversion happens between layers. Results equal the plain
-model to float32 rounding (tests/models/test_packed.py). The copy is for inference only: no autograd,
+model to float32 rounding (tests/accel/test_packed.py). The copy is for inference only: no autograd,
 no training, no ``state_dict`` round trip (the packed weights are opaque oneDNN tensors).
 """
 

@@ -15,7 +15,7 @@ real windows, normalised exactly as the model sees them in prediction (``glacier
 builds them from the scene). The copy says what it is: ``precision == "int8"`` and a
 ``quantization`` dict (engine, calibration windows, int8 parts). It differs from the float model by
 quantization error, not float rounding: ``benchmarks/bench_model.py --only int8-check`` and
-``tests/models/test_quantize.py`` measure the mask agreement and IoU change on the shipped model.
+``tests/accel/test_low_precision.py`` measure the mask agreement and IoU change on the shipped model.
 """
 
 from __future__ import annotations

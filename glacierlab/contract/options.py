@@ -35,7 +35,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 """The precisions on offer (CLI ``--precision``, the model-runner widget, notebook parameters)."""
 EXPERIMENTAL_PRECISIONS = ("int8",)
 """Accepted by the library but on no menu: int8 misses the 99.5 % agreement target on the shipped model
-(``tests/models/test_low_precision.py``); its record says ``experimental``."""
+(``tests/accel/test_low_precision.py``); its record says ``experimental``."""
 FILL_MODES = ("after_scaling", "before_scaling")
 """Where missing values (NaN) become 0: ``"after_scaling"`` (glacierlab: a missing band is 0 in the
 model's normalised space) or ``"before_scaling"`` (the authors' ``compile_features``: raw 0, then min-max

@@ -3,7 +3,7 @@
 :func:`precision_map_check` maps a scene with ``precision="float32"`` and with ``"int8"`` or
 ``"bfloat16"`` (same window grid, blending and no-data policy) and compares the masks;
 ``benchmarks/bench_model.py --only lowp-check`` prints it for every shipped model and
-``tests/models/test_low_precision.py`` checks it against
+``tests/accel/test_low_precision.py`` checks it against
 :data:`glacierlab.accel.copy.PRECISION_TARGETS`.
 """
 

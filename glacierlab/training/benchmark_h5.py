@@ -12,7 +12,7 @@ Sampling follows §4: for training, a tile uniformly at random, then a window to
 the stored (padded) tile; for validation, consecutive non-overlapping windows of every tile.
 
 The tests use a small file in this layout written by the seeded script
-``tests/data/benchmark_h5/make_data.py`` (the real files are 8-243 GB).
+``tests/training/benchmark_h5/make_data.py`` (the real files are 8-243 GB).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from glacierlab.errors import DataNotFoundError, unknown_name
 WEIGHTS_DIR = Path(__file__).resolve().parent
 SHIPPED = ("glavitu_lite_everest",)
 #: Optical product level each shipped model reads (a ``vocabulary.PRODUCT_LEVELS`` key; the checkpoint
-#: says the same, ``tests/test_contents.py`` checks it): lets the catalog advice say, without loading
+#: says the same, ``tests/data/test_contents.py`` checks it): lets the catalog advice say, without loading
 #: torch, which scenes the shipped model refuses.
 SHIPPED_PRODUCT_LEVEL = {"glavitu_lite_everest": "dn8"}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "benchmark_h5" / "make_data.py"
+DATA = Path(__file__).resolve().parent / "benchmark_h5" / "make_data.py"
 
 
 def synthetic_stack(size: int = 192, seed: int = 0) -> xr.Dataset:

@@ -1,6 +1,6 @@
 """Write a tiny STAC API over real local GeoTIFFs and serve it on 127.0.0.1 (seeded, offline).
 
-Run by ``tests/test_stac.py`` at test time (absolute paths and the port differ per machine, so nothing
+Run by ``tests/data/test_stac.py`` at test time (absolute paths and the port differ per machine, so nothing
 generated is committed). By hand::
 
     python tests/data/stac/make_data.py ../shared/data /tmp/stac   # writes, serves until Ctrl-C

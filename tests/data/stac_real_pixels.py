@@ -1,4 +1,4 @@
-"""Helpers for tests/test_stac_real.py: real STAC items pointed at small GeoTIFFs written in their own grid.
+"""Helpers for tests/data/test_stac_real.py: real STAC items pointed at small GeoTIFFs written in their own grid.
 
 For a real item (``tests/data/stac/real/``), :func:`write_window` writes each needed asset as a GeoTIFF over
 a 240 m x 240 m window of the item's own CRS and pixel grid (its ``proj:*`` fields), 3 km inside the tile,
@@ -22,7 +22,7 @@ from odc.geo.geobox import GeoBox
 
 from glacierlab.quiet import quiet
 
-REAL = Path(__file__).parent / "data" / "stac" / "real"
+REAL = Path(__file__).parent / "stac" / "real"
 SNOW, DEBRIS, CLOUD_REFL, SHADOW_REFL = 0.74, 0.05, 0.6, 0.02
 LAYOUT = np.array([
     ["snow", "debris", "cloud", "snow"],

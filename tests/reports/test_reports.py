@@ -26,7 +26,7 @@ pytest.importorskip(
     "papermill", reason="report tests need the notebooks extra: pip install -e '.[notebooks]'"
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _notebook(path: Path, *cells: str, params: str = 'region = "x"\nscale = 1.0') -> Path:
@@ -203,7 +203,7 @@ def test_real_template_on_demo_region(everest_report) -> None:
     # area with its interval and the measured coverage quoted from the held-out check, one level stated once
     assert "Every interval and every ± in this report is 95 %" in page and "[90 % interval]" not in page
     assert "held-out test blocks" in page and "nominal 95 %" in page
-    # the headlines' numbers and caveats are tested without a kernel (tests/test_analysis.py); here: published
+    # the headlines' numbers and caveats are tested without a kernel (tests/analysis/test_analysis.py); here: published
     summary = json.loads((out / "everest" / "summary.json").read_text())
     assert "NOT established" in summary["change"] and "failed_steps" not in summary
     # change over time: reference source dates, the 2020 Sentinel-2 date mapped, the TOA clips refused

@@ -27,7 +27,7 @@ from glacierlab.data.stack import group
 from glacierlab.errors import ConfigError, InputError, NoDataError, StacError, UnknownNameError
 from glacierlab.geo import utm_epsg
 
-MAKE_DATA = Path(__file__).parent / "data" / "stac" / "make_data.py"
+MAKE_DATA = Path(__file__).parent / "stac" / "make_data.py"
 WINDOW = "2000-07-01/2000-12-31"
 # inside the real _test crop (489340-495130 E, 3093560-3098570 N, EPSG:32645)
 BOX = transform_bounds("EPSG:32645", "EPSG:4326", 490000, 3094500, 494000, 3097500)

@@ -6,7 +6,7 @@ that a user error is one readable line and fails the run, that outputs land in t
 ``notebooks/``), and the workshop path explore -> train -> map -> calibrate -> compare without editing a
 path. Which regions a notebook supports comes from the catalog (``glacierlab.data.contents``).
 
-Runs that train no model share one kernel (``tests/notebook_kernel.py``: papermill's parameter injection,
+Runs that train no model share one kernel (``tests/notebooks/notebook_kernel.py``: papermill's parameter injection,
 namespace reset between runs, each run's error raised by its own test); each test that trains has its own.
 """
 
@@ -25,7 +25,7 @@ from notebook_kernel import NotebookKernel
 from glacierlab.data.catalog import load_catalog
 from glacierlab.data.contents import regions_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EVEREST_BOX = [86.80, 27.95, 86.86, 28.00]
 # Small parameters per notebook (CI). "{ckpt}" is replaced by a tiny checkpoint made by a fixture.

@@ -1,6 +1,6 @@
 """Write a tiny HDF5 file in the released GlaViTU benchmark layout (docs/GLAVITU_SPEC.md §3.3), seeded.
 
-Run: ``python tests/data/benchmark_h5/make_data.py OUT.h5`` (tests call :func:`write_benchmark` into
+Run: ``python tests/training/benchmark_h5/make_data.py OUT.h5`` (tests call :func:`write_benchmark` into
 tmp_path). Five 64x64 stored tiles (zero-padded from smaller originals), float64 (H, W, C) arrays:
 
 | tile | region | subregion | features |

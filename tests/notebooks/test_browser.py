@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.browser
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 # playwright adds --headless and a fresh temporary profile (--user-data-dir) itself
 FLAGS = [
