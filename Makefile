@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q $(FIND_LINKS) torch==2.13.0
 	$(PIP) install -q $(FIND_LINKS) -e ".[$(EXTRAS)]"
+	@# rfc3987-syntax (pulled in by jupyter-events' jsonschema[format-nongpl]) builds a parser at import: 3 s
+	@# of CPU in every kernel that imports leafmap. Without it jsonschema skips the IRI format check only.
+	$(PIP) uninstall -y -q rfc3987-syntax
 	$(PY) -m ipykernel install --sys-prefix --name glacierlab --display-name "Python (glacierlab)" >/dev/null
 	@touch $@
 

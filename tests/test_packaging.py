@@ -57,6 +57,13 @@ def test_import_glacierlab_is_cheap() -> None:
     assert out.strip() == "[]", f"import glacierlab pulled in heavy modules: {out}"
 
 
+def test_kernels_do_not_build_the_rfc3987_parser() -> None:
+    """``make install`` / Binder's postBuild drop rfc3987-syntax: its import builds a parser (3 s of CPU in
+    every kernel that imports leafmap, through jsonschema's optional format checks)."""
+    out = _run("import sys, leafmap; print('rfc3987_syntax' in sys.modules)")
+    assert out.strip() == "False", "rfc3987-syntax is installed: pip uninstall -y rfc3987-syntax (see Makefile)"
+
+
 def test_library_never_imports_widget_stack() -> None:
     """Every glacierlab module imports with ipywidgets/leafmap/localtileserver blocked."""
     names = [m.name for m in pkgutil.walk_packages(glacierlab.__path__, "glacierlab.")]
