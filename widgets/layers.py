@@ -279,7 +279,7 @@ class LayerPanel(WidgetBase):
     def _on_map_event(self, **kwargs: Any) -> None:
         if kwargs.get("type") == "click" and kwargs.get("coordinates"):
             lat, lon = kwargs["coordinates"]
-            self.inspect(lon, lat)
+            self._guarded(lambda: self.inspect(lon, lat))()  # an error shows in the status, not the kernel log
 
     def show_feature(self, properties: Mapping[str, Any]) -> dict[str, str]:
         """Show a clicked outline's attributes (id, name, area, dates...); pass it as ``add_outlines(on_click=)``."""

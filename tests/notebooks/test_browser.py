@@ -1,11 +1,13 @@
 """Real browser: Debian Chromium driven by playwright against a Jupyter server with Voilà (loopback only).
 
-Opens notebooks through Voilà's server extension (``/voila/render/...``, the mode Binder uses):
-``compare_outlines`` (the map and widgets render; B dropdown -> status and table), and ``map_glaciers``
-(layer switch with its legend, the opacity slider, a click on the map reading the values, a region
-switch whose Date dropdown shows the scene the kernel uses, and Run on a scene the model does not fit,
-which ends in one red line instead of "running..."). Then screenshots a static report HTML (an executed
-notebook converted by ``glacierlab.reports.runner.notebook_to_html``). Needs ``/usr/bin/chromium``
+Opens notebooks through Voilà's server extension (``/voila/render/...``, the mode Binder uses), one page per
+notebook, driven through a user's session: ``compare_outlines`` (the map and widgets render; B dropdown ->
+status and table; the slider), ``map_glaciers`` (layer switch with its legend, the opacity slider, a click
+reading the values, Run with another checkpoint replacing the tiles on screen, a region switch whose Date
+dropdown shows the scene the kernel uses, and Run on a scene the model does not fit, which ends in one red
+line instead of "running..."), ``explore_region`` (region switches, your own files) and
+``reliability_calibration``. Then screenshots static report HTML (an executed notebook converted by
+``glacierlab.reports.runner.notebook_to_html``; the regional report offline). Needs ``/usr/bin/chromium``
 (``tools/install_browser.sh``).
 """
 
@@ -61,6 +63,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_LOGS: dict[str, Path] = {}
+
+
+def _log(server: str) -> str:
+    """The last lines of the Jupyter server's log (Voila kernels' errors land there), for a failure message."""
+    return "server log:\n" + _LOGS[server].read_text()[-3000:] if server in _LOGS else ""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
     """A Jupyter server (voila extension) on 127.0.0.1 serving a copy of notebooks/."""
@@ -104,8 +114,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
                 if time.time() > deadline or proc.poll() is not None:
                     pytest.fail(f"jupyter server did not start: {(root / 'server.log').read_text()[-2000:]}")
                 time.sleep(0.5)
+        _LOGS[url] = root / "server.log"
         yield url
-        print((root / "server.log").read_text()[-3000:])  # shown by pytest when a test fails
     finally:
         proc.terminate()
         try:
@@ -175,23 +185,34 @@ def _widget(page, kind: str, label: str):  # noqa: ANN001, ANN202
     return page.locator(f".widget-{kind}", has=page.locator("label", has_text=label)).first
 
 
-def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_voila_map_glaciers_session(server: str, browser, tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: ANN001
+    """One user's session on map_glaciers in Voila (the notebook maps the Everest scene once, on load):
+
+    layer switch with its legend; the opacity slider; a click reads every layer's values; Run with another
+    checkpoint replaces the mask tiles at the zoom already viewed (new URLs, new pixels: without a new URL per
+    run the browser would reuse the first run's images from its cache); a region switch shows the scene the
+    kernel uses; Run on a scene the model does not fit ends in one red line, not "running...".
+    """
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1300, "height": 1600})
     page.goto(f"{server}/voila/render/map_glaciers.ipynb", timeout=180_000)
     try:  # Voila runs every cell first (the shipped model maps the Everest scene)
-        page.wait_for_selector(".widget-toggle-buttons button", timeout=240_000)
+        page.wait_for_selector(".widget-toggle-buttons button", timeout=300_000)
     except Exception:
         page.screenshot(path=str(tmp_path / "voila_map_failed.png"), full_page=True)
-        pytest.fail(f"no layer switcher rendered; page text: {page.inner_text('body')[-2000:]}")
+        pytest.fail(f"no layer switcher rendered; page text: {page.inner_text('body')[-2000:]}\n{_log(server)}")
     legend = page.locator(".glacierlab-legend").first
     expect(legend).to_contain_text("glacier probability", timeout=30_000)  # one layer shown, with its legend
+    status = page.locator(".widget-html-content", has_text="done in").first
+    assert "glavitu_lite_everest" in status.inner_text()
 
     # layer switch: the legend follows, and exactly one result overlay is visible
     page.locator(".widget-toggle-buttons button", has_text="mask").first.click()
     expect(legend).to_contain_text("model mask", timeout=30_000)
     expect(legend).to_contain_text("ice-free")
+    first = _tiles(page)
+    assert first and any(t["opaque"] for t in first.values()), first
 
     # slider: opacity 0.80 -> 0.65 with the keyboard; the kernel applies it to the layers (the mask is
     # tiled from its COG, the float layers are image overlays) and hidden layers stay hidden
@@ -211,18 +232,35 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
     page.wait_for_function(
         "() => document.body.innerText.includes('A: optical | B: mask')", timeout=300_000
     )
-    box = page.locator(".leaflet-container").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
-    try:
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.widget-html-content')]"
-            ".some(e => e.innerText.includes('probability:') && e.innerText.includes(' N, '))",
-            timeout=180_000,  # the click waits in the kernel's queue while Voila still runs cells (busy CI)
-        )
-    except Exception:
-        page.screenshot(path=str(tmp_path / "voila_click_failed.png"), full_page=True)
-        texts = page.locator(".widget-html-content").all_inner_texts()
-        pytest.fail(f"no values after a click; widget texts: {texts}")
+    _click_until_read(page, server, tmp_path)
+    page.screenshot(path=str(tmp_path / "voila_map_run1.png"), full_page=True)
+
+    # Run with another checkpoint: at the zoom already viewed, the mask tiles get new URLs and new pixels
+    box = _widget(page, "text", "Checkpoint").locator("input")
+    shipped = box.input_value()
+    box.fill(str(tiny_checkpoint))
+    box.press("Enter")
+    expect(page.locator(".widget-html-content", has_text="checkpoint tiny.safetensors").first).to_be_visible(
+        timeout=60_000
+    )
+    page.locator("button", has_text="Run").first.click()
+    done = page.locator(".widget-html-content", has_text="tiny.safetensors on everest")
+    expect(done.first).to_contain_text("done in", timeout=400_000)
+    version = [t["src"] for t in first.values()][0].split("glacierlab_data=")[1][:16]
+    page.wait_for_function(
+        "(old) => [...document.querySelectorAll('img.leaflet-tile')].some(i => i.src.includes('glacierlab_data=')"
+        " && !i.src.includes(old))",
+        arg=version,
+        timeout=60_000,
+    )
+    second = _tiles(page)
+    page.screenshot(path=str(tmp_path / "voila_map_run2.png"), full_page=True)
+    same_place = sorted(set(first) & set(second))  # the same z/x/y: the zoom level already viewed
+    assert same_place, (list(first), list(second))
+    assert all(first[k]["src"] != second[k]["src"] for k in same_place)
+    changed = [k for k in same_place if first[k]["hash"] != second[k]["hash"]]
+    assert changed, "the second run's mask tiles show the same pixels as the first run's"
+    expect(legend).to_contain_text("model mask")  # the layer the user chose stays the one shown, with its legend
 
     # region switch: the Date dropdown shows the scene the kernel now uses
     from glacierlab.data.catalog import load_catalog
@@ -237,7 +275,12 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
     )
     expect(page.locator(".widget-html-content", has_text="Khumbu glaciers").first).to_be_visible(timeout=30_000)
 
-    # Run on that scene: the shipped model (8-bit numbers) does not fit reflectance: one red line, no "running"
+    # Run on that scene with the shipped model (8-bit numbers; it does not fit reflectance): one red line
+    box.fill(shipped)
+    box.press("Enter")
+    expect(page.locator(".widget-html-content", has_text="checkpoint glavitu_lite_everest").first).to_be_visible(
+        timeout=60_000
+    )
     page.locator("button", has_text="Run").first.click()
     page.wait_for_function(
         "() => [...document.querySelectorAll('.widget-html-content')]"
@@ -248,6 +291,25 @@ def test_voila_map_glaciers_layers_slider_click_region_and_run(server: str, brow
     assert "running" not in status.inner_text() and "train_your_region" in status.inner_text()
     page.screenshot(path=str(tmp_path / "voila_map.png"), full_page=True)
     assert (tmp_path / "voila_map.png").stat().st_size > 10_000
+
+
+def _click_until_read(page, server: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """Click the middle of the main map and wait for the read-out of every layer there.
+
+    The kernel reads a click only once Voila has run the last cell (busy CI: the click may wait in its queue).
+    """
+    box = page.locator(".leaflet-container").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')]"
+            ".some(e => e.innerText.includes('probability:') && e.innerText.includes(' N, '))",
+            timeout=180_000,
+        )
+    except Exception:
+        page.screenshot(path=str(tmp_path / "voila_click_failed.png"), full_page=True)
+        texts = page.locator(".widget-html-content").all_inner_texts()
+        pytest.fail(f"no values after a click at {box}; widget texts: {texts}\n{_log(server)}")
 
 
 _TILE_PIXELS_JS = """() => Object.fromEntries([...document.querySelectorAll('img.leaflet-tile')]
@@ -280,69 +342,35 @@ def _tiles(page, expect_in_src: str = "") -> dict:  # noqa: ANN001
     return page.evaluate(_TILE_PIXELS_JS)
 
 
-def test_voila_second_run_replaces_the_mask_tiles(server: str, browser, tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: ANN001
-    """Run, switch the checkpoint, Run again: at the zoom already viewed, the mask pixels on screen change.
-
-    Without a new tile URL per run the browser reuses the first run's tile images from its cache.
-    """
-    from playwright.sync_api import expect
-
-    page = browser.new_page(viewport={"width": 1300, "height": 1600})
-    page.goto(f"{server}/voila/render/map_glaciers.ipynb", timeout=180_000)
-    page.wait_for_selector(".widget-toggle-buttons button", timeout=300_000)
-    page.locator(".widget-toggle-buttons button", has_text="mask").first.click()
-    legend = page.locator(".glacierlab-legend").first
-    expect(legend).to_contain_text("model mask", timeout=30_000)
-    first = _tiles(page)
-    assert first and any(t["opaque"] for t in first.values()), first
-    page.screenshot(path=str(tmp_path / "run1.png"), full_page=True)
-    status = page.locator(".widget-html-content", has_text="done in").first
-    assert "glavitu_lite_everest" in status.inner_text()
-
-    box = _widget(page, "text", "Checkpoint").locator("input")
-    box.fill(str(tiny_checkpoint))
-    box.press("Enter")
-    expect(page.locator(".widget-html-content", has_text="checkpoint tiny.safetensors").first).to_be_visible(
-        timeout=60_000
-    )
-    page.locator("button", has_text="Run").first.click()
-    done = page.locator(".widget-html-content", has_text="tiny.safetensors on everest")
-    expect(done.first).to_contain_text("done in", timeout=400_000)
-    version = [t["src"] for t in first.values()][0].split("glacierlab_data=")[1][:16]
-    page.wait_for_function(
-        "(old) => [...document.querySelectorAll('img.leaflet-tile')].some(i => i.src.includes('glacierlab_data=')"
-        " && !i.src.includes(old))",
-        arg=version,
-        timeout=60_000,
-    )
-    second = _tiles(page)
-    page.screenshot(path=str(tmp_path / "run2.png"), full_page=True)
-    same_place = sorted(set(first) & set(second))  # the same z/x/y: the zoom level already viewed
-    assert same_place, (list(first), list(second))
-    assert all(first[k]["src"] != second[k]["src"] for k in same_place)
-    changed = [k for k in same_place if first[k]["hash"] != second[k]["hash"]]
-    assert changed, "the second run's mask tiles show the same pixels as the first run's"
-    expect(legend).to_contain_text("model mask")  # the layer the user chose stays the one shown, with its legend
-
-
-def test_voila_explore_region_switch_draws_the_new_region_alone(  # noqa: ANN001
+def test_voila_explore_region_session(  # noqa: ANN001
     server: str, browser, tmp_path: Path, shared_data: Path
 ) -> None:
-    """A region switch draws the new region at once, with one legend, and the TOA advice says to train first."""
+    """One user's session on explore_region in Voila (the notebook draws Everest once, on load).
+
+    A region switch draws the new region at once, with one legend, and the TOA advice says to train first.
+    Your own files: no default Values, an 8-bit file called reflectance is refused, then drawn in its frame;
+    a TOA clip: the Region dropdown shows none (not the last region), the status line says no catalog region
+    is in use, and Next says to train first, as for a TOA catalog scene.
+    """
     from playwright.sync_api import expect
 
     from glacierlab.data.catalog import load_catalog
 
     page = browser.new_page(viewport={"width": 1300, "height": 1500})
     page.goto(f"{server}/voila/render/explore_region.ipynb", timeout=180_000)
-    page.wait_for_selector(".widget-toggle-buttons button", timeout=240_000)
-    expect(page.locator(".widget-html-content", has_text="everest 2000-10-30: grid").first).to_be_visible(
-        timeout=60_000
-    )
-    for region in ("khumbu", "swiss_alps", "khumbu"):
-        label = f"{load_catalog().region(region).name} ({region})"
-        _widget(page, "dropdown", "Region").locator("select").select_option(label=label)
-        expect(page.locator(".widget-html-content", has_text=f"{region} ").filter(has_text="grid").first).to_be_visible(
+    region = _widget(page, "dropdown", "Region").locator("select")
+    try:
+        page.wait_for_selector(".widget-toggle-buttons button", timeout=240_000)
+        expect(page.locator(".widget-html-content", has_text="everest 2000-10-30: grid").first).to_be_visible(
+            timeout=60_000
+        )
+    except Exception:
+        page.screenshot(path=str(tmp_path / "voila_explore_failed.png"), full_page=True)
+        pytest.fail(f"the picker did not render; page text: {page.inner_text('body')[-2000:]}\n{_log(server)}")
+    assert region.evaluate("s => s.selectedOptions[0].text").endswith("(everest)")
+    for rid in ("khumbu", "swiss_alps", "khumbu"):
+        region.select_option(label=f"{load_catalog().region(rid).name} ({rid})")
+        expect(page.locator(".widget-html-content", has_text=f"{rid} ").filter(has_text="grid").first).to_be_visible(
             timeout=120_000
         )
     assert page.locator(".glacierlab-legend").count() == 1  # not one per region visited
@@ -379,6 +407,27 @@ def test_voila_explore_region_switch_draws_the_new_region_alone(  # noqa: ANN001
     )
     assert page.locator(".glacierlab-legend").count() == 1
     page.screenshot(path=str(tmp_path / "explore_files.png"), full_page=True)
+    assert region.evaluate("s => s.selectedIndex") == -1  # your files: no region shown, not the last one (khumbu)
+
+    # a TOA clip of Khumbu: no region in use, and Next says to train first
+    toa = shared_data / "glacierview_landsat_toa_clips" / "images" / "G086889E27929N.tif"  # a Khumbu TOA clip
+    _widget(page, "text", "Optical").locator("input").fill(str(toa))
+    _widget(page, "text", "Bands").locator("input").fill("blue, green, red, nir, swir1, -")
+    _widget(page, "dropdown", "Values").locator("select").select_option(index=3)  # TOA reflectance
+    page.locator("button", has_text="Use these files").first.click()
+    expect(page.locator(".widget-html-content", has_text="no catalog region in use").first).to_be_visible(
+        timeout=120_000
+    )
+    next_line = page.locator(".widget-html-content", has_text="Next:").first
+    expect(next_line).to_contain_text("Train a model first with train_your_region.ipynb", timeout=120_000)
+    expect(next_line).to_contain_text("top-of-atmosphere")
+    page.screenshot(path=str(tmp_path / "voila_explore_files.png"), full_page=True)
+    if os.environ.get("GLACIERLAB_SHOT_DIR"):  # keep the screenshot for a person to look at
+        shutil.copy(tmp_path / "voila_explore_files.png", Path(os.environ["GLACIERLAB_SHOT_DIR"]))
+    assert region.evaluate("s => s.selectedIndex") == -1  # still no region shown
+    assert _widget(page, "dropdown", "Date").locator("select").is_disabled()
+
+
 
 
 def test_voila_reliability_titles_and_help(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
@@ -464,40 +513,3 @@ def test_report_map_works_offline(browser, everest_report, tmp_path: Path) -> No
     assert failed == [], failed
     assert errors == [], errors
     context.close()
-
-
-def test_voila_explore_region_your_files_leave_the_region_blank(
-    server: str, browser, tmp_path: Path, shared_data: Path  # noqa: ANN001
-) -> None:
-    """Your own files (a TOA clip): the Region dropdown shows none (not the last region), the status line says
-    no catalog region is in use, and Next says to train first, as for a TOA catalog scene."""
-    from playwright.sync_api import expect
-
-    page = browser.new_page(viewport={"width": 1300, "height": 1800})
-    page.goto(f"{server}/voila/render/explore_region.ipynb", timeout=180_000)
-    region = _widget(page, "dropdown", "Region").locator("select")
-    try:
-        region.wait_for(timeout=240_000)
-        expect(page.locator(".widget-html-content", has_text="Next:").first).to_be_visible(timeout=120_000)
-    except Exception:
-        page.screenshot(path=str(tmp_path / "voila_explore_failed.png"), full_page=True)
-        pytest.fail(f"the picker did not render; page text: {page.inner_text('body')[-2000:]}")
-    assert region.evaluate("s => s.selectedOptions[0].text").endswith("(everest)")
-    headers = ".jupyter-widget-Collapse-header, .lm-Collapse-header, .p-Collapse-header"
-    page.locator(headers, has_text="Your own files").first.click()
-    toa = shared_data / "glacierview_landsat_toa_clips" / "images" / "G086889E27929N.tif"  # a Khumbu TOA clip
-    _widget(page, "text", "Optical").locator("input").fill(str(toa))
-    _widget(page, "text", "Bands").locator("input").fill("blue, green, red, nir, swir1, -")
-    _widget(page, "dropdown", "Values").locator("select").select_option(index=3)  # TOA reflectance
-    page.locator("button", has_text="Use these files").first.click()
-    expect(page.locator(".widget-html-content", has_text="no catalog region in use").first).to_be_visible(
-        timeout=120_000
-    )
-    next_line = page.locator(".widget-html-content", has_text="Next:").first
-    expect(next_line).to_contain_text("Train a model first with train_your_region.ipynb", timeout=120_000)
-    expect(next_line).to_contain_text("top-of-atmosphere")
-    page.screenshot(path=str(tmp_path / "voila_explore_files.png"), full_page=True)
-    if os.environ.get("GLACIERLAB_SHOT_DIR"):  # keep the screenshot for a person to look at
-        shutil.copy(tmp_path / "voila_explore_files.png", Path(os.environ["GLACIERLAB_SHOT_DIR"]))
-    assert region.evaluate("s => s.selectedIndex") == -1  # no region shown, not the last one (everest)
-    assert _widget(page, "dropdown", "Date").locator("select").is_disabled()
