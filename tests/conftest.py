@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # One BLAS/OpenMP thread per test process: on 2 shared cores, 2-thread torch on the tiny test models is
 # 10-100x slower (OpenMP spin contention) than 1 thread. Kernels and Dask workers inherit it.
@@ -93,13 +100,42 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 EVEREST_REPORT_BBOX = [86.85, 27.95, 86.95, 28.02]
 
 
+@contextmanager
+def shared_by_workers(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder every xdist worker of this run sees, locked while one of them fills it: (folder, filled).
+
+    For results that cost more than a minute and that tests in several files read (session fixtures are
+    per worker process). The filler touches ``folder / ".done"`` once everything is written.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    root = factory.getbasetemp().parent if worker else factory.getbasetemp()  # pytest-N/ holds popen-gw*/
+    folder = root / f"shared-{name}"
+    folder.mkdir(exist_ok=True)
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield folder, (folder / ".done").exists()
+
+
 @pytest.fixture(scope="session")
 def everest_report(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[Path, object]:
-    """The real report template run once on an Everest window with the shipped model: (out folder, status)."""
+    """The real report template run once on an Everest window with the shipped model: (out folder, status).
+
+    Run once per test run (the first worker to need it; the other reads it): the report tests only read it.
+    """
     pytest.importorskip("papermill", reason="report tests need the notebooks extra: pip install -e '.[notebooks]'")
+    import pandas as pd
+
+    with shared_by_workers(tmp_path_factory, "everest_report") as (out, done):
+        if not done:
+            table = _run_everest_report(tmp_path_factory, out)
+            table.to_json(out / "status.json", orient="records", default_handler=str)
+            (out / ".done").touch()
+    return out, pd.read_json(out / "status.json", orient="records", dtype=False)
+
+
+def _run_everest_report(tmp_path_factory: pytest.TempPathFactory, out: Path) -> pd.DataFrame:
     from glacierlab.reports.runner import run_reports
 
-    out = tmp_path_factory.mktemp("everest_report")
     cache = _CACHE[0] if _CACHE else tmp_path_factory.mktemp("glacierlab-cache")
     _CACHE[:] = [cache]
     old = os.environ.get("GLACIERLAB_CACHE_DIR")
@@ -111,4 +147,4 @@ def everest_report(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) 
             os.environ.pop("GLACIERLAB_CACHE_DIR", None)
         else:
             os.environ["GLACIERLAB_CACHE_DIR"] = old
-    return out, table
+    return table
