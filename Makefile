@@ -10,7 +10,8 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 SHARED_DATA ?= $(abspath ../shared/data)
 export GLACIERLAB_SEED_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 EXTRAS := notebooks,widgets,distributed,stac,dev
-# Two worker processes (xdist), whole files per worker so module fixtures (notebook kernels) are shared.
+# Two worker processes (xdist), whole files per worker so module fixtures (notebook kernels) are shared,
+# handed out in the order tests/conftest.py gives (files with the most slow tests first).
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
@@ -35,7 +36,7 @@ browser-deps:
 	@bash tools/install_browser.sh
 
 test: $(VENV)/.installed browser-deps
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check glacierlab widgets tests benchmarks

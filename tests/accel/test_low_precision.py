@@ -244,6 +244,7 @@ def everest_checks(shared_data: Path) -> dict[tuple[str, str], dict]:
     return {(name, p): _everest_check(name, p) for name in SHIPPED for p in precisions}
 
 
+@pytest.mark.slow
 def test_low_precision_everest_maps_keep_the_iou(everest_checks: dict[tuple[str, str], dict]) -> None:
     from glacierlab.accel.copy import PRECISION_TARGETS
 

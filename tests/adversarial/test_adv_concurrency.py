@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from adv_helpers import script
 
 OUTPUTS = ["confidence.tif", "mask.tif", "probability.tif"]
@@ -73,6 +74,7 @@ def test_two_writers_one_output_one_wins(sandbox) -> None:
     assert sorted(p.name for p in sandbox.out.iterdir()) == ["probability.tif", "ready-a", "ready-b"]
 
 
+@pytest.mark.slow
 def test_two_predictions_into_one_folder(sandbox, scene, tiny_checkpoint: Path) -> None:
     inputs = {g: str(p) for g, p in scene.items()}
     code = f"""

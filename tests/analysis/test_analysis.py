@@ -111,6 +111,7 @@ def test_everest_area_per_glacier_and_other_dates_with_the_shipped_model(everest
     assert (out / "analysis" / "2000-10-30_probability.tif").is_file()
 
 
+@pytest.mark.slow
 def test_everest_model_map_resumes_from_the_run_folder(everest) -> None:
     res, out = everest
     sidecars = {f.name: f.stat().st_mtime_ns for f in (out / "analysis").glob("*_map.json")}

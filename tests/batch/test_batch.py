@@ -166,6 +166,7 @@ def test_one_load_per_worker_process(client, tmp_path: Path) -> None:
     assert cache_info()["loads"].get("table-7") is None  # nothing was loaded in the client process
 
 
+@pytest.mark.slow
 def test_reports_batch_on_cluster(client, tmp_path: Path) -> None:
     pytest.importorskip("papermill", reason="needs the notebooks extra")
     from test_reports import PLOT_CELL, _notebook
@@ -234,6 +235,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_predict_scenes_on_cluster(client, tiny_checkpoint: Path, shared_data: Path, tmp_path: Path) -> None:
     import rasterio
 

@@ -24,6 +24,7 @@ def test_fetch_seeds_every_file_of_a_region(capsys: pytest.CaptureFixture[str], 
     assert out.count("\n") >= 2 and "hef_srtm" in out
 
 
+@pytest.mark.slow
 def test_demo_runs_the_report_and_keeps_finished_work(tmp_path: Path, shared_data: Path) -> None:
     """The demo is the regional report; hochalmkees keeps this fast (everest runs in test_notebooks)."""
     out = tmp_path / "demo"

@@ -187,6 +187,7 @@ def test_template_is_parameterised_calls_only_and_stripped() -> None:
     json.dumps(nb)  # serialisable as committed
 
 
+@pytest.mark.slow
 def test_real_template_on_demo_region(everest_report) -> None:
     import pyogrio
     import pystac
