@@ -31,13 +31,6 @@ class Cancelled(GlacierLabError, RuntimeError):
     """The user pressed Cancel while the model was running."""
 
 
-def available_devices() -> list[str]:
-    """``auto``, ``cpu`` and one ``cuda:i`` per visible GPU."""
-    import torch
-
-    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-
-
 class ModelRunner(WidgetBase):
     """Run a checkpoint over the selected scene and show the result layers.
 
@@ -115,6 +108,8 @@ class ModelRunner(WidgetBase):
             ensure_option=False,
             placeholder="path/to/model.safetensors",
         )
+        from glacierlab.models.device import available_devices
+
         self.device = w.Dropdown(description="Device", options=available_devices(), value="auto")
         self._fixed = {"window": window or None, "stride": stride or None}  # explicit values win over stored
         self.options: PredictOptions | None = None
@@ -331,11 +326,16 @@ class ModelRunner(WidgetBase):
             )
             if self._cancel.is_set():  # predict_scene without a progress hook cannot stop early
                 raise Cancelled("prediction cancelled by the user; its result was discarded.")
+            self.cancel_button.disabled = True
+            return self._finish(result, stack, ckpt, t0)
         except BaseException:
             self.progress.bar_style = "danger"
             raise
-        finally:
+        finally:  # Run is pressable again once everything is drawn and the status says "done"
             self.run_button.disabled, self.cancel_button.disabled = False, True
+
+    def _finish(self, result: xr.Dataset, stack: xr.Dataset, ckpt: Path, t0: float) -> xr.Dataset:
+        """Draw a finished prediction, hand it to the observers (split view...), then say "done" with its figures."""
         self.seconds = time.perf_counter() - t0
         self.result = result
         self.progress.value, self.progress.bar_style = 1.0, "success"
@@ -344,24 +344,20 @@ class ModelRunner(WidgetBase):
         mask = result["mask"].values
         valid = mask != 255
         share = float((mask[valid] == 1).mean() * 100) if valid.any() else float("nan")
-        note = (
-            f"; {', '.join(self.filled)} missing in this scene, fed as no data (a robustness check, not the "
-            "model's skill)"
-            if self.filled
-            else ""
-        )
+        note = f"; {', '.join(self.filled)} missing in this scene, fed as no data" if self.filled else ""
+        note += " (a robustness check, not the model's skill)" if self.filled else ""
         if "precision_check" in result.attrs:  # int8 / bf16: how close to float32 on sampled windows
             agreement = json.loads(result.attrs["precision_check"]).get("window_agreement", float("nan"))
             note += f"; {result.attrs['precision']}: {100 * agreement:.2f} % of sampled pixels as in float32"
-        label = f"{stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}"
         if self.outlines is not None:
             note += f"; {len(self.outlines)} outlines, {self.outlines['area_km2'].sum():.2f} km2"
+        label = f"{stack.attrs.get('region', '')} {stack.attrs.get('scene', '')}"
+        self._emit(result)
         self._say(
             f"{ckpt.name} on {label.strip() or 'the scene'}: done in {self.seconds:.1f} s: "
             f"{share:.1f} % of the mapped pixels are glacier "
             f"({valid.mean() * 100:.0f} % of the scene has data){note}"
         )
-        self._emit(result)
         return result
 
     def _draw(self, result: xr.Dataset, stack: xr.Dataset) -> None:

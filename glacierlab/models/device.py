@@ -7,6 +7,11 @@ import torch
 from glacierlab.errors import ConfigError, unknown_name
 
 
+def available_devices() -> list[str]:
+    """The devices a user may choose: ``auto``, ``cpu`` and one ``cuda:i`` per visible GPU."""
+    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
 def resolve_device(device: str = "auto") -> str:
     """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values are checked."""
     if device == "auto":

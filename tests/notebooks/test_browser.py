@@ -282,15 +282,26 @@ def test_voila_map_glaciers_session(server: str, browser, tmp_path: Path, tiny_c
         timeout=60_000
     )
     page.locator("button", has_text="Run").first.click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.widget-html-content')]"
-        ".some(e => e.innerText.includes('InputError:') && e.innerText.includes('8-bit'))",
-        timeout=120_000,
-    )
+    _wait_for_text(page, server, tmp_path, "InputError:", "8-bit", timeout=180_000)
     status = page.locator(".widget-html-content", has_text="InputError:").first
     assert "running" not in status.inner_text() and "train_your_region" in status.inner_text()
     page.screenshot(path=str(tmp_path / "voila_map.png"), full_page=True)
     assert (tmp_path / "voila_map.png").stat().st_size > 10_000
+
+
+def _wait_for_text(page, server: str, tmp_path: Path, *parts: str, timeout: int) -> None:  # noqa: ANN001
+    """Wait until one widget's text holds every part; on failure say what the widgets show, with the log."""
+    try:
+        page.wait_for_function(
+            "(parts) => [...document.querySelectorAll('.widget-html-content')]"
+            ".some(e => parts.every(p => e.innerText.includes(p)))",
+            arg=list(parts),
+            timeout=timeout,
+        )
+    except Exception:
+        page.screenshot(path=str(tmp_path / "voila_wait_failed.png"), full_page=True)
+        texts = page.locator(".widget-html-content").all_inner_texts()
+        pytest.fail(f"no widget says {parts} after {timeout / 1000:.0f} s; widget texts: {texts}\n{_log(server)}")
 
 
 def _click_until_read(page, server: str, tmp_path: Path) -> None:  # noqa: ANN001
