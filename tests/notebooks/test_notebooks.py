@@ -179,8 +179,6 @@ def test_notebook_runs_with_small_parameters(
     tiny_checkpoint: Path,
     tmp_path: Path,
     shared_data: Path,
-    workspace: Path,
-    monkeypatch: pytest.MonkeyPatch,
     kernel: NotebookKernel,
 ) -> None:
     params = {k: (str(tiny_checkpoint) if v == "{ckpt}" else v) for k, v in SMALL[path.stem].items()}
