@@ -4,7 +4,7 @@ Every output of glacierlab goes through :func:`atomic_path`; every path built fr
 ``seed_path``, a region id, a scene name) goes through :func:`inside` or :func:`safe_name` before
 anything is written or deleted; :func:`inside` resolves the symlinks of every component, so a folder
 under the output that is a symlink to elsewhere is refused, not written through. Every JSON file goes
-through :func:`strict_json` (no bare ``NaN``/``Infinity``).
+through :func:`strict_json` (no bare ``NaN``/``Infinity``); every YAML file through :func:`safe_yaml`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from glacierlab.errors import GlacierLabError, InputError, OutputExistsError, WriteError
 
@@ -287,3 +287,17 @@ def _publish(tmp: Path, final: Path, overwrite: bool) -> None:
         if final.exists():  # no hard links on this file system: check, then rename
             raise appeared from None
         os.replace(tmp, final)
+
+
+def safe_yaml(source: str | IO[str]) -> Any:
+    """``yaml.safe_load`` of ``source`` (text or an open text file), with libyaml's parser when present.
+
+    Same rules as ``safe_load`` (plain data only, never Python objects); libyaml's ``CSafeLoader`` parses
+    the 2,000-line catalog in about 0.1 s instead of 1.4 s, which every new kernel and CLI process pays.
+
+    Raises:
+        yaml.YAMLError: ``source`` is not valid YAML.
+    """
+    import yaml
+
+    return yaml.load(source, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (a safe loader)

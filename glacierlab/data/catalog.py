@@ -32,6 +32,7 @@ from glacierlab.data.schema import (
     _Strict,
 )
 from glacierlab.errors import CatalogError, unknown_name
+from glacierlab.files import safe_yaml
 
 # In a checkout this is a symlink to the repository's data_catalog.yaml; wheels carry a copy.
 DEFAULT_CATALOG = Path(__file__).resolve().parents[1] / "data_catalog.yaml"
@@ -233,7 +234,7 @@ def validate_catalog(raw: Any, path: str = "") -> Catalog:
 def _load_cached(path: str, mtime_ns: int) -> Catalog:
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+            raw = safe_yaml(fh)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path} is not valid YAML: {exc}. Pass a data_catalog.yaml file.") from exc
     except UnicodeDecodeError as exc:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from glacierlab.models.base import ModelOutput, SegmentationModel, lcm
 from glacierlab.models.config import ResUNetConfig, SETRConfig, TransUNetConfig
+from glacierlab.models.layers import initialise
 from glacierlab.models.resunet import ResUNet, ResUNetDecoder, ResUNetEncoder
 from glacierlab.models.vit import PUPDecoder, ViTEncoder
 
@@ -44,7 +45,7 @@ class SETR(SegmentationModel):
             config.dropout_in_training,
         )
         self.pup = PUPDecoder(v.dim, v.pup_filters, config.n_classes, v.patch_size, final_upsample=False)
-        self.reset_parameters()
+        initialise(self)
 
     @property
     def size_multiple(self) -> int:
@@ -81,7 +82,7 @@ class ResUNetModel(SegmentationModel):
             config.dropout,
             config.dropout_in_training,
         )
-        self.reset_parameters()
+        initialise(self)
 
     @property
     def size_multiple(self) -> int:
@@ -111,7 +112,7 @@ class TransUNet(SegmentationModel):
         self.unproject = nn.Conv2d(v.dim, bottleneck, 1)
         self.decoder = ResUNetDecoder(config.resunet_filters, steps, f, config.fusion_slope, drop, train_drop)
         self.head = nn.Conv2d(f, config.n_classes, 1)
-        self.reset_parameters()
+        initialise(self)
 
     @property
     def size_multiple(self) -> int:

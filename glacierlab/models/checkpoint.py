@@ -301,11 +301,14 @@ def _read(path: Path, map_location: str | torch.device) -> tuple[dict[str, Any],
 
 def check_tensor_shapes(
     config: Any, variant: str, tensors: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
-) -> None:
+) -> SegmentationModel:
     """Compare the stored tensors with the model the config describes, without allocating that model.
 
     The model is built on PyTorch's ``meta`` device (shapes only, no memory), so a tampered config
     (say ``vit.mlp_dim`` = 5e7) is refused before gigabytes are allocated.
+
+    Returns:
+        That meta model: every one of its tensors has a stored counterpart of the same shape.
 
     Raises:
         CheckpointError: Missing, unexpected or mis-shaped tensors (named).
@@ -313,8 +316,7 @@ def check_tensor_shapes(
     from glacierlab.models.registry import build_from_config
 
     try:
-        with torch.device("meta"):
-            skeleton = build_from_config(config, variant=variant or "custom")
+        skeleton = build_from_config(config, variant=variant or "custom", device="meta")
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path}: the stored config does not describe a buildable model ({err}).") from err
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
@@ -324,6 +326,7 @@ def check_tensor_shapes(
             f"{path}: the header's config does not match the stored tensors: {'; '.join(parts)}. "
             "The header was edited or belongs to another file; re-save the model with save_checkpoint()."
         )
+    return skeleton
 
 
 def load_checkpoint(
@@ -341,18 +344,17 @@ def load_checkpoint(
         CheckpointError: Not a glacierlab checkpoint, an unsafe pickle, another variant, or tensors
             that do not fit the rebuilt model (named in the message).
     """
-    from glacierlab.models.registry import build_from_config
-
     path = Path(path)
     header, tensors = _read(path, map_location)
     if variant is not None and header.get("variant") != variant:
         raise CheckpointError(f"{path} holds variant {header.get('variant')!r}, expected {variant!r}.")
     config = header.pop("_config")
-    check_tensor_shapes(config, header.get("variant", "custom"), tensors, path)  # before allocating
-    model = build_from_config(config, variant=header.get("variant", "custom"))
+    skeleton = check_tensor_shapes(config, header.get("variant", "custom"), tensors, path)  # before allocating
+    # every tensor is overwritten by a stored one (names and shapes just checked): no initialisation
+    model = skeleton.to_empty(device=map_location)
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     assign_state(model, state, source=str(path))
-    model.to(map_location).eval()
+    model.eval()
     calibration = {k[len(_CAL) :]: v.cpu().numpy() for k, v in tensors.items() if k.startswith(_CAL)}
     try:  # checkpoints written before options travelled with them: the training window, else defaults
         opts = options_from_header(header)

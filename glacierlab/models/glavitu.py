@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from glacierlab.models.base import ModelOutput, SegmentationModel, lcm
 from glacierlab.models.config import GlaViTUConfig
+from glacierlab.models.layers import initialise
 from glacierlab.models.resunet import ResUNet
 from glacierlab.models.vit import PUPDecoder, ViTEncoder
 
@@ -47,7 +48,7 @@ class GlaViTU(SegmentationModel):
             f, config.resunet_filters, config.resunet_steps, f, config.fusion_slope, drop, train_drop
         )
         self.head = nn.Conv2d(f, config.n_classes, 1)
-        self.reset_parameters()
+        initialise(self)
 
     @property
     def size_multiple(self) -> int:

@@ -41,6 +41,17 @@ def keras_init_(module: nn.Module, recurse: bool = True) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def initialise(module: nn.Module) -> None:
+    """``module.reset_parameters()``, unless the module was built on PyTorch's ``meta`` device.
+
+    A meta model holds shapes only (checkpoint loading builds one to check a file before allocating), so
+    there is nothing to initialise; and torch's ``normal_`` on a meta tensor imports ``torch._dynamo``
+    (about 2.4 s of CPU, once per process).
+    """
+    if not any(p.is_meta for p in module.parameters()):
+        module.reset_parameters()  # type: ignore[operator]
+
+
 class Dropout(nn.Module):
     """Dropout slot that follows the reference code's switches rather than ``model.train()`` alone.
 

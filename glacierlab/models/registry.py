@@ -103,8 +103,18 @@ def variant_config(name: str, input_groups: Mapping[str, int] | None = None, **o
     return cls(**kwargs)
 
 
-def build_from_config(config: ModelConfig, variant: str = "custom") -> SegmentationModel:
-    """Build the model class matching ``config`` (weights freshly initialised, Keras-style)."""
+def build_from_config(
+    config: ModelConfig, variant: str = "custom", *, device: str | torch.device | None = None
+) -> SegmentationModel:
+    """Build the model class matching ``config``.
+
+    Args:
+        config: The model's config.
+        variant: Registry name to record on the model.
+        device: Where its weights live (default torch's default device), freshly initialised Keras-style.
+            ``"meta"`` gives shapes only: no memory, no initialisation (fill it with ``to_empty`` and a
+            complete state, as :func:`~glacierlab.models.checkpoint.load_checkpoint` does).
+    """
     model_cls = _MODEL_CLASSES.get(type(config))
     if model_cls is None:
         raise ConfigError(
@@ -113,9 +123,11 @@ def build_from_config(config: ModelConfig, variant: str = "custom") -> Segmentat
         )
     with torch.device("meta"):  # build without allocating or initialising twice
         model = model_cls(config)
-    model = model.to_empty(device=torch.get_default_device())
-    model.reset_parameters()
     model.variant = variant
+    if torch.device(device or torch.get_default_device()).type == "meta":
+        return model
+    model = model.to_empty(device=device or torch.get_default_device())
+    model.reset_parameters()
     return model
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glacierlab.errors import ConfigError
-from glacierlab.models.layers import Dropout, batch_norm, glorot_
+from glacierlab.models.layers import Dropout, batch_norm, glorot_, initialise
 
 LN_EPS = 1e-3
 
@@ -105,7 +105,7 @@ class ViTEncoder(nn.Module):
         self.blocks = nn.ModuleList(
             TransformerBlock(dim, heads, mlp_dim, dropout, train_dropout) for _ in range(depth)
         )
-        self.reset_parameters()
+        initialise(self)
 
     def reset_parameters(self) -> None:
         """Keras init: Dense-style Glorot fans for the patch embedding, normal(0.05) positions, blocks."""

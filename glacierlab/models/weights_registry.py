@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from glacierlab.errors import CatalogError, DataNotFoundError, unknown_name
+from glacierlab.files import safe_yaml
 from glacierlab.vocabulary import BAND_UNITS, PRODUCT_LEVELS, STRATEGIES
 
 REGISTRY_PATH = Path(__file__).with_name("weights_registry.yaml")
@@ -97,7 +98,7 @@ def _registry() -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(REGISTRY_PATH.read_text())
+        data = safe_yaml(REGISTRY_PATH.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise CatalogError(
             f"the weights registry {REGISTRY_PATH} cannot be read ({err}); reinstall glacierlab."
