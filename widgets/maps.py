@@ -277,6 +277,10 @@ def _drop_named(m: Any, name: str) -> bool:
     return visible
 
 
+#: Outlines are drawn with vertices closer than this merged (m): a third of a 30 m Landsat pixel.
+DRAW_TOLERANCE_M = 10.0
+
+
 def add_outlines(
     m: Any,
     gdf: gpd.GeoDataFrame,
@@ -285,7 +289,11 @@ def add_outlines(
     style: Mapping[str, Any] | None = None,
     on_click: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
-    """Add polygons to a map as a GeoJSON layer (reprojected to EPSG:4326).
+    """Add polygons to a map as a GeoJSON layer (reprojected to EPSG:4326, simplified for display).
+
+    The drawn shapes merge vertices closer than :data:`DRAW_TOLERANCE_M` (a third of a Landsat pixel):
+    the same picture, a fraction of the data sent to the browser (an inventory clip of 2,000 glaciers
+    has 240,000 vertices). ``gdf`` itself, and every attribute a click shows, are unchanged.
 
     Args:
         m: A map from :func:`new_map`.
@@ -302,7 +310,10 @@ def add_outlines(
     visible = _drop_named(m, name)
     if gdf.crs is None:
         raise InputError("the outlines have no CRS; set one with gdf.set_crs(...) to map them.")
-    geo = json.loads(gdf.to_crs(4326).to_json(default=str))
+    drawn = gdf.copy()
+    tolerance = DRAW_TOLERANCE_M if gdf.crs.is_projected else DRAW_TOLERANCE_M / 111_000  # metres or degrees
+    drawn["geometry"] = gdf.geometry.simplify(tolerance)
+    geo = json.loads(drawn.to_crs(4326).to_json(default=str))
     layer = GeoJSON(
         data=geo,
         name=name,

@@ -65,7 +65,9 @@ class RegionView(WidgetBase):
         self.panel.set_layers(stack_layers(self.stack))
         catalog = s.region_id is not None and s.files is None
         if catalog:
-            self.outlines = scene_outlines(s.region_id, s.date, s.bbox)
+            # the inventory's glaciers that reach the scene (a country-wide inventory is not drawn whole)
+            view = s.bbox or self.stack.rio.transform_bounds("EPSG:4326", densify_pts=21)
+            self.outlines = scene_outlines(s.region_id, s.date, view)
         if self.outlines is not None:  # click a glacier to see its inventory attributes
             self._outline_layer = add_outlines(
                 self.picker.map, self.outlines, name="reference outlines", on_click=self.panel.show_feature

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
+import shapely
 import xarray as xr
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
+from rasterio.warp import transform_bounds
 
 from glacierlab.data.geometry import repair_geometries, require_crs
 from glacierlab.data.mosaic import to_grid
@@ -41,19 +43,21 @@ def rasterize_outlines(
     """
     what = f"reference outlines {outlines.attrs.get('source') or outlines.attrs.get('path') or ''}".rstrip()
     require_crs(outlines, what)
+    x0, y0, x1, y1 = like.rio.bounds()
+    # only outlines whose envelope reaches the grid are repaired, reprojected and burnt (a country-wide
+    # inventory on one Landsat clip: 2,000 glaciers, 240,000 vertices, a handful of glaciers on the grid)
+    reach = shapely.box(*transform_bounds(like.rio.crs, outlines.crs, x0, y0, x1, y1, densify_pts=21))
+    near = outlines.iloc[np.sort(outlines.sindex.query(reach))] if len(outlines) else outlines
     try:
-        outlines = repair_geometries(outlines)  # a bow-tie burns as the area it encloses
+        near = repair_geometries(near)  # a bow-tie burns as the area it encloses
     except InputError as exc:
         raise InputError(f"{what}: {exc} Points and lines have no area to burn in as glacier.") from exc
-    shapes = outlines.to_crs(like.rio.crs).geometry
-    x0, y0, x1, y1 = like.rio.bounds()
-    if (
-        len(shapes)
-        and not shapes.intersects(gpd.GeoSeries.from_xy([x0, x1], [y0, y1]).union_all().envelope).any()
-    ):
+    shapes = near.to_crs(like.rio.crs).geometry
+    if len(outlines) and not shapes.intersects(shapely.box(x0, y0, x1, y1)).any():
         raise GridError(
-            f"outlines {outlines.attrs.get('source', '')!r} (bounds {tuple(shapes.total_bounds)}) do not "
-            f"overlap the grid (bounds {(x0, y0, x1, y1)} in {like.rio.crs}); choose overlapping sources."
+            f"outlines {outlines.attrs.get('source', '')!r} (bounds "
+            f"{tuple(outlines.to_crs(like.rio.crs).total_bounds)}) do not overlap the grid (bounds "
+            f"{(x0, y0, x1, y1)} in {like.rio.crs}); choose overlapping sources."
         )
     shape = (like.sizes["y"], like.sizes["x"])
     geoms = [(g, 1) for g in shapes if g is not None and not g.is_empty]
