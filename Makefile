@@ -17,13 +17,20 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test install lint browser-deps clean-venv
 
+# uv installs the same pinned stack as pip in about 15 s instead of 4 min (parallel downloads, no byte-compiling
+# of 250 packages up front); pip only bootstraps it.
+UV_VERSION := 0.13.10
+UV := $(VENV)/bin/uv pip
+UV_ARGS := --python $(PY) $(FIND_LINKS)
+
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q $(FIND_LINKS) torch==2.13.0
-	$(PIP) install -q $(FIND_LINKS) -e ".[$(EXTRAS)]"
+	$(PIP) install -q uv==$(UV_VERSION)
+	$(UV) install -q $(UV_ARGS) torch==2.13.0
+	$(UV) install -q $(UV_ARGS) -e ".[$(EXTRAS)]"
 	@# rfc3987-syntax (pulled in by jupyter-events' jsonschema[format-nongpl]) builds a parser at import: 3 s
 	@# of CPU in every kernel that imports leafmap. Without it jsonschema skips the IRI format check only.
-	$(PIP) uninstall -y -q rfc3987-syntax
+	$(UV) uninstall -q --python $(PY) rfc3987-syntax
 	$(PY) -m ipykernel install --sys-prefix --name glacierlab --display-name "Python (glacierlab)" >/dev/null
 	@touch $@
 
@@ -35,7 +42,9 @@ demo: $(VENV)/.installed
 browser-deps:
 	@bash tools/install_browser.sh
 
-test: $(VENV)/.installed browser-deps
+test:
+	@# the Python stack and Debian's Chromium (a fresh machine) install side by side
+	$(MAKE) --no-print-directory -j2 $(VENV)/.installed browser-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
