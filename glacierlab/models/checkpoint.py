@@ -305,10 +305,8 @@ def check_tensor_shapes(
     """Compare the stored tensors with the model the config describes, without allocating that model.
 
     The model is built on PyTorch's ``meta`` device (shapes only, no memory), so a tampered config
-    (say ``vit.mlp_dim`` = 5e7) is refused before gigabytes are allocated.
-
-    Returns:
-        That meta model: every one of its tensors has a stored counterpart of the same shape.
+    (say ``vit.mlp_dim`` = 5e7) is refused before gigabytes are allocated. Returns that meta model: every
+    one of its tensors has a stored counterpart of the same shape.
 
     Raises:
         CheckpointError: Missing, unexpected or mis-shaped tensors (named).
@@ -350,8 +348,7 @@ def load_checkpoint(
         raise CheckpointError(f"{path} holds variant {header.get('variant')!r}, expected {variant!r}.")
     config = header.pop("_config")
     skeleton = check_tensor_shapes(config, header.get("variant", "custom"), tensors, path)  # before allocating
-    # every tensor is overwritten by a stored one (names and shapes just checked): no initialisation
-    model = skeleton.to_empty(device=map_location)
+    model = skeleton.to_empty(device=map_location)  # no init: every tensor gets its (just checked) stored one
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     assign_state(model, state, source=str(path))
     model.eval()
