@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from glacierlab.analysis.series import z_of
+from glacierlab.outlines.area_error import z_of
 
 if TYPE_CHECKING:
     from glacierlab.analysis.result import AnalysisResult

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glacierlab.outlines.area_error import LEVELS, AreaErrorModel, area_table, glacier_probability
+from glacierlab.outlines.area_error import LEVELS, AreaErrorModel, area_table, glacier_probability, z_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -206,9 +206,7 @@ def evaluate_split(
         for kind, g in frame.groupby("kind", sort=False):
             z = np.abs(g["reference_km2"] - g["expected_km2"]) / np.maximum(g["sd_km2"], 1e-12)
             for level in levels:
-                from scipy.stats import norm
-
-                zq = float(norm.ppf(0.5 + level / 2))
+                zq = z_of(level)
                 cov.append(
                     {
                         "kind": kind,

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from glacierlab.errors import InputError
+from glacierlab.outlines.area_error import z_of
 from glacierlab.outlines.outline_error import boundary_length_m, cell_sd_m, change_sd_km2
 
 if TYPE_CHECKING:
@@ -39,15 +40,6 @@ if TYPE_CHECKING:
 Z95 = 1.96
 #: The reports' one interval level (areas, changes, index), stated once per report.
 LEVEL = 0.95
-
-
-def z_of(level: float) -> float:
-    """The z of a two-sided normal interval at ``level`` (0.95 -> 1.96)."""
-    from scipy.stats import norm
-
-    if not 0 < level < 1:
-        raise InputError(f"level must lie in (0, 1), e.g. 0.95; got {level!r}.")
-    return float(norm.ppf(0.5 + level / 2))
 
 
 #: Largest raster window (pixels) polygonised for a series; pass a smaller bbox beyond it.

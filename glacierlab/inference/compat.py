@@ -267,11 +267,11 @@ def checkpoint_for(stack: xr.Dataset | None, checkpoint: str | os.PathLike[str] 
         ``(path, "")`` when the checkpoint's product level and every band fit the scene (no band is fed as
         no data for a main map), else ``(None, why)``.
     """
-    from glacierlab.models import load_checkpoint
-    from glacierlab.weights import shipped_checkpoint_path
-
     if stack is None or "optical" not in stack:
         return None, "this scene has no optical imagery for a model to map."
+    from glacierlab.models import load_checkpoint  # torch: only where there is something to map
+    from glacierlab.weights import shipped_checkpoint_path
+
     path = Path(checkpoint) if checkpoint else shipped_checkpoint_path()
     problem = fit_problem(load_checkpoint(path), stack, path.name, fill_missing=False)
     return (None, problem) if problem else (path, "")

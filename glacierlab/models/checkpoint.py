@@ -348,10 +348,10 @@ def load_checkpoint(
         raise CheckpointError(f"{path} holds variant {header.get('variant')!r}, expected {variant!r}.")
     config = header.pop("_config")
     skeleton = check_tensor_shapes(config, header.get("variant", "custom"), tensors, path)  # before allocating
-    model = skeleton.to_empty(device=map_location)  # no init: every tensor gets its (just checked) stored one
+    own = skeleton.state_dict()  # copies (aligned: oneDNN rounds unaligned data differently) become the weights
     state = {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}
-    assign_state(model, state, source=str(path))
-    model.eval()
+    skeleton.load_state_dict({k: v.to(map_location, own[k].dtype, copy=True) for k, v in state.items()}, assign=True)
+    model = skeleton.eval()
     calibration = {k[len(_CAL) :]: v.cpu().numpy() for k, v in tensors.items() if k.startswith(_CAL)}
     try:  # checkpoints written before options travelled with them: the training window, else defaults
         opts = options_from_header(header)

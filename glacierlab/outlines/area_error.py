@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
-from scipy.signal import fftconvolve
-from scipy.stats import norm
 
 from glacierlab.errors import GridError, InputError
 
@@ -119,6 +118,8 @@ def _quad_form(sd: np.ndarray, length_px: float) -> np.ndarray:
     k = correlation_kernel(length_px, radius)
     if sd.ndim == 3:
         k = k[None]
+    from scipy.signal import fftconvolve  # 2 s to import: only where an interval is computed
+
     conv = fftconvolve(sd, k, mode="same", axes=(-2, -1))
     return np.asarray(np.maximum((sd * conv).sum(axis=(-2, -1)), 0.0))
 
@@ -144,11 +145,16 @@ def unit_variance(p: np.ndarray, unit: np.ndarray, length_px: float) -> float:
     return float(_quad_form(np.where(m[sl], _sd(p[sl]), 0.0), length_px))
 
 
+def z_of(level: float) -> float:
+    """The z of a two-sided normal interval at ``level`` in (0, 1) (0.95 -> 1.96, 0.9 -> 1.645)."""
+    if not 0 < level < 1:
+        raise InputError(f"level must lie in (0, 1), e.g. 0.95; got {level!r}.")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
 def interval(expected: Any, sd: Any, level: float, upper: Any = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Normal interval ``expected ± z sd`` at ``level`` (e.g. 0.9), clipped to ``[0, upper]``."""
-    if not 0 < level < 1:
-        raise InputError(f"level must lie in (0, 1), e.g. 0.9; got {level!r}.")
-    z = float(norm.ppf(0.5 + level / 2))
+    z = z_of(level)
     e, s = np.asarray(expected, dtype=np.float64), np.asarray(sd, dtype=np.float64)
     return np.clip(e - z * s, 0.0, upper), np.clip(e + z * s, 0.0, upper)
 

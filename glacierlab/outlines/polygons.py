@@ -1,8 +1,9 @@
 """Glacier outlines: mask -> polygons, repair, metric areas, per-glacier split, GeoPackage/GeoJSON output.
 
 All functions are pure over arrays and GeoDataFrames. Areas are always computed in metres: geographic
-inputs are reprojected to the local UTM zone (chosen from the data's centroid with
-``GeoDataFrame.estimate_utm_crs``) unless an explicit metric CRS is given.
+inputs are reprojected to the local UTM zone (chosen from the centroid of the data's lon/lat bounds with
+:func:`glacierlab.geo.utm_epsg`, as ``GeoDataFrame.estimate_utm_crs`` does) unless an explicit metric CRS is
+given.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from glacierlab.data.geometry import polygonal_part, repair_geometries, require_crs
 from glacierlab.errors import GridError, InputError, unknown_name
 from glacierlab.files import atomic_path
-from glacierlab.geo import rio_transform
+from glacierlab.geo import rio_transform, utm_epsg
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -60,7 +61,10 @@ def metric_crs(gdf: gpd.GeoDataFrame, crs: Any = None) -> CRS:
     valid = gdf[~gdf.geometry.is_empty & gdf.geometry.notna()]
     if valid.empty:
         raise GridError("cannot choose a UTM zone for empty outlines; pass crs= explicitly.")
-    return CRS.from_user_input(valid.estimate_utm_crs())
+    x0, y0, x1, y1 = valid.total_bounds
+    if not CRS.from_user_input(valid.crs).is_geographic:
+        x0, y0, x1, y1 = Transformer.from_crs(valid.crs, 4326, always_xy=True).transform_bounds(x0, y0, x1, y1)
+    return CRS.from_epsg(utm_epsg((x0 + x1) / 2, (y0 + y1) / 2))
 
 
 def area_km2(gdf: gpd.GeoDataFrame, crs: Any = None) -> pd.Series:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glacierlab.analysis.series import z_of
+from glacierlab.outlines.area_error import z_of
 from glacierlab.reports import tables
 from glacierlab.reports.display import Md, Png
 from glacierlab.reports.escape import md_code, md_text

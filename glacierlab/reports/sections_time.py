@@ -114,7 +114,7 @@ def _reason(text: str) -> str:
 
 
 def _outline_series(res: AnalysisResult) -> list[Any]:
-    from glacierlab.analysis.series import z_of
+    from glacierlab.outlines.area_error import z_of
     from glacierlab.reports.plot import series_figure
 
     series = res.series

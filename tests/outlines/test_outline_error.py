@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from glacierlab.analysis.series import recorded_date, z_of
+from glacierlab.analysis.series import recorded_date
+from glacierlab.outlines.area_error import z_of
 from glacierlab.outlines.outline_error import STAIRCASE, cell_sd_m, change_sd_km2, differing_boundary_m
 
 
