@@ -136,6 +136,17 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _pages_closed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's pages are closed when it ends: Voila then shuts that page's kernel down, and no idle map
+    keeps a renderer and a kernel busy while the next session runs."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            for page in context.pages:
+                page.close()
+
+
 def test_voila_map_and_widgets_react(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.goto(f"{server}/voila/render/compare_outlines.ipynb", timeout=120_000)
